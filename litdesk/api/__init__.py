@@ -1,0 +1,53 @@
+"""What a plugin author imports: LIT's field-type vocabulary and the Model/Dataset contracts.
+
+Importing this package loads neither Qt nor torch.
+"""
+
+from litdesk.api.dataset import Dataset
+from litdesk.api.model import Model, ModelLoadError
+from litdesk.api.types import (
+    AttentionHeads,
+    Boolean,
+    CategoryLabel,
+    Embeddings,
+    FeatureSalience,
+    FieldType,
+    GeneratedText,
+    ImageBytes,
+    ImagePath,
+    MulticlassPreds,
+    RegressionScore,
+    Scalar,
+    Spec,
+    TextSegment,
+    TokenEmbeddings,
+    TokenGradients,
+    Tokens,
+    TokenSalience,
+    TokenTopKPreds,
+)
+
+__all__ = [
+    "AttentionHeads",
+    "Boolean",
+    "CategoryLabel",
+    "Dataset",
+    "Embeddings",
+    "FeatureSalience",
+    "FieldType",
+    "GeneratedText",
+    "ImageBytes",
+    "ImagePath",
+    "Model",
+    "ModelLoadError",
+    "MulticlassPreds",
+    "RegressionScore",
+    "Scalar",
+    "Spec",
+    "TextSegment",
+    "TokenEmbeddings",
+    "TokenGradients",
+    "TokenSalience",
+    "TokenTopKPreds",
+    "Tokens",
+]

@@ -1,0 +1,50 @@
+"""The Dataset contract: an Arrow table plus a spec describing its columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from litdesk.api.types import Spec
+
+
+class Dataset:
+    """Rows of examples held column-wise in a :class:`pyarrow.Table`.
+
+    ``spec()`` (LIT's name) maps each column to a field type. Rows are addressed by their
+    position in the table; ``examples(indices)`` materialises only the rows asked for, so a
+    million-row dataset never turns into a million dicts.
+    """
+
+    def __init__(self, table: pa.Table, spec: Spec, name: str = "dataset",
+                 path: Optional[Path] = None) -> None:
+        missing = [key for key in spec if key not in table.column_names]
+        if missing:
+            raise ValueError(f"spec names columns the table lacks: {', '.join(missing)}")
+        self.table = table
+        self._spec = dict(spec)
+        self.name = name
+        self.path = path
+
+    def spec(self) -> Spec:
+        """Column name -> field type."""
+        return dict(self._spec)
+
+    def with_spec(self, spec: Spec) -> "Dataset":
+        """The same rows described by another spec (after the user corrects a type)."""
+        return Dataset(self.table, spec, self.name, self.path)
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def examples(self, indices: "np.ndarray | list[int] | range") -> list[dict[str, Any]]:
+        """The rows at ``indices`` as dicts, in that order."""
+        taken = self.table.take(pa.array(np.asarray(indices, dtype=np.int64)))
+        return taken.to_pylist()
+
+    def example(self, index: int) -> dict[str, Any]:
+        """One row as a dict."""
+        return self.examples([index])[0]

@@ -1,0 +1,148 @@
+"""Field types: LIT's vocabulary for describing dataset columns and model inputs/outputs.
+
+A *spec* maps field names to field types. Datasets, models and the UI agree on meaning
+through specs alone: the projector looks for :class:`Embeddings`, the salience dock for
+:class:`TokenGradients`, the comparison dock for :class:`MulticlassPreds`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """Base of all field types. ``required`` is False for optional model inputs."""
+
+    required: bool = True
+
+    @property
+    def type_name(self) -> str:
+        """The class name, as LIT and the UI show it."""
+        return type(self).__name__
+
+
+# --- Input / dataset fields -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextSegment(FieldType):
+    """Free text."""
+
+
+@dataclass(frozen=True)
+class CategoryLabel(FieldType):
+    """A categorical value; ``vocab`` lists the categories in display order."""
+
+    vocab: Optional[tuple[str, ...]] = None
+
+
+@dataclass(frozen=True)
+class Scalar(FieldType):
+    """A number."""
+
+    min_val: Optional[float] = None
+    max_val: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Boolean(FieldType):
+    """True or false."""
+
+
+@dataclass(frozen=True)
+class ImageBytes(FieldType):
+    """Encoded image bytes (PNG, JPEG…)."""
+
+
+@dataclass(frozen=True)
+class ImagePath(FieldType):
+    """A path to an image file, relative to the dataset's folder or absolute."""
+
+
+# --- Model output fields ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MulticlassPreds(FieldType):
+    """Class probabilities, one per entry of ``vocab``; ``parent`` names the gold field."""
+
+    vocab: tuple[str, ...] = ()
+    parent: Optional[str] = None
+    null_idx: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class RegressionScore(FieldType):
+    """A predicted number; ``parent`` names the gold field."""
+
+    parent: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Embeddings(FieldType):
+    """A fixed-length vector per example (pooled or per-layer)."""
+
+
+@dataclass(frozen=True)
+class Tokens(FieldType):
+    """A list of token strings; ``parent`` names the text field they came from."""
+
+    parent: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TokenGradients(FieldType):
+    """Gradients per token (tokens × hidden); ``align`` names the Tokens field."""
+
+    align: Optional[str] = None
+    grad_for: Optional[str] = None
+    grad_target_field_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TokenEmbeddings(FieldType):
+    """Input embeddings per token (tokens × hidden); ``align`` names the Tokens field."""
+
+    align: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TokenSalience(FieldType):
+    """One attribution score per token; ``align`` names the Tokens field."""
+
+    align: Optional[str] = None
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class FeatureSalience(FieldType):
+    """One attribution score per input feature (tabular models)."""
+
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class AttentionHeads(FieldType):
+    """Attention weights of one layer (heads × tokens × tokens)."""
+
+    align_in: Optional[str] = None
+    align_out: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TokenTopKPreds(FieldType):
+    """Per position, the k most likely tokens with probabilities; ``align`` names Tokens."""
+
+    align: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class GeneratedText(FieldType):
+    """Text a model produced; ``parent`` names the reference text field."""
+
+    parent: Optional[str] = None
+
+
+Spec = dict[str, FieldType]

@@ -1,0 +1,72 @@
+"""The ``litdesk`` command: the app (default) and the ``inspect`` batch command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def process_start_time() -> float:
+    """When this process started, in ``time.time()`` seconds (Linux: from /proc)."""
+    try:
+        with open("/proc/self/stat") as handle:
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime"))
+        return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED_AT
+
+
+_IMPORTED_AT = time.time()
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litdesk", description="Understand and compare ML models, offline. With no paths, "
+        "opens the built-in demo. Other commands: litdesk inspect PATH.")
+    parser.add_argument("paths", nargs="*", help="datasets and models to open")
+    parser.add_argument("--device", help="torch device for models: auto, cpu, cuda, mps")
+    parser.add_argument("--exit-when-ready", action="store_true",
+                        help="exit once every job started at launch has finished")
+    parser.add_argument("--screenshot", type=Path, help="save a PNG of the window when ready")
+    return parser
+
+
+def inspect_command(argv: list[str]) -> int:
+    """``litdesk inspect PATH``: print a dataset's spec and row count."""
+    parser = argparse.ArgumentParser(prog="litdesk inspect",
+                                     description="Load a dataset and print its spec.")
+    parser.add_argument("path", type=Path)
+    args = parser.parse_args(argv)
+    from litdesk.core.loaders import DatasetLoadError, load_dataset
+
+    try:
+        dataset = load_dataset(args.path)
+    except DatasetLoadError as error:
+        print(f"litdesk: {error}", file=sys.stderr)
+        return 2
+    print(f"{dataset.name}: {len(dataset):,} rows")
+    for name, field_type in dataset.spec().items():
+        print(f"  {name}: {field_type}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app or a batch command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "inspect":
+        return inspect_command(argv[1:])
+    args = _app_parser().parse_args(argv)
+    from litdesk.ui.app import run_app
+
+    return run_app(args.paths, device=args.device, exit_when_ready=args.exit_when_ready,
+                   screenshot=args.screenshot, started_at=process_start_time())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

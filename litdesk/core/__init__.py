@@ -1,0 +1,1 @@
+"""Qt-free state and computation: sessions, loaders, jobs, plugins, devices."""

@@ -1,0 +1,51 @@
+"""Loading a model from a path through the loaders that plugins declare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litdesk.api import Model, ModelLoadError
+from litdesk.core.jobs import Job, Progress
+from litdesk.core.plugins import ModelLoaderContribution, PluginRegistry, discover_plugins
+
+
+def find_model_loader(path: Path, registry: PluginRegistry | None = None
+                      ) -> ModelLoaderContribution | None:
+    """The first declared model loader that accepts ``path``, or None."""
+    registry = registry or discover_plugins()
+    for loader in registry.model_loaders:
+        if loader.matches(path):
+            return loader
+    return None
+
+
+def load_model(path: Path | str, device: str | None = None,
+               registry: PluginRegistry | None = None) -> Model:
+    """Load the model at ``path``; any failure is a :class:`ModelLoadError` naming the path."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such file or folder")
+    loader = find_model_loader(path, registry)
+    if loader is None:
+        raise ModelLoadError(f"{path}: not a model any installed plugin can load")
+    try:
+        model = loader.load_callable()(path, device=device)
+    except ModelLoadError:
+        raise
+    except Exception as error:
+        raise ModelLoadError(f"{path}: {type(error).__name__}: {error}") from error
+    return model
+
+
+def looks_like_model(path: Path, registry: PluginRegistry | None = None) -> bool:
+    """Whether some plugin declares that it loads ``path`` (used to route dropped paths)."""
+    return path.exists() and find_model_loader(path, registry) is not None
+
+
+def load_model_job(path: Path | str, device: str | None = None) -> Job[Model]:
+    """:func:`load_model` as a job, for the background worker."""
+    path = Path(path)
+    yield Progress(0, 1, f"Loading model {path.name}")
+    model = load_model(path, device)
+    yield Progress(1, 1, f"Loaded model {model.name}")
+    return model

@@ -1,0 +1,41 @@
+"""Where litdesk keeps its files: platformdirs folders, or $LITDESK_HOME when set (tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "LITDESK_HOME"
+
+#: Shipped resources: icons, the demo dataset and the demo models.
+RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+DEMO_DATASET = RESOURCES_DIR / "demo" / "sentiment.csv"
+DEMO_MODELS = (RESOURCES_DIR / "demo" / "models" / "bert_tiny",
+               RESOURCES_DIR / "demo" / "models" / "bow_linear")
+
+
+def _folder(kind: str) -> Path:
+    override = os.environ.get(HOME_ENV)
+    if override:
+        path = Path(override) / kind
+    else:
+        import platformdirs
+
+        path = Path(getattr(platformdirs, f"user_{kind}_dir")("litdesk", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    """Settings and window layout."""
+    return _folder("config")
+
+
+def data_dir() -> Path:
+    """User data: plugins, journals."""
+    return _folder("data")
+
+
+def cache_dir() -> Path:
+    """Recomputable results."""
+    return _folder("cache")

@@ -1,0 +1,104 @@
+"""Plugin discovery by manifest: no plugin code is imported until a contribution is used.
+
+A plugin is an entry point in the ``litdesk.plugins`` group whose value names a package and a
+TOML manifest inside it (``package:litdesk.toml``), as npe2 does for napari. A manifest lists
+contributions; each names the ``module:function`` that implements it::
+
+    name = "transformers"
+    [[model_loaders]]
+    id = "hf_sequence_classifier"
+    callable = "litdesk_transformers.classifier:load"
+    patterns = ["config.json"]
+
+A plugin whose manifest cannot be read is recorded with its error and skipped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+ENTRY_POINT_GROUP = "litdesk.plugins"
+
+
+@dataclass(frozen=True)
+class ModelLoaderContribution:
+    """A model loader: ``callable(path, device=None) -> Model`` for paths matching ``patterns``.
+
+    A pattern matches a file by name, or a folder that contains a file of that name.
+    """
+
+    plugin: str
+    id: str
+    callable: str
+    patterns: tuple[str, ...]
+    description: str = ""
+
+    def matches(self, path: Path) -> bool:
+        """Whether this loader accepts ``path``."""
+        for pattern in self.patterns:
+            if path.is_dir():
+                if any(fnmatch.fnmatch(child.name, pattern) for child in path.iterdir()):
+                    return True
+            elif fnmatch.fnmatch(path.name, pattern):
+                return True
+        return False
+
+    def load_callable(self) -> Callable[..., Any]:
+        """Import the implementing function (the first time this plugin's code runs)."""
+        module_name, _, attribute = self.callable.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclass
+class PluginRegistry:
+    """What discovery found: contributions by kind, and the plugins that failed."""
+
+    model_loaders: list[ModelLoaderContribution] = field(default_factory=list)
+    plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> description
+    errors: dict[str, str] = field(default_factory=dict)  # entry point name -> error
+
+
+def _read_manifest(value: str) -> dict[str, Any]:
+    package, _, manifest_name = value.partition(":")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"package {package!r} not found")
+    manifest_path = Path(next(iter(spec.submodule_search_locations))) / manifest_name
+    with open(manifest_path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any]) -> None:
+    plugin = str(manifest.get("name", entry_name))
+    loaders = [
+        ModelLoaderContribution(
+            plugin=plugin,
+            id=str(item["id"]),
+            callable=str(item["callable"]),
+            patterns=tuple(item["patterns"]),
+            description=str(item.get("description", "")),
+        )
+        for item in manifest.get("model_loaders", [])
+    ]
+    registry.model_loaders.extend(loaders)
+    registry.plugins[plugin] = str(manifest.get("description", ""))
+
+
+@lru_cache(maxsize=1)
+def discover_plugins() -> PluginRegistry:
+    """Read every installed plugin's manifest (cached for the process)."""
+    registry = PluginRegistry()
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            _register(registry, entry.name, _read_manifest(entry.value))
+        except Exception as error:  # a broken plugin must never stop the app
+            registry.errors[entry.name] = f"{type(error).__name__}: {error}"
+    return registry

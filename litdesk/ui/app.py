@@ -1,0 +1,65 @@
+"""Starting the Qt application: the window first, then the launch work."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+# Models' files are data: never let Hugging Face libraries reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from litdesk.core import paths  # noqa: E402
+
+
+def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
+            screenshot: Optional[Path] = None, started_at: Optional[float] = None) -> int:
+    """Show the window, open ``paths_in`` (the demo when empty) and run the event loop."""
+    started_at = started_at or time.time()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("litdesk")
+    app.setOrganizationName("litdesk")
+    from litdesk.ui.main_window import MainWindow
+
+    window = MainWindow(device=device, show_dialogs=not exit_when_ready)
+    window.show()
+    app.processEvents()
+    window_shown_s = time.time() - started_at
+
+    def finish() -> None:
+        ready_s = time.time() - started_at
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(screenshot))
+        print(json.dumps({"window_shown_s": round(window_shown_s, 3),
+                          "ready_s": round(ready_s, 3)}), flush=True)
+        for error in window.errors:
+            print(f"litdesk: {error}", file=sys.stderr)
+        app.exit(1 if window.errors else 0)
+
+    if exit_when_ready:
+        window.runner.idle.connect(lambda: QTimer.singleShot(0, _finish_if_idle))
+
+        def _finish_if_idle() -> None:
+            if not window.runner.busy:
+                finish()
+
+    def launch() -> None:
+        if paths_in:
+            window.open_paths(paths_in)
+        elif paths.DEMO_DATASET.exists():
+            window.open_demo()
+        if exit_when_ready and not window.runner.busy:
+            finish()
+
+    QTimer.singleShot(0, launch)
+    code = app.exec()
+    window.save_layout()
+    return code

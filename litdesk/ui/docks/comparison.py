@@ -1,0 +1,116 @@
+"""The Model Comparison dock: each model's prediction for the selected rows, side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from litdesk.api import types
+from litdesk.core.session import Session
+
+MAX_ROWS_SHOWN = 500
+DISAGREE = QColor("#fde2e1")
+
+
+class ComparisonDock(QWidget):
+    """A row per selected datapoint: gold label, then per model the label and its probability."""
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.summary = QLabel("Select rows to compare the models' predictions.")
+        self.summary.setWordWrap(True)
+        self.only_disagreements = QCheckBox("Disagreements only")
+        self.only_disagreements.toggled.connect(self.refresh)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.cellClicked.connect(self._on_cell_clicked)
+        top = QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.only_disagreements)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        session.selection_changed.connect(self._on_selection)
+        session.predictions_changed.connect(lambda _model: self.refresh())
+        session.dataset_changed.connect(self.refresh)
+
+    def _on_selection(self, source: object) -> None:
+        if source is not self:  # a click here only moves the primary row
+            self.refresh()
+
+    def _gold_field(self) -> str | None:
+        dataset = self.session.dataset
+        for predictions in self.session.predictions.values():
+            name = predictions.first_of(types.MulticlassPreds)
+            parent = predictions.spec[name].parent if name else None  # type: ignore[attr-defined]
+            if parent and parent in dataset.spec():
+                return parent
+        return None
+
+    def refresh(self) -> None:
+        """Rebuild the table for the current selection."""
+        dataset = self.session.dataset
+        labelled = {name: p.predicted_labels() for name, p in self.session.predictions.items()}
+        labelled = {name: value for name, value in labelled.items() if value is not None}
+        rows = self.session.selection.rows
+        self.table.clear()
+        self.table.setRowCount(0)
+        if dataset is None or not labelled or rows.size == 0:
+            self.summary.setText("Select rows to compare the models' predictions."
+                                 if labelled else "Load models to compare their predictions.")
+            return
+        gold_field = self._gold_field()
+        gold = (np.asarray(dataset.table.column(gold_field).take(rows).to_pylist(), dtype=object)
+                if gold_field else None)
+        labels = {name: np.asarray(vocab, dtype=object)[argmax[rows]]
+                  for name, (_f, argmax, vocab) in labelled.items()}
+        confidence = {name: self.session.predictions[name].fields[field][rows, argmax[rows]]
+                      for name, (field, argmax, _v) in labelled.items()}
+        stacked = np.vstack(list(labels.values()))
+        disagree = np.any(stacked != stacked[0], axis=0)
+        parts = [f"<b>{rows.size:,}</b> selected"]
+        if len(labels) > 1:
+            parts.append(f"models disagree on <b>{int(disagree.sum()):,}</b>")
+        if gold is not None:
+            parts += [f"{name} accuracy <b>{np.mean(values == gold):.1%}</b>"
+                      for name, values in labels.items()]
+        self.summary.setText(" · ".join(parts))
+
+        shown = np.flatnonzero(disagree) if self.only_disagreements.isChecked() \
+            else np.arange(rows.size)
+        shown = shown[:MAX_ROWS_SHOWN]
+        text_field = next((n for n, t in dataset.spec().items()
+                           if isinstance(t, types.TextSegment)), None)
+        headers = ["row"] + ([text_field] if text_field else []) + \
+            ([f"gold ({gold_field})"] if gold is not None else [])
+        for name in labels:
+            headers += [f"{name}", f"{name} p"]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(shown))
+        texts = dataset.table.column(text_field).take(rows[shown]).to_pylist() if text_field else []
+        for out_row, position in enumerate(shown):
+            cells = [str(int(rows[position]))] + ([str(texts[out_row])] if text_field else []) + \
+                ([str(gold[position])] if gold is not None else [])
+            for name in labels:
+                cells += [str(labels[name][position]), f"{confidence[name][position]:.3f}"]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if disagree[position]:
+                    item.setBackground(QBrush(DISAGREE))
+                self.table.setItem(out_row, column, item)
+        self.table.resizeColumnsToContents()
+        if text_field:
+            self.table.setColumnWidth(1, min(self.table.columnWidth(1), 380))
+
+    def _on_cell_clicked(self, row: int, _column: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            target = int(item.text())
+            self.session.select(self.session.selection.rows, target, source=self)

@@ -1,0 +1,100 @@
+"""Running core jobs on background threads, with progress, cancel and error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import GeneratorWorker, create_worker
+
+from litdesk.core.jobs import Progress
+
+
+class JobFailed(Exception):
+    """A job raised; carries the job's title and the original exception."""
+
+    def __init__(self, title: str, error: BaseException) -> None:
+        super().__init__(f"{title}: {type(error).__name__}: {error}")
+        self.title = title
+        self.error = error
+
+
+def _guarded(job: Generator, title: str) -> Generator:
+    # superqt swallows RuntimeError from a generator (it takes it for a deleted worker);
+    # wrapping every failure keeps errors such as torch's visible.
+    try:
+        result = yield from job
+    except Exception as error:
+        raise JobFailed(title, error) from error
+    return result
+
+
+class JobRunner(QObject):
+    """Starts jobs on the thread pool and reports on them.
+
+    ``idle`` is emitted when the last running job has finished, after its result handler
+    ran (so a handler that starts a follow-up job keeps the runner busy).
+    """
+
+    progress = Signal(str, object)  # title, Progress
+    failed = Signal(object)  # JobFailed
+    busy_changed = Signal(bool)
+    idle = Signal()
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._workers: dict[GeneratorWorker, str] = {}
+
+    @property
+    def busy(self) -> bool:
+        """Whether any job is running."""
+        return bool(self._workers)
+
+    def titles(self) -> list[str]:
+        """Titles of the running jobs."""
+        return list(self._workers.values())
+
+    def submit(self, job: Generator, title: str,
+               on_result: Optional[Callable[[Any], None]] = None,
+               on_error: Optional[Callable[[JobFailed], None]] = None) -> GeneratorWorker:
+        """Run ``job`` (a started generator) in the background; call back on the main thread."""
+        worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
+                                                     _ignore_errors=True)
+        was_busy = self.busy
+        self._workers[worker] = title
+        worker.yielded.connect(lambda p: self._on_progress(title, p))
+        if on_result is not None:
+            worker.returned.connect(on_result)
+        worker.errored.connect(lambda error: self._on_error(error, on_error))
+        worker.finished.connect(lambda: self._on_finished(worker))
+        worker.start()
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return worker
+
+    def cancel(self, worker: GeneratorWorker) -> None:
+        """Stop ``worker`` at its next progress report; its result handler will not run."""
+        if worker in self._workers:
+            worker.quit()
+
+    def cancel_all(self) -> None:
+        """Stop every running job."""
+        for worker in list(self._workers):
+            worker.quit()
+
+    def _on_progress(self, title: str, progress: Any) -> None:
+        if isinstance(progress, Progress):
+            self.progress.emit(title, progress)
+
+    def _on_error(self, error: BaseException, handler) -> None:
+        failure = error if isinstance(error, JobFailed) else JobFailed("job", error)
+        if handler is not None:
+            handler(failure)
+        self.failed.emit(failure)
+
+    def _on_finished(self, worker: GeneratorWorker) -> None:
+        self._workers.pop(worker, None)
+        if not self._workers:
+            self.busy_changed.emit(False)
+            self.idle.emit()

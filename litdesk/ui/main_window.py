@@ -1,0 +1,301 @@
+"""The main window: docks, menus, drag-and-drop, the status bar and the launch work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QToolButton)
+
+from litdesk import __version__
+from litdesk.api import Dataset, Model
+from litdesk.core import paths
+from litdesk.core.loaders import SUPPORTED_SUFFIXES, iter_load_dataset
+from litdesk.core.model_loading import load_model_job, looks_like_model
+from litdesk.core.plugins import discover_plugins
+from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.session import Session
+from litdesk.ui.docks.comparison import ComparisonDock
+from litdesk.ui.docks.projector import ProjectorDock
+from litdesk.ui.docks.salience import SalienceDock
+from litdesk.ui.docks.table import DataTableDock
+from litdesk.ui.jobs import JobFailed, JobRunner
+
+APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
+LAYOUT_VERSION = 1
+
+
+class MainWindow(QMainWindow):
+    """litdesk's window. ``open_paths`` is how files arrive: drops, menus, the command line."""
+
+    #: Emitted after every dataset load (its name) so that tests and scripts can wait on it.
+    dataset_loaded = Signal(str)
+    model_loaded = Signal(str)
+    #: Emitted with the message of each failure shown to the user.
+    error_reported = Signal(str)
+
+    def __init__(self, session: Optional[Session] = None, device: Optional[str] = None,
+                 show_dialogs: bool = True) -> None:
+        super().__init__()
+        self.session = session or Session()
+        self.device = device
+        self.show_dialogs = show_dialogs
+        self.errors: list[str] = []
+        self.runner = JobRunner(self)
+        self._predicting: set[str] = set()
+        self.setWindowTitle("litdesk")
+        if APP_ICON.exists():
+            self.setWindowIcon(QIcon(str(APP_ICON)))
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+
+        self.table_dock = DataTableDock(self.session, self.runner)
+        self.projector_dock = ProjectorDock(self.session, self.runner)
+        self.salience_dock = SalienceDock(self.session, self.runner)
+        self.comparison_dock = ComparisonDock(self.session)
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("Embedding Projector", self.projector_dock,
+                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Salience", self.salience_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Model Comparison", self.comparison_dock,
+                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
+                             Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
+                             Qt.Orientation.Horizontal)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._build_menus()
+        self._build_status_bar()
+
+        self.runner.failed.connect(self._on_job_failed)
+        self.session.models_changed.connect(self._update_title)
+        self.session.dataset_changed.connect(self._update_title)
+        self._restore_layout()
+
+    # -- layout -------------------------------------------------------------------------
+
+    def _add_dock(self, title: str, widget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", ""))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+
+    def _settings(self) -> QSettings:
+        return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_layout(self) -> None:
+        settings = self._settings()
+        geometry = settings.value("geometry")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            pass
+        else:
+            self.resize(1400, 900)
+        state = settings.value("state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        """Remember window geometry and dock layout for the next launch."""
+        settings = self._settings()
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("state", self.saveState(LAYOUT_VERSION))
+        settings.sync()
+
+    def reset_layout(self) -> None:
+        """Put every dock back where it starts."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.runner.cancel_all()
+        self.save_layout()
+        super().closeEvent(event)
+
+    # -- menus and status bar ----------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("Open &Dataset…", QKeySequence.StandardKey.Open, self.open_dataset_dialog)
+        file_menu.addAction("Open &Model…", QKeySequence("Ctrl+Shift+O"), self.open_model_dialog)
+        file_menu.addAction("Open the &Demo", QKeySequence("Ctrl+Shift+D"), self.open_demo)
+        file_menu.addSeparator()
+        file_menu.addAction("&Export Table View as CSV…", QKeySequence("Ctrl+E"),
+                            self.table_dock.export_view_dialog)
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for index, dock in enumerate(self.docks.values(), start=1):
+            action = dock.toggleViewAction()
+            action.setShortcut(QKeySequence(f"Alt+{index}"))
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction("&Reset Layout", self.reset_layout)
+
+        jobs_menu = self.menuBar().addMenu("&Jobs")
+        self.cancel_action = QAction("&Cancel All", self, shortcut=QKeySequence("Esc"),
+                                     triggered=self.runner.cancel_all, enabled=False)
+        jobs_menu.addAction(self.cancel_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&Plugins", self.show_plugins)
+        help_menu.addAction("&About litdesk", self.show_about)
+
+    def _build_status_bar(self) -> None:
+        self.progress_label = QLabel("Ready")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(240)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.hide()
+        self.cancel_button = QToolButton(text="Cancel")
+        self.cancel_button.setToolTip("Cancel the running jobs (Esc)")
+        self.cancel_button.clicked.connect(self.runner.cancel_all)
+        self.cancel_button.hide()
+        bar = self.statusBar()
+        bar.addWidget(self.progress_label, 1)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.cancel_button)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.busy_changed.connect(self._on_busy_changed)
+
+    def _on_progress(self, title: str, progress) -> None:
+        self.progress_label.setText(progress.message or title)
+        if progress.fraction is None:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(progress.fraction * 1000))
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.cancel_action.setEnabled(busy)
+        if not busy:
+            self.progress_label.setText("Ready")
+
+    def _update_title(self) -> None:
+        parts = [self.session.dataset.name] if self.session.dataset else []
+        parts += list(self.session.models)
+        self.setWindowTitle(" · ".join(parts + ["litdesk"]) if parts else "litdesk")
+
+    # -- opening files -------------------------------------------------------------------------
+
+    def open_paths(self, paths_in) -> None:
+        """Open datasets and models; each path is routed by what the plugins declare."""
+        for path in map(Path, paths_in):
+            if looks_like_model(path):
+                self.runner.submit(load_model_job(path, self.device), f"Load {path.name}",
+                                   self._on_model_loaded, self._report_failure)
+            else:
+                self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
+                                   self._on_dataset_loaded, self._report_failure)
+
+    def open_demo(self) -> None:
+        """Open the built-in sentiment demo: its dataset and its two models."""
+        self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS])
+
+    def open_dataset_dialog(self) -> None:
+        """Ask for a dataset file and open it."""
+        patterns = " ".join(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset", "",
+                                              f"Datasets ({patterns});;All files (*)")
+        if path:
+            self.open_paths([path])
+
+    def open_model_dialog(self) -> None:
+        """Ask for a model folder and open it."""
+        path = QFileDialog.getExistingDirectory(self, "Open model folder")
+        if path:
+            self.open_paths([path])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        local = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if local:
+            event.acceptProposedAction()
+            self.open_paths(local)
+
+    def _on_dataset_loaded(self, dataset: Dataset) -> None:
+        self.session.set_dataset(dataset)
+        if len(dataset):
+            self.session.select([0], 0, source=self)
+        self.dataset_loaded.emit(dataset.name)
+        self.predict_missing()
+
+    def _on_model_loaded(self, model: Model) -> None:
+        name = self.session.add_model(model)
+        self.model_loaded.emit(name)
+        self.predict_missing()
+
+    # -- predictions --------------------------------------------------------------------------
+
+    def predict_missing(self) -> None:
+        """Start predictions for every model that has none for the active dataset."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        for name, model in self.session.models.items():
+            if name in self.session.predictions or name in self._predicting:
+                continue
+            try:
+                bind_inputs(model, dataset)
+            except SpecMismatchError as error:
+                self._report_failure(JobFailed(f"Predict {name}", error))
+                continue
+            self._predicting.add(name)
+            self.runner.submit(predict_job(model, dataset), f"Predict {name}",
+                               self._on_predictions,
+                               lambda failure, name=name: self._predicting.discard(name))
+
+    def _on_predictions(self, predictions: Predictions) -> None:
+        self._predicting.discard(predictions.model_name)
+        self.session.set_predictions(predictions)
+
+    # -- errors and help ---------------------------------------------------------------------
+
+    def _report_failure(self, failure: JobFailed) -> None:
+        self.report_error(f"{failure.title} failed", str(failure.error))
+
+    def _on_job_failed(self, failure: JobFailed) -> None:
+        if failure.title.startswith(("Load ", "Predict ")):
+            return  # already reported by the job's own handler
+        self.report_error(f"{failure.title} failed", f"{type(failure.error).__name__}: "
+                                                     f"{failure.error}")
+
+    def report_error(self, title: str, message: str) -> None:
+        """Tell the user what failed, without blocking; the app goes on."""
+        self.errors.append(f"{title}: {message}")
+        self.statusBar().showMessage(f"{title}: {message}", 10_000)
+        self.error_reported.emit(message)
+        if self.show_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Warning, title, message,
+                              QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+
+    def show_plugins(self) -> None:
+        """List the discovered plugins and any that failed to load."""
+        registry = discover_plugins()
+        lines = [f"<b>{name}</b>: {description}" for name, description in registry.plugins.items()]
+        lines += [f"<b>{name}</b> <span style='color:#c0392b'>failed: {error}</span>"
+                  for name, error in registry.errors.items()]
+        QMessageBox.information(self, "Plugins", "<br>".join(lines) or "No plugins found.")
+
+    def show_about(self) -> None:
+        """Version and where litdesk keeps its files."""
+        QMessageBox.about(self, "About litdesk",
+                          f"<b>litdesk {__version__}</b><br>Understand and compare ML models, "
+                          f"offline.<br><br>Settings: {paths.config_dir()}<br>"
+                          f"Cache: {paths.cache_dir()}")

@@ -1,0 +1,78 @@
+"""The session's shared state, predictions and input binding, without Qt."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from litdesk.api import CategoryLabel, Dataset, TextSegment
+from litdesk.core.jobs import Progress, run_job
+from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.projection import pca_job
+from litdesk.core.salience import gradient_norm, salience_job
+from litdesk.core.session import Session
+from tests.fakes import KeywordModel
+
+TEXTS = ["good film", "bad plot and terrible acting", "I love it", "meh", "great great fun",
+         "not good", "a fine day", "awful"]
+
+
+def make_dataset(texts=TEXTS, text_column="text"):
+    labels = ["positive" if i % 2 == 0 else "negative" for i in range(len(texts))]
+    table = pa.table({text_column: texts, "label": labels})
+    return Dataset(table, {text_column: TextSegment(),
+                           "label": CategoryLabel(vocab=("negative", "positive"))}, "tiny")
+
+
+def test_predictions_are_row_aligned_despite_length_sorting():
+    dataset, model = make_dataset(), KeywordModel()
+    progress = []
+    predictions = run_job(predict_job(model, dataset, batch_size=3), progress.append)
+    assert model.calls == 3  # 8 rows in batches of 3
+    direct = model.predict([{"text": t} for t in TEXTS])
+    np.testing.assert_allclose(predictions.fields["probas"], [d["probas"] for d in direct])
+    assert set(predictions.fields) == {"probas", "emb"}  # token-level outputs are not kept
+    assert progress[-1] == Progress(len(TEXTS), len(TEXTS), "keywords: predicting")
+
+
+def test_inputs_bind_by_type_when_names_differ():
+    dataset = make_dataset(text_column="sentence")
+    assert bind_inputs(KeywordModel(), dataset) == {"text": "sentence", "label": "label"}
+
+
+def test_missing_required_input_is_a_clear_error():
+    table = pa.table({"x": [1.0]})
+    dataset = Dataset(table, {}, "numbers")
+    with pytest.raises(SpecMismatchError, match="needs text .TextSegment."):
+        bind_inputs(KeywordModel(), dataset)
+
+
+def test_selection_events_and_pinning():
+    session = Session()
+    session.set_dataset(make_dataset())
+    seen = []
+    session.selection_changed.connect(seen.append)
+    session.select([5, 2, 2], source="table")
+    assert session.selection.rows.tolist() == [2, 5]
+    assert session.selection.primary == 2
+    session.select([1], primary=4, source="projector")
+    assert session.selection.rows.tolist() == [1, 4] and session.selection.primary == 4
+    session.pin(3)
+    assert session.selection.pinned == 3
+    session.pin(3)  # no change, no event
+    assert seen == ["table", "projector", None]
+
+
+def test_pca_and_salience_jobs():
+    dataset, model = make_dataset(), KeywordModel()
+    predictions = run_job(predict_job(model, dataset))
+    coords = run_job(pca_job(predictions.fields["emb"]))
+    assert coords.shape == (len(TEXTS), 2)
+    (scores,) = run_job(salience_job(model, dataset, 4))
+    assert scores.tokens == ("great", "great", "fun")
+    assert scores.predicted == "positive" and scores.signed
+    np.testing.assert_allclose(scores.scores, [1.0, 1.0, -0.2])
+
+
+def test_gradient_norm_matches_definition():
+    gradients = np.array([[3.0, 4.0], [0.0, 0.0], [6.0, 8.0]])
+    np.testing.assert_allclose(gradient_norm(gradients), [5 / 15, 0, 10 / 15])
