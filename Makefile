@@ -3,23 +3,42 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+COMPAT_VENV := .venv-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+PYTEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: venv run test bench lint clean
+.PHONY: venv run test compat bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $@
 
 run: venv
 	$(BIN)/litdesk
 
+# The whole suite, the layer contracts, then the import and loading checks on the oldest
+# supported stack (numpy 1.26, pyarrow 24, scikit-learn 1.7).
 test: venv
 	$(BIN)/lint-imports
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	$(PYTEST_ENV) $(BIN)/python -m pytest
+	$(MAKE) compat
+
+$(COMPAT_STAMP): pyproject.toml constraints-compat.txt
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -c constraints-compat.txt -e '.[test]'
+	touch $@
+
+compat: $(COMPAT_STAMP)
+	$(PYTEST_ENV) $(COMPAT_VENV)/bin/python -m pytest -m "not slow" tests/test_loaders.py tests/test_session.py tests/test_layers.py tests/test_table_query.py
+
+bench: venv
+	$(BIN)/python benchmarks/load_csv.py
+	$(BIN)/python benchmarks/table.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COMPAT_VENV)
