@@ -362,6 +362,7 @@ class DataTableDock(QWidget):
         self.session.select(rows, primary, source=self)
 
     def _on_session_selection(self, source: object) -> None:
+        self._update_status()
         if source is self or self.session.dataset is None:
             return
         selection = self.session.selection

@@ -1,0 +1,67 @@
+"""The command line: headless runs and `litdesk inspect`, as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from litdesk.core import paths
+
+
+def run_litdesk(*args, home, timeout=180):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LITDESK_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "litdesk", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def test_headless_run_prints_timings_and_saves_a_screenshot(tmp_path, litdesk_home):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,positive\nbad,negative\n", encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    result = run_litdesk(data, "--exit-when-ready", "--screenshot", shot, home=litdesk_home)
+    assert result.returncode == 0, result.stderr
+    timings = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0 < timings["window_shown_s"] <= timings["ready_s"]
+    assert shot.stat().st_size > 10_000
+
+
+def test_headless_run_fails_with_the_error_of_a_failed_job(tmp_path, litdesk_home):
+    bad = tmp_path / "broken.csv"
+    bad.write_text("a,b\n1,2,3\n", encoding="utf-8")
+    result = run_litdesk(bad, "--exit-when-ready", home=litdesk_home)
+    assert result.returncode != 0
+    assert "broken.csv" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_inspect_prints_spec_and_rows(tmp_path, litdesk_home):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label,score\nnice,positive,0.5\nugly,negative,0.25\n", encoding="utf-8")
+    result = run_litdesk("inspect", data, home=litdesk_home)
+    assert result.returncode == 0, result.stderr
+    assert "2 rows" in result.stdout and "score: Scalar" in result.stdout
+
+
+def test_inspect_bad_input_is_one_line_without_traceback(tmp_path, litdesk_home):
+    result = run_litdesk("inspect", tmp_path / "missing.csv", home=litdesk_home)
+    assert result.returncode != 0
+    assert "missing.csv" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not paths.DEMO_DATASET.exists(), reason="demo not built")
+def test_demo_runs_headless_with_the_window_before_torch(tmp_path, litdesk_home):
+    shot = tmp_path / "demo.png"
+    result = run_litdesk("--exit-when-ready", "--screenshot", shot, home=litdesk_home)
+    assert result.returncode == 0, result.stderr
+    timings = json.loads(result.stdout.strip().splitlines()[-1])
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    bare_torch_import_s = time.perf_counter() - started
+    assert timings["window_shown_s"] < bare_torch_import_s
+    assert shot.stat().st_size > 50_000

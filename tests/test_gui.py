@@ -1,0 +1,222 @@
+"""The window, driven through its real widgets: drops, clicks, keys, cancel, bad files."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from litdesk.core.jobs import run_job
+from litdesk.core.predict import predict_job
+from litdesk.ui.main_window import MainWindow
+from tests.fakes import KeywordModel, SlowModel
+
+ROWS = [("I love this great phone", "positive"), ("terrible battery, awful", "negative"),
+        ("fine, good value", "positive"), ("broke after a day", "negative"),
+        ("excellent screen", "positive"), ("not worth it", "negative")]
+
+
+def write_csv(path, rows=ROWS):
+    lines = ["text,label"] + [f'"{text}",{label}' for text, label in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def window(qtbot):
+    main = MainWindow(show_dialogs=False)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    yield main
+    main.runner.cancel_all()
+    qtbot.waitUntil(lambda: not main.runner.busy, timeout=10_000)
+
+
+def drop(widget, paths):
+    """Drag files over ``widget`` and drop them, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    # QApplication only routes a Drop inside a live drag session, so deliver it directly.
+    widget.event(event)
+    return event
+
+
+def load_with_model(qtbot, window, tmp_path, model=None):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv")])
+    model = model or KeywordModel()
+    window.session.add_model(model)
+    window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    return model
+
+
+def test_dropping_a_csv_shows_its_rows(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        event = drop(window, [write_csv(tmp_path / "reviews.csv")])
+    assert event.isAccepted()
+    table = window.table_dock.model
+    assert table.rowCount() == len(ROWS)
+    assert table.data(table.index(1, 0)) == "terrible battery, awful"
+    assert "reviews" in window.windowTitle()
+
+
+def test_clicking_a_table_row_moves_every_dock(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    view = window.table_dock.view
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):  # salience of the new primary
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.visualRect(window.table_dock.model.index(4, 0)).center())
+    assert window.session.selection.primary == 4
+    assert window.comparison_dock.table.item(0, 0).text() == "4"
+    assert window.comparison_dock.table.item(0, 3).text() == "positive"
+    (result,) = window.salience_dock.results["keywords"]
+    assert result.tokens == ("excellent", "screen")
+    assert window.projector_dock.highlight.points()[0].pos() == QPointF(
+        *window.projector_dock.coords[4])
+
+
+def test_shift_click_selects_a_range_and_ctrl_click_adds(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    view, model = window.table_dock.view, window.table_dock.model
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualRect(model.index(1, 0)).center())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ShiftModifier, view.visualRect(model.index(3, 0)).center())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ControlModifier,
+                     view.visualRect(model.index(5, 0)).center())
+    assert window.session.selection.rows.tolist() == [1, 2, 3, 5]
+    assert window.session.selection.primary == 5
+    assert "4 selected" in window.table_dock.status.text()
+
+
+def test_projector_click_selects_the_row_in_the_table(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    projector = window.projector_dock
+    qtbot.waitUntil(lambda: projector.coords is not None, timeout=10_000)
+    plot = projector.plot
+    target = QPointF(*projector.coords[2])
+    view_pos = plot.mapFromScene(plot.getPlotItem().vb.mapViewToScene(target))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+    assert window.session.selection.primary == 2
+    assert window.table_dock.view.selectionModel().isRowSelected(2)
+
+
+def test_search_sorts_and_filters_through_the_worker(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    dock = window.table_dock
+    qtbot.keyClicks(dock.search, "label=positive")
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        qtbot.keyClick(dock.search, Qt.Key.Key_Return)
+    assert dock.model.rows.tolist() == [0, 2, 4]
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        dock.view.horizontalHeader().sectionClicked.emit(0)  # sort by text
+    assert dock.model.rows.tolist() == [0, 4, 2]  # code-point order: "I love" < "excellent"
+
+
+def test_a_bad_search_is_shown_and_the_view_kept(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    dock = window.table_dock
+    qtbot.keyClicks(dock.search, "/[unclosed/")
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        qtbot.keyClick(dock.search, Qt.Key.Key_Return)
+    assert "Search error" in dock.status.text()
+    assert dock.model.rowCount() == len(ROWS)
+
+
+def test_cancel_stops_a_running_prediction(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv", ROWS * 40)])
+    with qtbot.waitSignal(window.runner.progress, timeout=10_000):
+        window.session.add_model(SlowModel(seconds_per_batch=0.05, batch_size=2))
+        window.predict_missing()
+    assert window.cancel_button.isVisible()
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    assert "slow" not in window.session.predictions
+    assert not window.cancel_button.isVisible()
+
+
+def test_main_thread_never_stalls_while_a_slow_model_runs(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv", ROWS * 20)])
+    gaps, clock = [], QElapsedTimer()
+    timer = QTimer(interval=5)
+    timer.timeout.connect(lambda: (gaps.append(clock.restart())))
+    clock.start()
+    timer.start()
+    with qtbot.waitSignal(window.session.predictions_changed, timeout=20_000):
+        window.session.add_model(SlowModel(seconds_per_batch=0.03, batch_size=4))
+        window.predict_missing()
+    timer.stop()
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 50, f"event loop stalled {max(gaps)} ms"
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("empty.csv", b"", "empty"),
+    ("garbage.csv", bytes(range(256)) * 8, "not a text file"),
+    ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "line 3"),
+    ("quote.csv", b'a,b\n1,"open\n2,3\n', "line 2"),
+    ("notes.xyz", b"hello", "unsupported"),
+])
+def test_bad_files_give_one_message_and_lose_nothing(qtbot, window, tmp_path, name, content,
+                                                     expected):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "good.csv")])
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    with qtbot.waitSignal(window.error_reported, timeout=10_000) as blocker:
+        drop(window, [bad])
+    message = blocker.args[0]
+    assert name in message and expected in message.lower()
+    assert window.session.dataset.name == "good"
+    assert window.table_dock.model.rowCount() == len(ROWS)
+
+
+def test_a_folder_that_is_neither_dataset_nor_model(qtbot, window, tmp_path):
+    folder = tmp_path / "holiday_photos"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("hi")
+    with qtbot.waitSignal(window.error_reported, timeout=10_000) as blocker:
+        window.open_paths([folder])
+    assert "holiday_photos" in blocker.args[0]
+
+
+def test_docks_close_come_back_and_the_layout_persists(qtbot, tmp_path):
+    first = MainWindow(show_dialogs=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.docks["Salience"].close()
+    first.resize(first.minimumSizeHint().width(), 500)  # the offscreen screen is 800 × 600
+    size = first.size()
+    first.close()
+    second = MainWindow(show_dialogs=False)
+    qtbot.addWidget(second)
+    second.show()
+    assert not second.docks["Salience"].isVisible()
+    assert second.size() == size and size.height() == 500
+    view_action = second.docks["Salience"].toggleViewAction()
+    view_action.trigger()
+    assert second.docks["Salience"].isVisible()
+
+
+def test_column_type_can_be_corrected(qtbot, window, tmp_path):
+    from litdesk.api import CategoryLabel, TextSegment
+
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv")])
+    assert isinstance(window.session.dataset.spec()["label"], CategoryLabel)
+    window.table_dock.set_column_type("label", TextSegment)
+    assert isinstance(window.session.dataset.spec()["label"], TextSegment)
