@@ -220,3 +220,41 @@ def test_column_type_can_be_corrected(qtbot, window, tmp_path):
     assert isinstance(window.session.dataset.spec()["label"], CategoryLabel)
     window.table_dock.set_column_type("label", TextSegment)
     assert isinstance(window.session.dataset.spec()["label"], TextSegment)
+
+
+def test_pinning_a_row_marks_it_in_every_dock(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    qtbot.waitUntil(lambda: window.projector_dock.coords is not None, timeout=10_000)
+    view, model = window.table_dock.view, window.table_dock.model
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualRect(model.index(3, 0)).center())
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    assert window.session.selection.pinned == 3
+    assert model.headerData(3, Qt.Orientation.Vertical) == "📌 3"
+    assert len(window.projector_dock.pinned_marker.points()) == 1
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.visualRect(model.index(1, 0)).center())
+    assert window.comparison_dock.table.item(0, 0).text() == "📌 3"
+    assert window.comparison_dock.table.item(1, 0).text() == "1"
+
+
+def test_copy_and_export_the_current_view(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    dock = window.table_dock
+    dock.search.setText("label=negative")
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        dock.search.returnPressed.emit()
+    dock.view.selectAll()
+    dock.view.setFocus()
+    qtbot.keyClick(dock.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QApplication.clipboard().text().splitlines()
+    assert copied[0].split("\t")[:2] == ["text", "label"]
+    assert [line.split("\t")[1] for line in copied[1:]] == ["negative"] * 3
+    out = tmp_path / "view.csv"
+    dock.export_view(str(out))
+    import csv
+
+    exported = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [row["text"] for row in exported] == [ROWS[i][0] for i in (1, 3, 5)]
+    assert "keywords_pred" in exported[0]

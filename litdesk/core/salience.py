@@ -39,8 +39,12 @@ def supports_salience(model: Model) -> bool:
 def salience_job(model: Model, dataset: Dataset, row: int) -> Job[list[TokenScores]]:
     """Token scores for one row: gradient L2 norm and/or the model's own token salience."""
     yield Progress(0, 1, f"{model.name}: salience for row {row}")
-    output = model.predict(model_inputs(model, dataset, [row]))[0]
     spec = model.output_spec()
+    (example,) = model_inputs(model, dataset, [row])
+    for field_type in spec.values():  # without the gold label, gradients explain the prediction
+        if isinstance(field_type, types.MulticlassPreds) and field_type.parent:
+            example.pop(field_type.parent, None)
+    output = model.predict([example])[0]
     predicted = ""
     preds_field = next((n for n, t in spec.items() if isinstance(t, types.MulticlassPreds)), None)
     if preds_field is not None:

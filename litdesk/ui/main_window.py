@@ -67,6 +67,10 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
                              Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
+                         [780, 560], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["Data Table"], self.docks["Salience"]], [560, 300],
+                         Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._build_menus()
         self._build_status_bar()

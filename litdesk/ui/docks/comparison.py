@@ -59,6 +59,9 @@ class ComparisonDock(QWidget):
         labelled = {name: p.predicted_labels() for name, p in self.session.predictions.items()}
         labelled = {name: value for name, value in labelled.items() if value is not None}
         rows = self.session.selection.rows
+        pinned = self.session.selection.pinned
+        if pinned is not None:  # the reference row leads, for comparison
+            rows = np.concatenate([[pinned], rows[rows != pinned]])
         self.table.clear()
         self.table.setRowCount(0)
         if dataset is None or not labelled or rows.size == 0:
@@ -74,7 +77,9 @@ class ComparisonDock(QWidget):
                       for name, (field, argmax, _v) in labelled.items()}
         stacked = np.vstack(list(labels.values()))
         disagree = np.any(stacked != stacked[0], axis=0)
-        parts = [f"<b>{rows.size:,}</b> selected"]
+        parts = [f"<b>{self.session.selection.rows.size:,}</b> selected"
+                 + (" + the pinned reference" if pinned is not None
+                    and pinned not in self.session.selection.rows else "")]
         if len(labels) > 1:
             parts.append(f"models disagree on <b>{int(disagree.sum()):,}</b>")
         if gold is not None:
@@ -96,7 +101,8 @@ class ComparisonDock(QWidget):
         self.table.setRowCount(len(shown))
         texts = dataset.table.column(text_field).take(rows[shown]).to_pylist() if text_field else []
         for out_row, position in enumerate(shown):
-            cells = [str(int(rows[position]))] + ([str(texts[out_row])] if text_field else []) + \
+            marker = "📌 " if rows[position] == pinned else ""
+            cells = [f"{marker}{int(rows[position])}"] + ([str(texts[out_row])] if text_field else []) + \
                 ([str(gold[position])] if gold is not None else [])
             for name in labels:
                 cells += [str(labels[name][position]), f"{confidence[name][position]:.3f}"]
@@ -112,5 +118,5 @@ class ComparisonDock(QWidget):
     def _on_cell_clicked(self, row: int, _column: int) -> None:
         item = self.table.item(row, 0)
         if item is not None:
-            target = int(item.text())
+            target = int(item.text().removeprefix("📌 "))
             self.session.select(self.session.selection.rows, target, source=self)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from litdesk.api import types
@@ -42,10 +44,15 @@ class ProjectorDock(QWidget):
         self.scatter = pg.ScatterPlotItem(size=6, pen=None, hoverable=False)
         self.scatter.sigClicked.connect(self._on_clicked)
         self.highlight = pg.ScatterPlotItem(size=11, pen=pg.mkPen("k", width=1.5), brush=None)
+        self.pinned_marker = pg.ScatterPlotItem(size=16, symbol="star", pen=pg.mkPen("k"),
+                                                brush=pg.mkBrush("#ffd400"))
         self.plot.addItem(self.scatter)
         self.plot.addItem(self.highlight)
-        self.legend = pg.LegendItem(offset=(10, 10), labelTextColor="k")
-        self.legend.setParentItem(self.plot.getPlotItem().vb)
+        self.plot.addItem(self.pinned_marker)
+        # The legend sits above the plot, so that it never hides (or swallows clicks on) points.
+        self.legend = QLabel()
+        self.legend.setObjectName("projectorLegend")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Embeddings:"))
@@ -56,6 +63,7 @@ class ProjectorDock(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
         layout.addWidget(self.message)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
 
         session.dataset_changed.connect(self._on_dataset_changed)
@@ -74,6 +82,7 @@ class ProjectorDock(QWidget):
         self._projected_source = None
         self.scatter.clear()
         self.highlight.clear()
+        self.pinned_marker.clear()
         self.legend.clear()
         self.source.clear()
         self.message.show()
@@ -164,9 +173,9 @@ class ProjectorDock(QWidget):
             brush.setColor(color)
         self.scatter.setData(x=self.coords[:, 0], y=self.coords[:, 1],
                              brush=[brushes[c] for c in codes], data=np.arange(len(codes)))
-        self.legend.clear()
-        for index, label in enumerate(names[:len(brushes)]):
-            self.legend.addItem(pg.ScatterPlotItem(brush=brushes[index], pen=None, size=10), label)
+        self.legend.setText("&nbsp;&nbsp;".join(
+            f'<span style="color:{brushes[index].color().name()}">●</span>&nbsp;{html.escape(label)}'
+            for index, label in enumerate(names)))
 
     # -- selection ----------------------------------------------------------------------
 
@@ -180,3 +189,8 @@ class ProjectorDock(QWidget):
             return
         rows = self.session.selection.rows
         self.highlight.setData(x=self.coords[rows, 0], y=self.coords[rows, 1])
+        pinned = self.session.selection.pinned
+        if pinned is None:
+            self.pinned_marker.clear()
+        else:
+            self.pinned_marker.setData(x=self.coords[[pinned], 0], y=self.coords[[pinned], 1])

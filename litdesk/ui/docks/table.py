@@ -51,6 +51,7 @@ class ArrowTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.table = pa.table({})
         self.rows = np.zeros(0, dtype=np.int64)
+        self.pinned: Optional[int] = None
         self._blocks: dict[int, list[dict[str, Any]]] = {}
 
     def set_table(self, table: pa.Table, rows: Optional[np.ndarray] = None) -> None:
@@ -101,7 +102,8 @@ class ArrowTableModel(QAbstractTableModel):
             return None
         if orientation == Qt.Orientation.Horizontal:
             return self.table.column_names[section]
-        return str(int(self.rows[section]))
+        row = int(self.rows[section])
+        return f"📌 {row}" if row == self.pinned else str(row)
 
 
 class DataTableDock(QWidget):
@@ -149,6 +151,12 @@ class DataTableDock(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentRowChanged.connect(self._on_view_selection)
 
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._row_menu)
+        pin = QAction("Pin as reference", self.view, shortcut=QKeySequence("Ctrl+P"),
+                      shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        pin.triggered.connect(self.toggle_pin)
+        self.view.addAction(pin)
         copy = QAction("Copy rows", self.view, shortcut=QKeySequence.StandardKey.Copy,
                        shortcutContext=Qt.ShortcutContext.WidgetShortcut)
         copy.triggered.connect(self.copy_selection)
@@ -225,7 +233,7 @@ class DataTableDock(QWidget):
         header = self.view.horizontalHeader()
         for column, name in enumerate(self.model.table.column_names):
             spec_type = self.display_spec().get(name)
-            width = 420 if isinstance(spec_type, types.TextSegment) else 110
+            width = 360 if isinstance(spec_type, types.TextSegment) else 96
             header.resizeSection(column, width)
 
     # -- search, filters, sort ----------------------------------------------------------
@@ -366,6 +374,10 @@ class DataTableDock(QWidget):
         if source is self or self.session.dataset is None:
             return
         selection = self.session.selection
+        if self.model.pinned != selection.pinned:
+            self.model.pinned = selection.pinned
+            self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0,
+                                              max(0, len(self.model.rows) - 1))
         positions = np.full(self.model.table.num_rows, -1, dtype=np.int64)
         positions[self.model.rows] = np.arange(len(self.model.rows))
         shown = np.sort(positions[selection.rows][positions[selection.rows] >= 0]) \
@@ -389,6 +401,25 @@ class DataTableDock(QWidget):
         finally:
             self._applying_selection = False
         self._update_status()
+
+    def toggle_pin(self) -> None:
+        """Pin the primary row as the reference, or unpin it if it already is."""
+        selection = self.session.selection
+        target = None if selection.primary == selection.pinned else selection.primary
+        self.session.pin(target, source=self)
+        self.model.pinned = target
+        self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0, max(0, len(self.model.rows) - 1))
+
+    def _row_menu(self, position) -> None:
+        if not self.view.indexAt(position).isValid():
+            return
+        pinned = self.session.selection.pinned is not None and \
+            self.session.selection.pinned == self.session.selection.primary
+        menu = QMenu(self)
+        menu.addAction("Unpin reference" if pinned else "Pin as reference  (Ctrl+P)",
+                       self.toggle_pin)
+        menu.addAction("Copy rows  (Ctrl+C)", self.copy_selection)
+        menu.exec(self.view.viewport().mapToGlobal(position))
 
     # -- copy and export -------------------------------------------------------------------
 
