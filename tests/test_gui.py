@@ -258,3 +258,19 @@ def test_copy_and_export_the_current_view(qtbot, window, tmp_path):
     exported = list(csv.DictReader(out.open(encoding="utf-8")))
     assert [row["text"] for row in exported] == [ROWS[i][0] for i in (1, 3, 5)]
     assert "keywords_pred" in exported[0]
+
+
+class BrokenModel(KeywordModel):
+    def predict(self, inputs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+
+def test_a_failing_model_is_reported_by_name_and_cause(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv")])
+    with qtbot.waitSignal(window.error_reported, timeout=10_000) as blocker:
+        window.session.add_model(BrokenModel("flaky"))
+        window.predict_missing()
+    assert "out of memory" in blocker.args[0]
+    assert any("Predict flaky failed" in error for error in window.errors)
+    assert window.table_dock.model.rowCount() == len(ROWS)

@@ -261,7 +261,11 @@ class MainWindow(QMainWindow):
             self._predicting.add(name)
             self.runner.submit(predict_job(model, dataset), f"Predict {name}",
                                self._on_predictions,
-                               lambda failure, name=name: self._predicting.discard(name))
+                               lambda failure, name=name: self._on_predict_failed(name, failure))
+
+    def _on_predict_failed(self, name: str, failure: JobFailed) -> None:
+        self._predicting.discard(name)
+        self._report_failure(failure)
 
     def _on_predictions(self, predictions: Predictions) -> None:
         self._predicting.discard(predictions.model_name)

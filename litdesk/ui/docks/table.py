@@ -231,9 +231,12 @@ class DataTableDock(QWidget):
 
     def _fit_columns(self) -> None:
         header = self.view.horizontalHeader()
+        spec = self.display_spec()
         for column, name in enumerate(self.model.table.column_names):
-            spec_type = self.display_spec().get(name)
-            width = 360 if isinstance(spec_type, types.TextSegment) else 96
+            if isinstance(spec.get(name), types.TextSegment):
+                width = 360
+            else:
+                width = max(80, header.fontMetrics().horizontalAdvance(name) + 28)
             header.resizeSection(column, width)
 
     # -- search, filters, sort ----------------------------------------------------------

@@ -1,0 +1,60 @@
+"""Plugin discovery by manifest, and model loading routed through it."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+
+import pytest
+
+from litdesk.api import ModelLoadError
+from litdesk.core import plugins
+from litdesk.core.model_loading import find_model_loader, load_model, looks_like_model
+
+
+def test_first_party_plugins_are_discovered_without_importing_their_code():
+    plugins.discover_plugins.cache_clear()
+    for module in ("litdesk_transformers.classifier", "litdesk_linear_text.model"):
+        sys.modules.pop(module, None)
+    registry = plugins.discover_plugins()
+    assert {"transformers", "linear_text"} <= set(registry.plugins)
+    assert {loader.id for loader in registry.model_loaders} >= {"hf_sequence_classifier",
+                                                                 "linear_text"}
+    assert "litdesk_transformers.classifier" not in sys.modules
+    assert "litdesk_linear_text.model" not in sys.modules
+
+
+def test_a_broken_plugin_is_recorded_and_the_others_still_load(monkeypatch):
+    real = metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)
+    broken = metadata.EntryPoint("broken", "no_such_package:litdesk.toml",
+                                 plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(plugins.metadata, "entry_points",
+                        lambda group: [*real, broken])
+    plugins.discover_plugins.cache_clear()
+    try:
+        registry = plugins.discover_plugins()
+    finally:
+        plugins.discover_plugins.cache_clear()
+    assert "no_such_package" in registry.errors["broken"]
+    assert "transformers" in registry.plugins
+
+
+def test_paths_route_to_the_loader_that_declares_them(tmp_path):
+    hf = tmp_path / "my_bert"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    linear = tmp_path / "linear_text_model.json"
+    linear.write_text("{}")
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n")
+    assert find_model_loader(hf).id == "hf_sequence_classifier"
+    assert find_model_loader(linear).id == "linear_text"
+    assert not looks_like_model(data)
+
+
+def test_unknown_and_missing_paths_are_clear_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such file"):
+        load_model(tmp_path / "nothing")
+    (tmp_path / "weights.xyz").write_text("?")
+    with pytest.raises(ModelLoadError, match="not a model any installed plugin can load"):
+        load_model(tmp_path / "weights.xyz")
