@@ -274,3 +274,28 @@ def test_a_failing_model_is_reported_by_name_and_cause(qtbot, window, tmp_path):
     assert "out of memory" in blocker.args[0]
     assert any("Predict flaky failed" in error for error in window.errors)
     assert window.table_dock.model.rowCount() == len(ROWS)
+
+
+@pytest.mark.slow
+def test_a_million_rows_sort_search_and_select(qtbot, window):
+    import pyarrow.compute as pc
+
+    from benchmarks.table import SPEC, make_table
+    from litdesk.api import Dataset
+
+    table = make_table(1_000_000, seed=1)
+    window.session.set_dataset(Dataset(table, SPEC, "million"))
+    dock = window.table_dock
+    assert dock.model.rowCount() == 1_000_000
+    dock.view.scrollToBottom()
+    last = dock.model.index(999_999, 0)
+    assert dock.model.data(last) == table.column("text")[999_999].as_py()
+    with qtbot.waitSignal(window.runner.idle, timeout=60_000):
+        dock.view.horizontalHeader().sectionClicked.emit(2)  # score, ascending
+    assert dock.model.data(dock.model.index(0, 2)) == f"{pc.min(table.column('score')).as_py():.4g}"
+    dock.search.setText("score>0.99")
+    with qtbot.waitSignal(window.runner.idle, timeout=60_000):
+        dock.search.returnPressed.emit()
+    assert dock.model.rowCount() == pc.sum(pc.greater(table.column("score"), 0.99)).as_py()
+    dock.view.selectAll()
+    assert window.session.selection.rows.size == dock.model.rowCount()
