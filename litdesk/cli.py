@@ -37,6 +37,18 @@ def _app_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_field(field_type) -> str:
+    """A field type in a few words: its name, and its categories or range."""
+    vocab = getattr(field_type, "vocab", None)
+    if vocab:
+        shown = ", ".join(vocab[:8]) + (", …" if len(vocab) > 8 else "")
+        return f"{field_type.type_name} ({len(vocab)} values: {shown})"
+    low, high = getattr(field_type, "min_val", None), getattr(field_type, "max_val", None)
+    if low is not None and high is not None:
+        return f"{field_type.type_name} ({low:g} to {high:g})"
+    return field_type.type_name
+
+
 def inspect_command(argv: list[str]) -> int:
     """``litdesk inspect PATH``: print a dataset's spec and row count."""
     parser = argparse.ArgumentParser(prog="litdesk inspect",
@@ -52,7 +64,7 @@ def inspect_command(argv: list[str]) -> int:
         return 2
     print(f"{dataset.name}: {len(dataset):,} rows")
     for name, field_type in dataset.spec().items():
-        print(f"  {name}: {field_type}")
+        print(f"  {name}: {describe_field(field_type)}")
     return 0
 
 
