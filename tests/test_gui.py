@@ -231,11 +231,11 @@ def test_pinning_a_row_marks_it_in_every_dock(qtbot, window, tmp_path):
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert window.session.selection.pinned == 3
-    assert model.headerData(3, Qt.Orientation.Vertical) == "📌 3"
+    assert model.headerData(3, Qt.Orientation.Vertical) == "★ 3"
     assert len(window.projector_dock.pinned_marker.points()) == 1
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.visualRect(model.index(1, 0)).center())
-    assert window.comparison_dock.table.item(0, 0).text() == "📌 3"
+    assert window.comparison_dock.table.item(0, 0).text() == "★ 3"
     assert window.comparison_dock.table.item(1, 0).text() == "1"
 
 

@@ -101,7 +101,7 @@ class ComparisonDock(QWidget):
         self.table.setRowCount(len(shown))
         texts = dataset.table.column(text_field).take(rows[shown]).to_pylist() if text_field else []
         for out_row, position in enumerate(shown):
-            marker = "📌 " if rows[position] == pinned else ""
+            marker = "★ " if rows[position] == pinned else ""
             cells = [f"{marker}{int(rows[position])}"] + ([str(texts[out_row])] if text_field else []) + \
                 ([str(gold[position])] if gold is not None else [])
             for name in labels:
@@ -118,5 +118,5 @@ class ComparisonDock(QWidget):
     def _on_cell_clicked(self, row: int, _column: int) -> None:
         item = self.table.item(row, 0)
         if item is not None:
-            target = int(item.text().removeprefix("📌 "))
+            target = int(item.text().removeprefix("★ "))
             self.session.select(self.session.selection.rows, target, source=self)

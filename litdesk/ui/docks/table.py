@@ -103,7 +103,7 @@ class ArrowTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             return self.table.column_names[section]
         row = int(self.rows[section])
-        return f"📌 {row}" if row == self.pinned else str(row)
+        return f"★ {row}" if row == self.pinned else str(row)
 
 
 class DataTableDock(QWidget):
