@@ -299,3 +299,19 @@ def test_a_million_rows_sort_search_and_select(qtbot, window):
     assert dock.model.rowCount() == pc.sum(pc.greater(table.column("score"), 0.99)).as_py()
     dock.view.selectAll()
     assert window.session.selection.rows.size == dock.model.rowCount()
+
+
+def test_a_second_dataset_keeps_the_first_one_and_its_predictions(qtbot, window, tmp_path):
+    model = load_with_model(qtbot, window, tmp_path)
+    second = tmp_path / "more.csv"
+    with qtbot.waitSignal(window.session.predictions_changed, timeout=10_000):
+        drop(window, [write_csv(second, ROWS[:2])])
+    assert window.table_dock.model.rowCount() == 2
+    choice = window.table_dock.dataset_choice
+    assert [choice.itemText(i) for i in range(choice.count())] == ["reviews", "more"]
+    calls = model.calls
+    choice.textActivated.emit("reviews")  # as when the user picks it in the combo box
+    assert window.table_dock.model.rowCount() == len(ROWS)
+    assert "keywords_pred" in window.table_dock.model.table.column_names
+    assert model.calls == calls  # switching back runs nothing again
+    assert window.windowTitle().startswith("reviews")

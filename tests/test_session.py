@@ -76,3 +76,27 @@ def test_pca_and_salience_jobs():
 def test_gradient_norm_matches_definition():
     gradients = np.array([[3.0, 4.0], [0.0, 0.0], [6.0, 8.0]])
     np.testing.assert_allclose(gradient_norm(gradients), [5 / 15, 0, 10 / 15])
+
+
+def test_datasets_stay_with_their_own_predictions():
+    session, model = Session(), KeywordModel()
+    first = session.set_dataset(make_dataset())
+    session.set_predictions(run_job(predict_job(model, session.dataset)))
+    second = session.set_dataset(make_dataset(TEXTS[:3]))
+    assert (first, second) == ("tiny", "tiny (2)")
+    assert session.predictions == {}
+    session.activate_dataset("tiny")
+    assert len(session.predictions["keywords"]) == len(TEXTS)
+
+
+def test_predictions_for_a_background_dataset_are_kept_quietly():
+    session, model = Session(), KeywordModel()
+    session.set_dataset(make_dataset())
+    background = session.dataset
+    session.set_dataset(make_dataset(TEXTS[:3]))
+    emitted = []
+    session.predictions_changed.connect(emitted.append)
+    session.set_predictions(run_job(predict_job(model, background)))
+    assert emitted == [] and session.predictions == {}
+    session.activate_dataset("tiny")
+    assert "keywords" in session.predictions

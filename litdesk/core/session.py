@@ -33,10 +33,22 @@ class Selection:
     __hash__ = None  # type: ignore[assignment]
 
 
-class Session:
-    """What the user is working with. One dataset is active; any number of models."""
+def _unique_name(name: str, taken) -> str:
+    unique, suffix = name, 2
+    while unique in taken:
+        unique, suffix = f"{name} ({suffix})", suffix + 1
+    return unique
 
-    dataset_changed = Signal()
+
+class Session:
+    """What the user is working with: datasets (one active), models, their predictions.
+
+    Every dataset opened stays in the session with its predictions, so switching back to
+    it is instant; the selection belongs to the active dataset.
+    """
+
+    datasets_changed = Signal()  # a dataset was added
+    dataset_changed = Signal()  # another dataset became the active one
     spec_changed = Signal()
     models_changed = Signal()
     predictions_changed = Signal(str)  # model name
@@ -44,46 +56,61 @@ class Session:
     selection_changed = Signal(object)
 
     def __init__(self) -> None:
+        self.datasets: dict[str, Dataset] = {}
         self.dataset: Optional[Dataset] = None
         self.models: dict[str, Model] = {}
-        self.predictions: dict[str, Predictions] = {}
+        self._predictions: dict[str, dict[str, Predictions]] = {}
         self.selection = Selection()
+
+    @property
+    def predictions(self) -> dict[str, Predictions]:
+        """The models' predictions for the active dataset, by model name."""
+        if self.dataset is None:
+            return {}
+        return self._predictions.setdefault(self.dataset.name, {})
 
     # -- datasets and models ----------------------------------------------------------
 
-    def set_dataset(self, dataset: Dataset) -> None:
-        """Make ``dataset`` the active one; predictions and selection of the old one go."""
-        self.dataset = dataset
-        self.predictions.clear()
+    def set_dataset(self, dataset: Dataset) -> str:
+        """Add ``dataset`` under a unique name and make it the active one; return the name."""
+        dataset.name = _unique_name(dataset.name, self.datasets)
+        self.datasets[dataset.name] = dataset
+        self.datasets_changed.emit()
+        self.activate_dataset(dataset.name)
+        return dataset.name
+
+    def activate_dataset(self, name: str) -> None:
+        """Show the dataset called ``name``; the selection starts empty."""
+        if self.dataset is not None and self.dataset.name == name:
+            return
+        self.dataset = self.datasets[name]
         self.selection = Selection()
         self.dataset_changed.emit()
         self.selection_changed.emit(None)
 
     def add_model(self, model: Model) -> str:
         """Add a model under a unique name (its own, suffixed when taken); return the name."""
-        name, suffix = model.name, 2
-        while name in self.models:
-            name, suffix = f"{model.name} ({suffix})", suffix + 1
-        model.name = name
-        self.models[name] = model
+        model.name = _unique_name(model.name, self.models)
+        self.models[model.name] = model
         self.models_changed.emit()
-        return name
+        return model.name
 
     def update_spec(self, changes: dict) -> None:
         """Replace the field types of some columns of the active dataset (user corrections)."""
         if self.dataset is None:
             return
         self.dataset = self.dataset.with_spec({**self.dataset.spec(), **changes})
+        self.datasets[self.dataset.name] = self.dataset
         self.spec_changed.emit()
 
     def set_predictions(self, predictions: Predictions) -> None:
-        """Store a model's predictions for the active dataset (ignored if it has changed)."""
-        if self.dataset is None or predictions.dataset_name != self.dataset.name:
+        """Store a model's predictions for a dataset of the session (ignored if it is gone)."""
+        dataset = self.datasets.get(predictions.dataset_name)
+        if dataset is None or len(predictions) != len(dataset):
             return
-        if len(predictions) != len(self.dataset):
-            return
-        self.predictions[predictions.model_name] = predictions
-        self.predictions_changed.emit(predictions.model_name)
+        self._predictions.setdefault(dataset.name, {})[predictions.model_name] = predictions
+        if dataset is self.dataset:
+            self.predictions_changed.emit(predictions.model_name)
 
     # -- selection ----------------------------------------------------------------------
 

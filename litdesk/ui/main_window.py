@@ -45,7 +45,7 @@ class MainWindow(QMainWindow):
         self.show_dialogs = show_dialogs
         self.errors: list[str] = []
         self.runner = JobRunner(self)
-        self._predicting: set[str] = set()
+        self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
         self.setWindowTitle("litdesk")
         if APP_ICON.exists():
             self.setWindowIcon(QIcon(str(APP_ICON)))
@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._on_job_failed)
         self.session.models_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
+        self.session.dataset_changed.connect(self.predict_missing)
         self._restore_layout()
 
     # -- layout -------------------------------------------------------------------------
@@ -232,11 +233,10 @@ class MainWindow(QMainWindow):
             self.open_paths(local)
 
     def _on_dataset_loaded(self, dataset: Dataset) -> None:
-        self.session.set_dataset(dataset)
+        name = self.session.set_dataset(dataset)
         if len(dataset):
             self.session.select([0], 0, source=self)
-        self.dataset_loaded.emit(dataset.name)
-        self.predict_missing()
+        self.dataset_loaded.emit(name)
 
     def _on_model_loaded(self, model: Model) -> None:
         name = self.session.add_model(model)
@@ -251,24 +251,25 @@ class MainWindow(QMainWindow):
         if dataset is None:
             return
         for name, model in self.session.models.items():
-            if name in self.session.predictions or name in self._predicting:
+            key = (dataset.name, name)
+            if name in self.session.predictions or key in self._predicting:
                 continue
             try:
                 bind_inputs(model, dataset)
             except SpecMismatchError as error:
                 self._report_failure(JobFailed(f"Predict {name}", error))
                 continue
-            self._predicting.add(name)
+            self._predicting.add(key)
             self.runner.submit(predict_job(model, dataset), f"Predict {name}",
                                self._on_predictions,
-                               lambda failure, name=name: self._on_predict_failed(name, failure))
+                               lambda failure, key=key: self._on_predict_failed(key, failure))
 
-    def _on_predict_failed(self, name: str, failure: JobFailed) -> None:
-        self._predicting.discard(name)
+    def _on_predict_failed(self, key: tuple[str, str], failure: JobFailed) -> None:
+        self._predicting.discard(key)
         self._report_failure(failure)
 
     def _on_predictions(self, predictions: Predictions) -> None:
-        self._predicting.discard(predictions.model_name)
+        self._predicting.discard((predictions.dataset_name, predictions.model_name))
         self.session.set_predictions(predictions)
 
     # -- errors and help ---------------------------------------------------------------------

@@ -86,7 +86,7 @@ class ProjectorDock(QWidget):
         self.legend.clear()
         self.source.clear()
         self.message.show()
-        self._fill_color_fields()
+        self._on_predictions_changed("")  # a dataset opened before may have predictions
 
     def _on_predictions_changed(self, _model: str) -> None:
         current = self.source.currentData()

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMenu, QTableView, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -119,6 +119,10 @@ class DataTableDock(QWidget):
         self._applying_selection = False
         self._query_worker = None
 
+        self.dataset_choice = QComboBox()
+        self.dataset_choice.setToolTip("The dataset shown; every dataset opened stays here")
+        self.dataset_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.dataset_choice.textActivated.connect(session.activate_dataset)
         self.search = QLineEdit(placeholderText="Search: words, \"phrase\", /regex/, "
                                                 "score>0.8, label=positive  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
@@ -167,6 +171,7 @@ class DataTableDock(QWidget):
         self.addAction(find)
 
         bar = QHBoxLayout()
+        bar.addWidget(self.dataset_choice)
         bar.addWidget(self.search, 1)
         bar.addWidget(self.export_button)
         filters = QHBoxLayout()
@@ -180,6 +185,7 @@ class DataTableDock(QWidget):
         layout.addWidget(self.status)
         self._update_filters_label()
 
+        session.datasets_changed.connect(self._fill_dataset_choice)
         session.dataset_changed.connect(self._on_dataset_changed)
         session.predictions_changed.connect(self._on_predictions_changed)
         session.selection_changed.connect(self._on_session_selection)
@@ -212,7 +218,15 @@ class DataTableDock(QWidget):
                               else types.CategoryLabel())
         return spec
 
+    def _fill_dataset_choice(self) -> None:
+        self.dataset_choice.blockSignals(True)
+        self.dataset_choice.clear()
+        self.dataset_choice.addItems(list(self.session.datasets))
+        self.dataset_choice.blockSignals(False)
+
     def _on_dataset_changed(self) -> None:
+        if self.session.dataset is not None:
+            self.dataset_choice.setCurrentText(self.session.dataset.name)
         self.column_filters.clear()
         self.sort_column = None
         self.search.blockSignals(True)
