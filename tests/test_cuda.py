@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from litdesk.api import LoadOptions
+
 from litdesk.core import paths
 from litdesk.core.device import best_device
 
@@ -28,7 +30,7 @@ def test_gpu_and_cpu_agree_on_the_demo_model():
     from litdesk.core.predict import model_inputs, predict_job
 
     dataset = load_dataset(paths.DEMO_DATASET)
-    on_gpu, on_cpu = load_model(BERT), load_model(BERT, device="cpu")
+    on_gpu, on_cpu = load_model(BERT), load_model(BERT, LoadOptions(device="cpu"))
     assert next(on_gpu.network.parameters()).device.type == "cuda"
     gpu = run_job(predict_job(on_gpu, dataset))
     cpu = run_job(predict_job(on_cpu, dataset))

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from litdesk.api import LoadOptions
+
 DEMO_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo"
 MODELS_DIR = DEMO_DIR / "models"
 DATA_FILE = DEMO_DIR / "sentiment.csv"
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.skipif(not MODELS_DIR.is_dir() or not DATA_FILE.is_file
 def load_bert():
     from litdesk_transformers.classifier import load
 
-    return load(MODELS_DIR / "bert_tiny", device="cpu")
+    return load(MODELS_DIR / "bert_tiny", LoadOptions(device="cpu"))
 
 
 def load_linear():

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from litdesk.api import AttentionHeads, Embeddings, ModelLoadError, MulticlassPreds, TokenGradients
+from litdesk.api import LoadOptions, AttentionHeads, Embeddings, ModelLoadError, MulticlassPreds, TokenGradients
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -44,7 +44,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(model_dir) -> HFSequenceClassifier:
-    return load(model_dir, device="cpu")
+    return load(model_dir, LoadOptions(device="cpu"))
 
 
 def copy_of(model_dir: Path, tmp_path: Path) -> Path:
@@ -147,16 +147,16 @@ def test_concurrent_predictions_are_safe(model):
 
 def test_fingerprint_follows_the_weights(model, model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
-    assert load(folder, device="cpu").fingerprint() == model.fingerprint()
+    assert load(folder, LoadOptions(device="cpu")).fingerprint() == model.fingerprint()
     network = transformers.BertForSequenceClassification.from_pretrained(folder)
     with torch.no_grad():
         network.classifier.bias += 1.0
     network.save_pretrained(folder)
-    assert load(folder, device="cpu").fingerprint() != model.fingerprint()
+    assert load(folder, LoadOptions(device="cpu")).fingerprint() != model.fingerprint()
 
 
 def test_config_file_path_loads_its_folder(model_dir):
-    assert load(model_dir / "config.json", device="cpu").name == model_dir.name
+    assert load(model_dir / "config.json", LoadOptions(device="cpu")).name == model_dir.name
 
 
 def test_custom_code_is_refused(model_dir, tmp_path):

@@ -4,7 +4,7 @@ Importing this package loads neither Qt nor torch.
 """
 
 from litdesk.api.dataset import Dataset
-from litdesk.api.model import Model, ModelLoadError
+from litdesk.api.model import LoadOptions, Model, ModelLoadError, TrustRequired
 from litdesk.api.types import (
     AttentionHeads,
     Boolean,
@@ -38,6 +38,7 @@ __all__ = [
     "GeneratedText",
     "ImageBytes",
     "ImagePath",
+    "LoadOptions",
     "Model",
     "ModelLoadError",
     "MulticlassPreds",
@@ -50,4 +51,5 @@ __all__ = [
     "TokenSalience",
     "TokenTopKPreds",
     "Tokens",
+    "TrustRequired",
 ]

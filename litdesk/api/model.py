@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from litdesk.api.types import Spec
 
@@ -13,6 +14,26 @@ Example = dict[str, Any]
 
 class ModelLoadError(Exception):
     """A model folder or file could not be loaded; the message says what and where."""
+
+
+class TrustRequired(ModelLoadError):
+    """Loading would run code from the file (a pickle): the user must say they trust it.
+
+    Loaders raise it when called with ``trust=False``; the app asks the user, or the command
+    line asks for ``--trust``, and the loader is called again with ``trust=True``.
+    """
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a model loader is told besides the path.
+
+    A loader is a function ``load(path: Path, options: LoadOptions) -> Model``.
+    """
+
+    device: Optional[str] = None  # None: the best available (see litdesk.core.device)
+    trust: bool = False  # the user confirmed that this file may run code when loaded
+    label: Optional[str] = None  # the dataset column holding gold labels, if the model needs it
 
 
 class Model(abc.ABC):

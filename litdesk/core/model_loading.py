@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litdesk.api import Model, ModelLoadError
+from litdesk.api import LoadOptions, Model, ModelLoadError
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.plugins import ModelLoaderContribution, PluginRegistry, discover_plugins
 
@@ -19,9 +19,13 @@ def find_model_loader(path: Path, registry: PluginRegistry | None = None
     return None
 
 
-def load_model(path: Path | str, device: str | None = None,
+def load_model(path: Path | str, options: LoadOptions = LoadOptions(),
                registry: PluginRegistry | None = None) -> Model:
-    """Load the model at ``path``; any failure is a :class:`ModelLoadError` naming the path."""
+    """Load the model at ``path``; any failure is a :class:`ModelLoadError` naming the path.
+
+    :class:`TrustRequired` (a ModelLoadError) means: ask the user, then call again with
+    ``options.trust`` set.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: no such file or folder")
@@ -29,7 +33,7 @@ def load_model(path: Path | str, device: str | None = None,
     if loader is None:
         raise ModelLoadError(f"{path}: not a model any installed plugin can load")
     try:
-        model = loader.load_callable()(path, device=device)
+        model = loader.load_callable()(path, options)
     except ModelLoadError:
         raise
     except Exception as error:
@@ -42,10 +46,10 @@ def looks_like_model(path: Path, registry: PluginRegistry | None = None) -> bool
     return path.exists() and find_model_loader(path, registry) is not None
 
 
-def load_model_job(path: Path | str, device: str | None = None) -> Job[Model]:
+def load_model_job(path: Path | str, options: LoadOptions = LoadOptions()) -> Job[Model]:
     """:func:`load_model` as a job, for the background worker."""
     path = Path(path)
     yield Progress(0, 1, f"Loading model {path.name}")
-    model = load_model(path, device)
+    model = load_model(path, options)
     yield Progress(1, 1, f"Loaded model {model.name}")
     return model

@@ -30,7 +30,7 @@ ENTRY_POINT_GROUP = "litdesk.plugins"
 
 @dataclass(frozen=True)
 class ModelLoaderContribution:
-    """A model loader: ``callable(path, device=None) -> Model`` for paths matching ``patterns``.
+    """A model loader: ``callable(path, LoadOptions) -> Model`` for paths matching ``patterns``.
 
     A pattern matches a file by name, or a folder that contains a file of that name.
     """

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QProgressBar, QToolButton)
 
 from litdesk import __version__
-from litdesk.api import Dataset, Model
+from litdesk.api import Dataset, LoadOptions, Model
 from litdesk.core import paths
 from litdesk.core.loaders import SUPPORTED_SUFFIXES, iter_load_dataset
 from litdesk.core.model_loading import load_model_job, looks_like_model
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         """Open datasets and models; each path is routed by what the plugins declare."""
         for path in map(Path, paths_in):
             if looks_like_model(path):
-                self.runner.submit(load_model_job(path, self.device), f"Load {path.name}",
+                self.runner.submit(load_model_job(path, LoadOptions(device=self.device)), f"Load {path.name}",
                                    self._on_model_loaded, self._report_failure)
             else:
                 self.runner.submit(iter_load_dataset(path), f"Load {path.name}",

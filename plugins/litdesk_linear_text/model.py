@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import (
+    LoadOptions,
     CategoryLabel,
     Model,
     ModelLoadError,
@@ -256,8 +257,8 @@ def _model_file(path: Path) -> Path:
     return path / MODEL_FILE_NAME if path.is_dir() else path
 
 
-def load(path: Path, device: str | None = None) -> LinearTextModel:
-    """Load a ``linear_text_model.json`` file, or a folder holding one (``device`` is unused)."""
+def load(path: Path, options: LoadOptions = LoadOptions()) -> LinearTextModel:
+    """Load a ``linear_text_model.json`` file, or a folder holding one (no option applies)."""
     file = _model_file(Path(path))
     try:
         document = json.loads(file.read_text(encoding="utf-8"))

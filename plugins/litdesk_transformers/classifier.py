@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import (
+    LoadOptions,
     AttentionHeads,
     CategoryLabel,
     Embeddings,
@@ -102,7 +103,7 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def load(path: Path, device: str | None = None) -> "HFSequenceClassifier":
+def load(path: Path, options: LoadOptions = LoadOptions()) -> "HFSequenceClassifier":
     """Load the sequence classifier saved in the folder ``path`` (or the folder of ``path``)."""
     path = Path(path)
     folder = path.parent if path.is_file() else path
@@ -112,11 +113,11 @@ def load(path: Path, device: str | None = None) -> "HFSequenceClassifier":
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
-    options = {"local_files_only": True, "trust_remote_code": False}
+    local_only = {"local_files_only": True, "trust_remote_code": False}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **options)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **local_only)
         network, loading_info = transformers.AutoModelForSequenceClassification.from_pretrained(
-            folder, attn_implementation="eager", output_loading_info=True, **options)
+            folder, attn_implementation="eager", output_loading_info=True, **local_only)
     except Exception as error:  # transformers raises many types; each becomes one message
         raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
     if network.config.num_labels < 2:
@@ -126,7 +127,7 @@ def load(path: Path, device: str | None = None) -> "HFSequenceClassifier":
         raise ModelLoadError(f"{folder}: the weights lack {len(missing)} tensor(s), e.g. {missing[0]}")
     try:
         return HFSequenceClassifier(network, tokenizer, name=folder.name,
-                                    device=best_device(device), fingerprint=folder_fingerprint(folder))
+                                    device=best_device(options.device), fingerprint=folder_fingerprint(folder))
     except Exception as error:  # the probe forward pass failed: the model cannot be used
         raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
 
