@@ -31,6 +31,9 @@ def _app_parser() -> argparse.ArgumentParser:
         "opens the built-in demo. Other commands: litdesk inspect PATH.")
     parser.add_argument("paths", nargs="*", help="datasets and models to open")
     parser.add_argument("--device", help="torch device for models: auto, cpu, cuda, mps")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow models given here to run code when loaded (pickles)")
+    parser.add_argument("--label", help="the dataset column holding gold labels")
     parser.add_argument("--exit-when-ready", action="store_true",
                         help="exit once every job started at launch has finished")
     parser.add_argument("--screenshot", type=Path, help="save a PNG of the window when ready")
@@ -68,16 +71,47 @@ def inspect_command(argv: list[str]) -> int:
     return 0
 
 
+def predict_command(argv: list[str]) -> int:
+    """``litdesk predict``: every output of a model for every row of a dataset, to Parquet."""
+    parser = argparse.ArgumentParser(
+        prog="litdesk predict", description="Run a model over a dataset and write its outputs "
+        "(one row per example; vectors and class probabilities as list columns).")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow the model file to run code when loaded (pickles)")
+    parser.add_argument("--label", help="the dataset column holding gold labels")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor store results")
+    args = parser.parse_args(argv)
+    from litdesk.core.batch import BatchError, predict_to_parquet
+
+    try:
+        summary = predict_to_parquet(args.model, args.data, args.out, batch_size=args.batch_size,
+                                     device=args.device, trust=args.trust, label=args.label,
+                                     use_cache=not args.no_cache)
+    except BatchError as error:
+        print(f"litdesk: {error}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app or a batch command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "inspect":
         return inspect_command(argv[1:])
+    if argv and argv[0] == "predict":
+        return predict_command(argv[1:])
     args = _app_parser().parse_args(argv)
     from litdesk.ui.app import run_app
 
     return run_app(args.paths, device=args.device, exit_when_ready=args.exit_when_ready,
-                   screenshot=args.screenshot, started_at=process_start_time())
+                   screenshot=args.screenshot, started_at=process_start_time(),
+                   trust=args.trust, label=args.label)
 
 
 if __name__ == "__main__":

@@ -65,3 +65,19 @@ def test_demo_runs_headless_with_the_window_before_torch(tmp_path, litdesk_home)
     bare_torch_import_s = time.perf_counter() - started
     assert timings["window_shown_s"] < bare_torch_import_s
     assert shot.stat().st_size > 50_000
+
+
+def test_predict_command_bad_inputs_are_one_line(tmp_path, litdesk_home):
+    data = tmp_path / "numbers.csv"
+    data.write_text("x,y\n1,2\n", encoding="utf-8")
+    cases = [
+        (["--model", tmp_path / "missing", "--data", data], "missing: no such file"),
+        (["--model", paths.DEMO_MODELS[1], "--data", data], "needs text"),
+        (["--model", paths.DEMO_MODELS[1], "--data", tmp_path / "nope.csv"], "nope.csv"),
+    ]
+    for args, expected in cases:
+        result = run_litdesk("predict", *args, "--out", tmp_path / "out.parquet",
+                             home=litdesk_home)
+        assert result.returncode == 2, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

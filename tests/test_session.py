@@ -67,7 +67,9 @@ def test_pca_and_salience_jobs():
     predictions = run_job(predict_job(model, dataset))
     coords = run_job(pca_job(predictions.fields["emb"]))
     assert coords.shape == (len(TEXTS), 2)
+    calls = model.calls
     (scores,) = run_job(salience_job(model, dataset, 4))
+    assert model.calls == calls + 1  # one forward (and backward) pass per example
     assert scores.tokens == ("great", "great", "fun")
     assert scores.predicted == "positive" and scores.signed
     np.testing.assert_allclose(scores.scores, [1.0, 1.0, -0.2])
@@ -100,3 +102,14 @@ def test_predictions_for_a_background_dataset_are_kept_quietly():
     assert emitted == [] and session.predictions == {}
     session.activate_dataset("tiny")
     assert "keywords" in session.predictions
+
+
+def test_salience_is_cached(tmp_path):
+    from litdesk.core.cache import ResultCache
+
+    cache, dataset, model = ResultCache(tmp_path), make_dataset(), KeywordModel()
+    (first,) = run_job(salience_job(model, dataset, 2, cache))
+    calls = model.calls
+    (again,) = run_job(salience_job(model, dataset, 2, cache))
+    assert model.calls == calls
+    assert again.tokens == first.tokens and np.allclose(again.scores, first.scores)

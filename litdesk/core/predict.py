@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from litdesk.api import Dataset, Model, types
+from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 
 #: Output types kept for every row by a bulk run; token-level outputs are per-example work.
@@ -89,23 +91,98 @@ def _length_order(model: Model, dataset: Dataset) -> np.ndarray:
     return np.argsort(lengths.to_numpy(zero_copy_only=False), kind="stable").astype(np.int64)
 
 
-def predict_job(model: Model, dataset: Dataset, batch_size: int | None = None
-                ) -> Job[Predictions]:
-    """Predict every row, batch by batch in length order, yielding progress per batch."""
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a device running out of memory (torch's or any framework's)."""
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+
+
+#: Per model fingerprint, the batch size that last fitted after an out-of-memory error.
+_fitted_batch_sizes: dict[str, int] = {}
+
+
+def predict_rows(model: Model, inputs: list[dict[str, Any]], batch_size: int
+                 ) -> list[dict[str, Any]]:
+    """``model.predict`` over ``inputs`` in batches; on out-of-memory, halve the batch and retry.
+
+    The smaller size is remembered for the model, so later calls start there.
+    """
+    size = min(batch_size, _fitted_batch_sizes.get(model.fingerprint(), batch_size))
+    outputs: list[dict[str, Any]] = []
+    start = 0
+    while start < len(inputs):
+        try:
+            outputs.extend(model.predict(inputs[start:start + size]))
+        except Exception as error:
+            if not is_out_of_memory(error) or size == 1:
+                raise
+            size //= 2
+            _fitted_batch_sizes[model.fingerprint()] = size
+            _release_device_memory()
+            continue
+        start += size
+    return outputs
+
+
+def _release_device_memory() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")  # only a model that imported torch can hold its memory
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _stack(values: list[Any]) -> np.ndarray:
+    arrays = [np.asarray(value) for value in values]
+    if arrays and all(a.shape == arrays[0].shape and a.dtype.kind in "fiub" for a in arrays):
+        return np.stack(arrays).astype(np.float32, copy=False) if arrays[0].dtype.kind == "f" \
+            else np.stack(arrays)
+    ragged = np.empty(len(values), dtype=object)
+    ragged[:] = values
+    return ragged
+
+
+def predict_job(model: Model, dataset: Dataset, batch_size: int | None = None,
+                cache: ResultCache | None = None, fields: Sequence[str] | None = None,
+                chunk_rows: int = 4096) -> Job[Predictions]:
+    """Predict every row, in length order, yielding progress; results are row-aligned.
+
+    ``fields`` names the outputs to keep (default: the row-level ones: classes, scores,
+    embeddings). With a ``cache``, rows predicted before (by this model, with the same
+    inputs) are read instead of run, and each chunk is stored as it completes, so a
+    cancelled run resumes where it stopped.
+    """
     n = len(dataset)
     batch_size = batch_size or model.max_minibatch_size()
-    kept = {name: t for name, t in model.output_spec().items() if isinstance(t, ROW_LEVEL_TYPES)}
+    spec = model.output_spec()
+    kept = {name: t for name, t in spec.items()
+            if (name in fields if fields is not None else isinstance(t, ROW_LEVEL_TYPES))}
+    params = {"fields": sorted(kept)}
+    fingerprint = model.fingerprint()
     order = _length_order(model, dataset)
-    columns: dict[str, list[Any]] = {name: [] for name in kept}
+    results: list[dict[str, Any] | None] = [None] * n
+    done = 0
     yield Progress(0, n, f"{model.name}: predicting {n:,} rows")
-    for start in range(0, n, batch_size):
-        rows = order[start:start + batch_size]
-        outputs = model.predict(model_inputs(model, dataset, rows))
-        for name in kept:
-            columns[name].extend(output[name] for output in outputs)
-        yield Progress(min(start + batch_size, n), n, f"{model.name}: predicting")
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = np.arange(n)
-    fields = {name: np.asarray(values, dtype=np.float32)[inverse] if values
-              else np.zeros((0,), dtype=np.float32) for name, values in columns.items()}
-    return Predictions(model.name, dataset.name, fields, kept)
+    for start in range(0, n, chunk_rows):
+        rows = order[start:start + chunk_rows]
+        inputs = model_inputs(model, dataset, rows)
+        keys = [result_key("predict", fingerprint, example, params) for example in inputs]
+        cached = cache.get_many(keys) if cache is not None else {}
+        missing = [i for i, key in enumerate(keys) if key not in cached]
+        for i, key in enumerate(keys):
+            if key in cached:
+                results[rows[i]] = cached[key]
+        done += len(rows) - len(missing)
+        for batch_start in range(0, len(missing), batch_size):
+            batch = missing[batch_start:batch_start + batch_size]
+            outputs = predict_rows(model, [inputs[i] for i in batch], batch_size)
+            fresh = [{name: output[name] for name in kept} for output in outputs]
+            for i, output in zip(batch, fresh):
+                results[rows[i]] = output
+            if cache is not None:
+                cache.put_many((keys[i], output) for i, output in zip(batch, fresh))
+            done += len(batch)
+            yield Progress(done, n, f"{model.name}: predicting")
+        yield Progress(done, n, f"{model.name}: predicting")
+    columns = {name: _stack([result[name] for result in results]) for name in kept} \
+        if n else {name: np.zeros((0,), dtype=np.float32) for name in kept}
+    return Predictions(model.name, dataset.name, columns, kept)

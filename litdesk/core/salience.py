@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from litdesk.api import Dataset, Model, types
+from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import model_inputs
 
@@ -36,7 +37,8 @@ def supports_salience(model: Model) -> bool:
                for t in model.output_spec().values())
 
 
-def salience_job(model: Model, dataset: Dataset, row: int) -> Job[list[TokenScores]]:
+def salience_job(model: Model, dataset: Dataset, row: int,
+                 cache: ResultCache | None = None) -> Job[list[TokenScores]]:
     """Token scores for one row: gradient L2 norm and/or the model's own token salience."""
     yield Progress(0, 1, f"{model.name}: salience for row {row}")
     spec = model.output_spec()
@@ -44,7 +46,16 @@ def salience_job(model: Model, dataset: Dataset, row: int) -> Job[list[TokenScor
     for field_type in spec.values():  # without the gold label, gradients explain the prediction
         if isinstance(field_type, types.MulticlassPreds) and field_type.parent:
             example.pop(field_type.parent, None)
-    output = model.predict([example])[0]
+    used = [name for name, t in spec.items()
+            if isinstance(t, (types.MulticlassPreds, types.Tokens, types.TokenGradients,
+                              types.TokenSalience))]
+    key = result_key("salience", model.fingerprint(), example, {"fields": used})
+    output = cache.get_many([key]).get(key) if cache is not None else None
+    if output is None:
+        (full_output,) = model.predict([example])
+        output = {name: full_output[name] for name in used}
+        if cache is not None:
+            cache.put_many([(key, output)])
     predicted = ""
     preds_field = next((n for n, t in spec.items() if isinstance(t, types.MulticlassPreds)), None)
     if preds_field is not None:

@@ -20,7 +20,8 @@ from litdesk.core import paths  # noqa: E402
 
 
 def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
-            screenshot: Optional[Path] = None, started_at: Optional[float] = None) -> int:
+            screenshot: Optional[Path] = None, started_at: Optional[float] = None,
+            trust: bool = False, label: Optional[str] = None) -> int:
     """Show the window, open ``paths_in`` (the demo when empty) and run the event loop."""
     started_at = started_at or time.time()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -28,7 +29,8 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     app.setOrganizationName("litdesk")
     from litdesk.ui.main_window import MainWindow
 
-    window = MainWindow(device=device, show_dialogs=not exit_when_ready)
+    window = MainWindow(device=device, show_dialogs=not exit_when_ready, trust=trust,
+                        label=label)
     window.show()
     app.processEvents()
     window_shown_s = time.time() - started_at

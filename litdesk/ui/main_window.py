@@ -11,12 +11,13 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QProgressBar, QToolButton)
 
 from litdesk import __version__
-from litdesk.api import Dataset, LoadOptions, Model
+from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
 from litdesk.core import paths
 from litdesk.core.loaders import SUPPORTED_SUFFIXES, iter_load_dataset
 from litdesk.core.model_loading import load_model_job, looks_like_model
 from litdesk.core.plugins import discover_plugins
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
 from litdesk.ui.docks.comparison import ComparisonDock
 from litdesk.ui.docks.projector import ProjectorDock
@@ -38,13 +39,17 @@ class MainWindow(QMainWindow):
     error_reported = Signal(str)
 
     def __init__(self, session: Optional[Session] = None, device: Optional[str] = None,
-                 show_dialogs: bool = True) -> None:
+                 show_dialogs: bool = True, trust: bool = False,
+                 label: Optional[str] = None) -> None:
         super().__init__()
         self.session = session or Session()
         self.device = device
+        self.trust = trust  # set by --trust: files opened at launch may be unpickled
+        self.label = label
         self.show_dialogs = show_dialogs
         self.errors: list[str] = []
         self.runner = JobRunner(self)
+        self.cache = ResultCache()
         self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
         self.setWindowTitle("litdesk")
         if APP_ICON.exists():
@@ -54,7 +59,7 @@ class MainWindow(QMainWindow):
 
         self.table_dock = DataTableDock(self.session, self.runner)
         self.projector_dock = ProjectorDock(self.session, self.runner)
-        self.salience_dock = SalienceDock(self.session, self.runner)
+        self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
         self.comparison_dock = ComparisonDock(self.session)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -150,6 +155,9 @@ class MainWindow(QMainWindow):
         self.cancel_action = QAction("&Cancel All", self, shortcut=QKeySequence("Esc"),
                                      triggered=self.runner.cancel_all, enabled=False)
         jobs_menu.addAction(self.cancel_action)
+        jobs_menu.addSeparator()
+        self.clear_cache_action = jobs_menu.addAction("Clear Cache…", self.clear_cache)
+        jobs_menu.aboutToShow.connect(self._update_cache_action)
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&Plugins", self.show_plugins)
@@ -171,6 +179,20 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.cancel_button)
         self.runner.progress.connect(self._on_progress)
         self.runner.busy_changed.connect(self._on_busy_changed)
+
+    def _update_cache_action(self) -> None:
+        self.clear_cache_action.setText(
+            f"Clear Cache ({self.cache.size_bytes() / 1e6:,.1f} MB)…")
+
+    def clear_cache(self) -> None:
+        """Forget stored results (after asking); what is on screen stays."""
+        size = self.cache.size_bytes() / 1e6
+        if self.show_dialogs and QMessageBox.question(
+                self, "Clear cache", f"Forget {size:,.1f} MB of stored predictions? "
+                "They are recomputed when needed.") != QMessageBox.StandardButton.Yes:
+            return
+        self.cache.clear()
+        self.statusBar().showMessage(f"Cache cleared ({size:,.1f} MB)", 5000)
 
     def _on_progress(self, title: str, progress) -> None:
         self.progress_label.setText(progress.message or title)
@@ -198,11 +220,32 @@ class MainWindow(QMainWindow):
         """Open datasets and models; each path is routed by what the plugins declare."""
         for path in map(Path, paths_in):
             if looks_like_model(path):
-                self.runner.submit(load_model_job(path, LoadOptions(device=self.device)), f"Load {path.name}",
-                                   self._on_model_loaded, self._report_failure)
+                self.open_model(path, trust=self.trust)
             else:
                 self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
                                    self._on_dataset_loaded, self._report_failure)
+
+    def open_model(self, path: Path, trust: bool = False) -> None:
+        """Load a model in the background; a pickle asks the user before it is opened."""
+        options = LoadOptions(device=self.device, trust=trust, label=self.label)
+        self.runner.submit(load_model_job(path, options), f"Load {path.name}",
+                           self._on_model_loaded,
+                           lambda failure: self._on_model_failed(path, failure))
+
+    def _on_model_failed(self, path: Path, failure: JobFailed) -> None:
+        if not isinstance(failure.error, TrustRequired) or not self.show_dialogs:
+            self._report_failure(failure)
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "Open a file that runs code?",
+                          f"{failure.error}\n\nOpen {path.name} and run its code?",
+                          QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda result: self.open_model(path, trust=True)
+                             if result == QMessageBox.StandardButton.Open else None)
+        self.trust_prompt = box
+        box.open()
 
     def open_demo(self) -> None:
         """Open the built-in sentiment demo: its dataset and its two models."""
@@ -260,7 +303,7 @@ class MainWindow(QMainWindow):
                 self._report_failure(JobFailed(f"Predict {name}", error))
                 continue
             self._predicting.add(key)
-            self.runner.submit(predict_job(model, dataset), f"Predict {name}",
+            self.runner.submit(predict_job(model, dataset, cache=self.cache), f"Predict {name}",
                                self._on_predictions,
                                lambda failure, key=key: self._on_predict_failed(key, failure))
 

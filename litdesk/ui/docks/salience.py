@@ -7,6 +7,7 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from litdesk.core.cache import ResultCache
 from litdesk.core.salience import TokenScores, salience_job, supports_salience
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner
@@ -32,10 +33,12 @@ def heatmap_html(result: TokenScores) -> str:
 class SalienceDock(QWidget):
     """Runs the salience of every capable model whenever the primary row changes."""
 
-    def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
+    def __init__(self, session: Session, runner: JobRunner, cache: ResultCache | None = None,
+                 parent=None) -> None:
         super().__init__(parent)
         self.session = session
         self.runner = runner
+        self.cache = cache
         self.results: dict[str, list[TokenScores]] = {}
         self._workers: dict[str, object] = {}
         self._row = None
@@ -78,7 +81,7 @@ class SalienceDock(QWidget):
             if not supports_salience(model):
                 continue
             self._workers[name] = self.runner.submit(
-                salience_job(model, dataset, row), f"Salience: {name}",
+                salience_job(model, dataset, row, self.cache), f"Salience: {name}",
                 lambda scores, name=name, row=row: self._show(name, row, scores))
         self._render()
 
