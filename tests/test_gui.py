@@ -332,3 +332,24 @@ def test_reopening_shows_cached_predictions_without_running_the_model(qtbot, tmp
             calls = model.calls
         main.close()
     assert calls >= 1 and model.calls == calls
+
+
+def test_interactive_jobs_go_ahead_of_queued_bulk_work(qtbot, window):
+    from PySide6.QtCore import QThreadPool
+
+    from litdesk.core.jobs import Progress
+
+    order = []
+
+    def job(name, seconds):
+        yield Progress(0, 1)
+        time.sleep(seconds)
+        order.append(name)
+
+    pool_size = QThreadPool.globalInstance().maxThreadCount()
+    for index in range(pool_size):  # occupy every thread
+        window.runner.submit(job(f"running {index}", 0.3), "bulk")
+    window.runner.submit(job("bulk", 0), "bulk")
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        window.runner.submit(job("interactive", 0), "salience", interactive=True)
+    assert order.index("interactive") < order.index("bulk")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
 from litdesk.core.jobs import Progress
+
+
+INTERACTIVE_PRIORITY = 10
 
 
 class JobFailed(Exception):
@@ -57,8 +60,13 @@ class JobRunner(QObject):
 
     def submit(self, job: Generator, title: str,
                on_result: Optional[Callable[[Any], None]] = None,
-               on_error: Optional[Callable[[JobFailed], None]] = None) -> GeneratorWorker:
-        """Run ``job`` (a started generator) in the background; call back on the main thread."""
+               on_error: Optional[Callable[[JobFailed], None]] = None,
+               interactive: bool = False) -> GeneratorWorker:
+        """Run ``job`` (a started generator) in the background; call back on the main thread.
+
+        ``interactive`` jobs (what the user is waiting on: a salience, a search) go ahead of
+        queued bulk work such as predicting a whole dataset.
+        """
         worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
                                                      _ignore_errors=True)
         was_busy = self.busy
@@ -68,7 +76,8 @@ class JobRunner(QObject):
             worker.returned.connect(on_result)
         worker.errored.connect(lambda error: self._on_error(error, on_error))
         worker.finished.connect(lambda: self._on_finished(worker))
-        worker.start()
+        # The pool queues by priority; this runner holds the worker until it has finished.
+        QThreadPool.globalInstance().start(worker, INTERACTIVE_PRIORITY if interactive else 0)
         if not was_busy:
             self.busy_changed.emit(True)
         return worker

@@ -82,7 +82,8 @@ class SalienceDock(QWidget):
                 continue
             self._workers[name] = self.runner.submit(
                 salience_job(model, dataset, row, self.cache), f"Salience: {name}",
-                lambda scores, name=name, row=row: self._show(name, row, scores))
+                lambda scores, name=name, row=row: self._show(name, row, scores),
+                interactive=True)
         self._render()
 
     def _show(self, model_name: str, row: int, scores: list[TokenScores]) -> None:

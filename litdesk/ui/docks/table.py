@@ -284,7 +284,7 @@ class DataTableDock(QWidget):
         if self._query_worker is not None:
             self.runner.cancel(self._query_worker)
         self._query_worker = self.runner.submit(job(), "Table query", self._show_rows,
-                                                self._on_query_error)
+                                                self._on_query_error, interactive=True)
 
     def _show_rows(self, rows: np.ndarray) -> None:
         self._query_worker = None
