@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Optional
 
 # Models' files are data: never let Hugging Face libraries reach the network.
@@ -16,13 +17,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from litdesk.api import Dataset, Model  # noqa: E402
 from litdesk.core import paths  # noqa: E402
 
 
 def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
             screenshot: Optional[Path] = None, started_at: Optional[float] = None,
-            trust: bool = False, label: Optional[str] = None) -> int:
-    """Show the window, open ``paths_in`` (the demo when empty) and run the event loop."""
+            trust: bool = False, label: Optional[str] = None,
+            models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()) -> int:
+    """Show the window, open ``paths_in`` and the given objects (the demo when there are
+    none) and run the event loop."""
     started_at = started_at or time.time()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("litdesk")
@@ -54,7 +58,8 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
                 finish()
 
     def launch() -> None:
-        if paths_in:
+        if paths_in or models or datasets:
+            window.open_objects(models, datasets)
             window.open_paths(paths_in)
         elif paths.DEMO_DATASET.exists():
             window.open_demo()

@@ -225,6 +225,13 @@ class MainWindow(QMainWindow):
                 self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
                                    self._on_dataset_loaded, self._report_failure)
 
+    def open_objects(self, models=(), datasets=()) -> None:
+        """Add models and datasets that are already in memory (``litdesk.show``)."""
+        for model in models:
+            self._on_model_loaded(model)
+        for dataset in reversed(list(datasets)):  # the first one given ends up shown
+            self._on_dataset_loaded(dataset)
+
     def open_model(self, path: Path, trust: bool = False) -> None:
         """Load a model in the background; a pickle asks the user before it is opened."""
         options = LoadOptions(device=self.device, trust=trust, label=self.label)

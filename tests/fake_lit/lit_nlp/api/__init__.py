@@ -1,0 +1,1 @@
+"""lit_nlp.api: field types, models and datasets (stand-in)."""
