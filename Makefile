@@ -34,7 +34,8 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt
 	touch $@
 
 compat: $(COMPAT_STAMP)
-	$(PYTEST_ENV) $(COMPAT_VENV)/bin/python -m pytest -m "not slow" tests/test_loaders.py tests/test_session.py tests/test_layers.py tests/test_table_query.py
+	$(PYTEST_ENV) $(COMPAT_VENV)/bin/python -m pytest -m "not slow" tests/test_loaders.py tests/test_session.py tests/test_layers.py tests/test_table_query.py \
+		tests/test_engine.py tests/test_lit_bridge.py tests/test_plugin_sklearn.py tests/test_plugin_linear_text.py
 
 bench: venv
 	$(BIN)/python benchmarks/load_csv.py

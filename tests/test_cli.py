@@ -81,3 +81,24 @@ def test_predict_command_bad_inputs_are_one_line(tmp_path, litdesk_home):
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predict_needs_trust_for_a_pickle_and_labels_by_flag(tmp_path, litdesk_home):
+    import joblib
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "gold": ["a", "a", "b", "b"]})
+    model = tmp_path / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(frame[["x"]], frame["gold"]), model)
+    data = tmp_path / "rows.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out.parquet"
+    refused = run_litdesk("predict", "--model", model, "--data", data, "--out", out,
+                          home=litdesk_home)
+    assert refused.returncode == 2 and "--trust" in refused.stderr and not out.exists()
+    done = run_litdesk("predict", "--model", model, "--data", data, "--out", out, "--trust",
+                       "--label", "gold", home=litdesk_home)
+    assert done.returncode == 0, done.stderr
+    assert len(pq.read_table(out).column("probas").to_pylist()) == 4

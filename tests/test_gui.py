@@ -335,21 +335,60 @@ def test_reopening_shows_cached_predictions_without_running_the_model(qtbot, tmp
 
 
 def test_interactive_jobs_go_ahead_of_queued_bulk_work(qtbot, window):
+    import threading
+
     from PySide6.QtCore import QThreadPool
 
     from litdesk.core.jobs import Progress
 
-    order = []
+    order, running = [], []
+    pool = QThreadPool.globalInstance()
+    gates = [threading.Event() for _ in range(pool.maxThreadCount())]
 
-    def job(name, seconds):
+    def blocking_job(index):
+        running.append(index)
         yield Progress(0, 1)
-        time.sleep(seconds)
+        gates[index].wait(10)
+
+    def job(name):
+        yield Progress(0, 1)
         order.append(name)
 
-    pool_size = QThreadPool.globalInstance().maxThreadCount()
-    for index in range(pool_size):  # occupy every thread
-        window.runner.submit(job(f"running {index}", 0.3), "bulk")
-    window.runner.submit(job("bulk", 0), "bulk")
+    qtbot.waitUntil(lambda: pool.activeThreadCount() == 0, timeout=10_000)
+    for index in range(pool.maxThreadCount()):  # occupy every thread
+        window.runner.submit(blocking_job(index), "bulk")
+    qtbot.waitUntil(lambda: len(running) == pool.maxThreadCount(), timeout=10_000)
+    window.runner.submit(job("bulk"), "bulk")
+    window.runner.submit(job("interactive"), "salience", interactive=True)
+    gates[0].set()  # one thread frees up: it takes the interactive job, queued last
+    qtbot.waitUntil(lambda: bool(order), timeout=10_000)
+    assert order[0] == "interactive"
     with qtbot.waitSignal(window.runner.idle, timeout=10_000):
-        window.runner.submit(job("interactive", 0), "salience", interactive=True)
-    assert order.index("interactive") < order.index("bulk")
+        for gate in gates:
+            gate.set()
+    assert order == ["interactive", "bulk"]
+
+
+def test_a_pickled_model_asks_before_it_runs_any_code(qtbot, tmp_path):
+    import joblib
+    import pandas as pd
+    from PySide6.QtWidgets import QMessageBox
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "label": ["a", "a", "b", "b"]})
+    path = tmp_path / "clf.joblib"
+    joblib.dump(LogisticRegression().fit(frame[["x"]], frame["label"]), path)
+    main = MainWindow(show_dialogs=True)
+    qtbot.addWidget(main)
+    for answer in (QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Open):
+        drop(main, [path])
+        qtbot.waitUntil(lambda: main.trust_prompt is not None, timeout=10_000)
+        assert "runs code" in main.trust_prompt.text()
+        if answer == QMessageBox.StandardButton.Cancel:
+            main.trust_prompt.button(answer).click()
+            qtbot.waitUntil(lambda: not main.runner.busy, timeout=10_000)
+            assert main.session.models == {} and main.trust_prompt is None
+        else:
+            with qtbot.waitSignal(main.model_loaded, timeout=10_000):
+                main.trust_prompt.button(answer).click()
+    assert list(main.session.models) == ["clf"]

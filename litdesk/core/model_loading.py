@@ -11,12 +11,15 @@ from litdesk.core.plugins import ModelLoaderContribution, PluginRegistry, discov
 
 def find_model_loader(path: Path, registry: PluginRegistry | None = None
                       ) -> ModelLoaderContribution | None:
-    """The first declared model loader that accepts ``path``, or None."""
+    """The declared model loader that accepts ``path``, or None.
+
+    Loaders that name an exact file (``config.json``) are asked before wildcard ones
+    (``*.pt``): a Hugging Face checkpoint folder also holds ``optimizer.pt``, and an export
+    folder may hold ``model.onnx`` beside its ``config.json``.
+    """
     registry = registry or discover_plugins()
-    for loader in registry.model_loaders:
-        if loader.matches(path):
-            return loader
-    return None
+    ordered = sorted(registry.model_loaders, key=lambda loader: loader.has_wildcards)
+    return next((loader for loader in ordered if loader.matches(path)), None)
 
 
 def load_model(path: Path | str, options: LoadOptions = LoadOptions(),

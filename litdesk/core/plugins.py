@@ -51,6 +51,11 @@ class ModelLoaderContribution:
                 return True
         return False
 
+    @property
+    def has_wildcards(self) -> bool:
+        """Whether any pattern is a wildcard rather than an exact file name."""
+        return any(any(c in pattern for c in "*?[") for pattern in self.patterns)
+
     def load_callable(self) -> Callable[..., Any]:
         """Import the implementing function (the first time this plugin's code runs)."""
         module_name, _, attribute = self.callable.partition(":")

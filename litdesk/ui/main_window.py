@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.label = label
         self.show_dialogs = show_dialogs
         self.errors: list[str] = []
+        self.trust_prompt: Optional[QMessageBox] = None  # open while a pickle awaits an answer
         self.runner = JobRunner(self)
         self.cache = ResultCache()
         self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
@@ -249,10 +250,14 @@ class MainWindow(QMainWindow):
                           self)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda result: self.open_model(path, trust=True)
-                             if result == QMessageBox.StandardButton.Open else None)
+        box.finished.connect(lambda result: self._on_trust_answer(path, result))
         self.trust_prompt = box
         box.open()
+
+    def _on_trust_answer(self, path: Path, result: int) -> None:
+        self.trust_prompt = None
+        if result == QMessageBox.StandardButton.Open:
+            self.open_model(path, trust=True)
 
     def open_demo(self) -> None:
         """Open the built-in sentiment demo: its dataset and its two models."""
