@@ -1,10 +1,13 @@
-"""The transformers plugin: loading a local save_pretrained folder, outputs, gradients, refusals."""
+"""The transformers plugin: dispatch by config, the sequence classifier's outputs and gradients,
+and the refusals every kind shares. The other kinds: test_plugin_transformers_kinds.py."""
 
 from __future__ import annotations
 
 import copy
 import json
 import shutil
+import subprocess
+import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,12 +15,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from litdesk.api import LoadOptions, AttentionHeads, Embeddings, ModelLoadError, MulticlassPreds, TokenGradients
+from litdesk.api import (
+    AttentionHeads,
+    CategoryLabel,
+    Embeddings,
+    LoadOptions,
+    ModelLoadError,
+    MulticlassPreds,
+    TokenGradients,
+)
+from litdesk.core.model_loading import load_model
+from litdesk_transformers import loader
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from litdesk_transformers.classifier import HFSequenceClassifier, load  # noqa: E402
+from litdesk_transformers.classifier import HFSequenceClassifier  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "litdesk_transformers"
 WORDS = ["the", "film", "was", "great", "awful", "plot", "not", "good", "bad", "very", "a", "story"]
@@ -42,27 +55,70 @@ def model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def load(folder: Path) -> HFSequenceClassifier:
+    """The model in ``folder``, through plugin discovery and the loader's dispatch."""
+    return load_model(folder, LoadOptions(device="cpu"))
+
+
 @pytest.fixture(scope="module")
 def model(model_dir) -> HFSequenceClassifier:
-    return load(model_dir, LoadOptions(device="cpu"))
+    loaded = load(model_dir)
+    assert type(loaded) is HFSequenceClassifier
+    return loaded
 
 
 def copy_of(model_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(model_dir, tmp_path / "copy"))
 
 
-def test_manifest_names_the_loader():
+def test_manifest_names_one_loader_for_every_kind():
     manifest = tomllib.loads((PLUGIN_DIR / "litdesk.toml").read_text())
     assert manifest["name"] == "transformers"
-    (loader,) = manifest["model_loaders"]
-    assert loader == {"id": "hf_sequence_classifier", "callable": "litdesk_transformers.classifier:load",
-                      "patterns": ["config.json"]}
+    (entry,) = manifest["model_loaders"]
+    assert entry["callable"] == "litdesk_transformers.loader:load"
+    assert entry["patterns"] == ["config.json"]
+
+
+def test_the_package_imports_without_torch():
+    blocked = ("import sys; sys.modules['torch'] = sys.modules['transformers'] = None; "
+               "import litdesk_transformers.loader")
+    subprocess.run([sys.executable, "-c", blocked], check=True)
+
+
+@pytest.mark.parametrize("config, kind", [
+    ({"architectures": ["BertForSequenceClassification"], "id2label": {"0": "a", "1": "b"}},
+     loader.SEQUENCE_CLASSIFIER),
+    ({"architectures": ["BertForSequenceClassification"], "num_labels": 3}, loader.SEQUENCE_CLASSIFIER),
+    ({"architectures": ["RobertaForSequenceClassification"], "id2label": {"0": "score"}},
+     loader.SEQUENCE_REGRESSOR),
+    ({"architectures": ["BertForSequenceClassification"], "problem_type": "regression",
+      "id2label": {"0": "LABEL_0"}}, loader.SEQUENCE_REGRESSOR),
+    ({"architectures": ["BertForSequenceClassification"], "problem_type": "multi_label_classification",
+      "id2label": {"0": "a", "1": "b"}}, loader.MULTI_LABEL_CLASSIFIER),
+    ({"architectures": ["DistilBertForTokenClassification"]}, loader.TOKEN_CLASSIFIER),
+    ({"architectures": ["GPT2LMHeadModel"]}, loader.CAUSAL_LM),
+    ({"architectures": ["LlamaForCausalLM"]}, loader.CAUSAL_LM),
+    ({"architectures": ["BertForMaskedLM"]}, loader.MASKED_LM),
+    ({"architectures": ["BertModel", "BertForMaskedLM"]}, loader.MASKED_LM),
+    ({}, loader.SEQUENCE_CLASSIFIER),
+])
+def test_the_config_names_the_kind(config, kind):
+    assert loader.model_kind(config) == kind
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"architectures": ["T5ForConditionalGeneration"]}, "no head litdesk can use"),
+    ({"architectures": ["BertForSequenceClassification"], "problem_type": "regression",
+      "id2label": {"0": "a", "1": "b", "2": "c"}}, "a regressor with 3 outputs"),
+])
+def test_unusable_configs_are_named(config, message):
+    with pytest.raises(ValueError, match=message):
+        loader.model_kind(config)
 
 
 def test_spec_follows_the_config(model, model_dir):
     assert model.name == model_dir.name
-    assert model.input_spec()["label"].vocab == tuple(LABELS)
-    assert not model.input_spec()["label"].required
+    assert model.input_spec()["label"] == CategoryLabel(vocab=tuple(LABELS), required=False)
     spec = model.output_spec()
     assert spec["probas"] == MulticlassPreds(vocab=tuple(LABELS), parent="label")
     assert spec["token_grad_text"] == TokenGradients(align="tokens", grad_for="token_embs")
@@ -145,28 +201,44 @@ def test_concurrent_predictions_are_safe(model):
     np.testing.assert_allclose(np.stack(outputs), np.stack(expected * 3), atol=1e-5)
 
 
+def test_the_gold_label_field_follows_the_load_options(model_dir):
+    renamed = load_model(model_dir, LoadOptions(device="cpu", label="sentiment"))
+    assert renamed.input_spec()["sentiment"] == CategoryLabel(vocab=tuple(LABELS), required=False)
+    assert renamed.output_spec()["probas"].parent == "sentiment"
+    text = "the plot was not good"
+    (plain,) = renamed.predict([{"text": text}])
+    other = LABELS[(int(np.argmax(plain["probas"])) + 1) % len(LABELS)]
+    (explained,) = renamed.predict([{"text": text, "sentiment": other}])
+    assert not np.allclose(explained["token_grad_text"], plain["token_grad_text"])
+
+
 def test_fingerprint_follows_the_weights(model, model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
-    assert load(folder, LoadOptions(device="cpu")).fingerprint() == model.fingerprint()
+    assert load(folder).fingerprint() == model.fingerprint()
     network = transformers.BertForSequenceClassification.from_pretrained(folder)
     with torch.no_grad():
         network.classifier.bias += 1.0
     network.save_pretrained(folder)
-    assert load(folder, LoadOptions(device="cpu")).fingerprint() != model.fingerprint()
+    assert load(folder).fingerprint() != model.fingerprint()
 
 
 def test_config_file_path_loads_its_folder(model_dir):
-    assert load(model_dir / "config.json", LoadOptions(device="cpu")).name == model_dir.name
+    assert loader.load(model_dir / "config.json", LoadOptions(device="cpu")).name == model_dir.name
 
 
-def test_custom_code_is_refused(model_dir, tmp_path):
+def edit_json(file: Path, **changes) -> None:
+    settings = json.loads(file.read_text())
+    settings.update(changes)
+    file.write_text(json.dumps(settings))
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_custom_code_is_refused(model_dir, tmp_path, file):
     folder = copy_of(model_dir, tmp_path)
-    config = json.loads((folder / "config.json").read_text())
-    config["auto_map"] = {"AutoModelForSequenceClassification": "modeling_evil.EvilModel"}
-    (folder / "config.json").write_text(json.dumps(config))
+    edit_json(folder / file, auto_map={"AutoModelForSequenceClassification": "modeling_evil.EvilModel"})
     with pytest.raises(ModelLoadError, match="auto_map") as caught:
         load(folder)
-    assert str(folder) in str(caught.value)
+    assert str(caught.value).startswith(f"{folder}: {file} names custom code")
 
 
 @pytest.mark.parametrize("missing, message", [
@@ -191,10 +263,26 @@ def test_corrupt_weights_become_one_load_error(model_dir, tmp_path):
     assert message.startswith(f"{folder}: ") and "\n" not in message
 
 
-def test_non_classifier_is_refused(model_dir, tmp_path):
+def test_a_model_without_a_usable_head_is_refused(model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
-    config = json.loads((folder / "config.json").read_text())
-    config["architectures"] = ["BertModel"]
-    (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelLoadError, match="not a sequence classifier"):
+    edit_json(folder / "config.json", architectures=["BertModel"])
+    with pytest.raises(ModelLoadError, match="no head litdesk can use .architectures: BertModel"):
         load(folder)
+
+
+def test_weights_of_another_head_are_refused(model_dir, tmp_path):
+    folder = copy_of(model_dir, tmp_path)
+    edit_json(folder / "config.json", architectures=["BertForMaskedLM"])
+    with pytest.raises(ModelLoadError, match="the weights lack .* of a masked language model") as caught:
+        load(folder)
+    assert str(caught.value).startswith(f"{folder}: ")
+
+
+def test_the_classifier_loader_refuses_other_kinds(model_dir, tmp_path):
+    from litdesk_transformers.classifier import load as load_classifier
+
+    assert type(load_classifier(model_dir, LoadOptions(device="cpu"))) is HFSequenceClassifier
+    folder = copy_of(model_dir, tmp_path)
+    edit_json(folder / "config.json", architectures=["BertForTokenClassification"])
+    with pytest.raises(ModelLoadError, match="a token classifier, not a sequence classifier"):
+        load_classifier(folder)

@@ -18,7 +18,7 @@ def test_first_party_plugins_are_discovered_without_importing_their_code():
         sys.modules.pop(module, None)
     registry = plugins.discover_plugins()
     assert {"transformers", "linear_text"} <= set(registry.plugins)
-    assert {loader.id for loader in registry.model_loaders} >= {"hf_sequence_classifier",
+    assert {loader.id for loader in registry.model_loaders} >= {"hf_transformers",
                                                                  "linear_text"}
     assert "litdesk_transformers.classifier" not in sys.modules
     assert "litdesk_linear_text.model" not in sys.modules
@@ -47,7 +47,7 @@ def test_paths_route_to_the_loader_that_declares_them(tmp_path):
     linear.write_text("{}")
     data = tmp_path / "data.csv"
     data.write_text("a\n1\n")
-    assert find_model_loader(hf).id == "hf_sequence_classifier"
+    assert find_model_loader(hf).id == "hf_transformers"
     assert find_model_loader(linear).id == "linear_text"
     assert not looks_like_model(data)
 
@@ -58,3 +58,12 @@ def test_unknown_and_missing_paths_are_clear_errors(tmp_path):
     (tmp_path / "weights.xyz").write_text("?")
     with pytest.raises(ModelLoadError, match="not a model any installed plugin can load"):
         load_model(tmp_path / "weights.xyz")
+
+
+def test_exact_file_names_win_over_wildcards(tmp_path):
+    checkpoint = tmp_path / "checkpoint-500"
+    checkpoint.mkdir()
+    for name in ("config.json", "model.safetensors", "optimizer.pt", "model.onnx"):
+        (checkpoint / name).write_text("{}")
+    assert find_model_loader(checkpoint).plugin == "transformers"
+    assert find_model_loader(checkpoint / "optimizer.pt").plugin == "torchscript"

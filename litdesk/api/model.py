@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -57,6 +57,15 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def predict(self, inputs: Sequence[Example]) -> list[dict[str, Any]]:
         """Predict one batch; called off the main thread."""
+
+    def predict_fields(self, inputs: Sequence[Example], fields: Collection[str]
+                       ) -> list[dict[str, Any]]:
+        """Predict one batch when only ``fields`` are wanted.
+
+        A model may leave the other fields out to skip costly work (gradients, attention,
+        generation); by default this is :meth:`predict`.
+        """
+        return self.predict(inputs)
 
     def max_minibatch_size(self) -> int:
         """The largest batch ``predict`` should receive."""

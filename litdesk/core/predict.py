@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +100,10 @@ def is_out_of_memory(error: BaseException) -> bool:
 _fitted_batch_sizes: dict[str, int] = {}
 
 
-def predict_rows(model: Model, inputs: list[dict[str, Any]], batch_size: int
-                 ) -> list[dict[str, Any]]:
-    """``model.predict`` over ``inputs`` in batches; on out-of-memory, halve the batch and retry.
+def predict_rows(model: Model, inputs: list[dict[str, Any]], batch_size: int,
+                 fields: Collection[str]) -> list[dict[str, Any]]:
+    """``model.predict_fields`` over ``inputs`` in batches; on out-of-memory, halve the batch
+    and retry.
 
     The smaller size is remembered for the model, so later calls start there.
     """
@@ -111,7 +112,7 @@ def predict_rows(model: Model, inputs: list[dict[str, Any]], batch_size: int
     start = 0
     while start < len(inputs):
         try:
-            outputs.extend(model.predict(inputs[start:start + size]))
+            outputs.extend(model.predict_fields(inputs[start:start + size], fields))
         except Exception as error:
             if not is_out_of_memory(error) or size == 1:
                 raise
@@ -165,7 +166,8 @@ def predict_job(model: Model, dataset: Dataset, batch_size: int | None = None,
     for start in range(0, n, chunk_rows):
         rows = order[start:start + chunk_rows]
         inputs = model_inputs(model, dataset, rows)
-        keys = [result_key("predict", fingerprint, example, params) for example in inputs]
+        keys = [result_key("predict", fingerprint, example, params) for example in inputs] \
+            if cache is not None else [b""] * len(inputs)
         cached = cache.get_many(keys) if cache is not None else {}
         missing = [i for i, key in enumerate(keys) if key not in cached]
         for i, key in enumerate(keys):
@@ -174,7 +176,7 @@ def predict_job(model: Model, dataset: Dataset, batch_size: int | None = None,
         done += len(rows) - len(missing)
         for batch_start in range(0, len(missing), batch_size):
             batch = missing[batch_start:batch_start + batch_size]
-            outputs = predict_rows(model, [inputs[i] for i in batch], batch_size)
+            outputs = predict_rows(model, [inputs[i] for i in batch], batch_size, kept)
             fresh = [{name: output[name] for name in kept} for output in outputs]
             for i, output in zip(batch, fresh):
                 results[rows[i]] = output

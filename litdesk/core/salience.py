@@ -52,7 +52,7 @@ def salience_job(model: Model, dataset: Dataset, row: int,
     key = result_key("salience", model.fingerprint(), example, {"fields": used})
     output = cache.get_many([key]).get(key) if cache is not None else None
     if output is None:
-        (full_output,) = model.predict([example])
+        (full_output,) = model.predict_fields([example], used)
         output = {name: full_output[name] for name in used}
         if cache is not None:
             cache.put_many([(key, output)])

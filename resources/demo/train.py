@@ -188,6 +188,7 @@ def main() -> None:
 
     from litdesk_linear_text.model import export_sklearn
     from litdesk_linear_text.model import load as load_linear
+    from litdesk.api import LoadOptions
     from litdesk_transformers.classifier import load as load_transformer
 
     torch.manual_seed(SEED)
@@ -214,7 +215,7 @@ def main() -> None:
     export_sklearn(vectorizer, classifier, linear_dir)
 
     gold = [row["label"] for row in test]
-    bert_predictions = predicted_labels(load_transformer(bert_dir, device="cpu"), test)
+    bert_predictions = predicted_labels(load_transformer(bert_dir, LoadOptions(device="cpu")), test)
     linear_predictions = predicted_labels(load_linear(linear_dir), test)
     figures = {
         "epochs": args.epochs,

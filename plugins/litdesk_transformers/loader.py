@@ -1,0 +1,198 @@
+"""Loading a local Hugging Face ``save_pretrained`` folder as the litdesk model of its kind.
+
+The kind comes from ``config.json``: its ``architectures`` name the head (sequence or token
+classification, causal or masked language model), and for sequence classification its
+``problem_type`` and number of labels tell single-label, multi-label and regression apart.
+
+Only the folder's own files are read: nothing is downloaded and no code from the folder runs
+(``trust_remote_code=False``; a config naming custom code via ``auto_map`` is refused). Every
+failure is one :class:`ModelLoadError` "<folder>: <what>". torch and transformers are imported
+inside :func:`load`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from litdesk.api import LoadOptions, ModelLoadError
+from litdesk.core.device import best_device
+from litdesk_transformers.base import HFTextModel
+from litdesk_transformers.classifier import (
+    HFMultiLabelClassifier,
+    HFSequenceClassifier,
+    HFSequenceRegressor,
+)
+from litdesk_transformers.language_models import HFCausalLM, HFMaskedLM
+from litdesk_transformers.token_classifier import HFTokenClassifier
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+                "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+
+#: Files up to this size are hashed whole for the fingerprint; larger ones by size and mtime.
+_HASH_WHOLE_LIMIT = 64 * 2**20
+_FINGERPRINTED_SUFFIXES = {".json", ".txt", ".model", ".safetensors", ".bin"}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A kind of model folder: the transformers auto class that loads it, the model that wraps it."""
+
+    description: str
+    auto_class: str
+    wrapper: type[HFTextModel]
+
+
+SEQUENCE_CLASSIFIER = ModelKind("sequence classifier", "AutoModelForSequenceClassification",
+                                HFSequenceClassifier)
+MULTI_LABEL_CLASSIFIER = ModelKind("multi-label classifier", "AutoModelForSequenceClassification",
+                                   HFMultiLabelClassifier)
+SEQUENCE_REGRESSOR = ModelKind("sequence regressor", "AutoModelForSequenceClassification",
+                               HFSequenceRegressor)
+TOKEN_CLASSIFIER = ModelKind("token classifier", "AutoModelForTokenClassification", HFTokenClassifier)
+CAUSAL_LM = ModelKind("causal language model", "AutoModelForCausalLM", HFCausalLM)
+MASKED_LM = ModelKind("masked language model", "AutoModelForMaskedLM", HFMaskedLM)
+
+#: The kinds a ``*ForSequenceClassification`` architecture may be.
+SEQUENCE_KINDS = (SEQUENCE_CLASSIFIER, MULTI_LABEL_CLASSIFIER, SEQUENCE_REGRESSOR)
+
+#: How an architecture's name ends, and the kind that names (None: one of SEQUENCE_KINDS).
+_ARCHITECTURE_ENDINGS: tuple[tuple[str, ModelKind | None], ...] = (
+    ("ForSequenceClassification", None),
+    ("ForTokenClassification", TOKEN_CLASSIFIER),
+    ("ForCausalLM", CAUSAL_LM),
+    ("LMHeadModel", CAUSAL_LM),
+    ("ForMaskedLM", MASKED_LM),
+)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _json_object(file: Path) -> dict:
+    """The JSON object in ``file``; {} when the file is absent or unreadable."""
+    try:
+        settings = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def read_config(folder: Path) -> dict:
+    """The folder's config.json, checked to be a JSON object naming no custom code."""
+    config_file = folder / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ModelLoadError(f"{folder}: config.json cannot be read ({error.strerror or error})") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{folder}: config.json is not valid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{folder}: config.json is not a JSON object")
+    for name, settings in (("config.json", config),
+                           ("tokenizer_config.json", _json_object(folder / "tokenizer_config.json"))):
+        if "auto_map" in settings:
+            raise ModelLoadError(f"{folder}: {name} names custom code (auto_map); "
+                                 "litdesk does not run code shipped with a model")
+    return config
+
+
+def _sequence_kind(config: dict) -> ModelKind:
+    id2label = config.get("id2label")
+    n_labels = len(id2label) if isinstance(id2label, dict) and id2label else int(config.get("num_labels", 2))
+    problem_type = config.get("problem_type")
+    if problem_type == "multi_label_classification":
+        return MULTI_LABEL_CLASSIFIER
+    if problem_type == "regression" or (n_labels == 1 and problem_type is None):
+        if n_labels != 1:
+            raise ValueError(f"a regressor with {n_labels} outputs; litdesk reads regressors with one")
+        return SEQUENCE_REGRESSOR
+    return SEQUENCE_CLASSIFIER
+
+
+def model_kind(config: dict) -> ModelKind:
+    """The kind of model a config.json describes. Raises ValueError for a head litdesk cannot use.
+
+    A config without ``architectures`` is read as a sequence classifier (or regressor).
+    """
+    architectures = [str(name) for name in config.get("architectures") or []]
+    for architecture in architectures:
+        for ending, kind in _ARCHITECTURE_ENDINGS:
+            if architecture.endswith(ending):
+                return kind or _sequence_kind(config)
+    if architectures:
+        raise ValueError(f"no head litdesk can use (architectures: {', '.join(architectures)}); "
+                         "it loads sequence and token classifiers, regressors, "
+                         "causal and masked language models")
+    return _sequence_kind(config)
+
+
+def _check_files(folder: Path) -> None:
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise ModelLoadError(f"{folder}: no weights ({' or '.join(WEIGHT_FILES[::2])})")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A hash of the folder's config, tokenizer and weight files (contents, or size+mtime if large)."""
+    digest = hashlib.sha1(b"litdesk_transformers/1")
+    for file in sorted(folder.iterdir()):
+        if not file.is_file() or file.suffix not in _FINGERPRINTED_SUFFIXES:
+            continue
+        stat = file.stat()
+        digest.update(file.name.encode() + b"\0")
+        if stat.st_size <= _HASH_WHOLE_LIMIT:
+            digest.update(file.read_bytes())
+        else:
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def load(path: Path, options: LoadOptions = LoadOptions(),
+         kinds: Collection[ModelKind] | None = None) -> HFTextModel:
+    """Load the model saved in the folder ``path`` (or the folder of ``path``) as its kind.
+
+    ``kinds``, if given, are the only kinds accepted; a folder of another kind is refused.
+    """
+    path = Path(path)
+    folder = path.parent if path.is_file() else path
+    config = read_config(folder)
+    try:
+        kind = model_kind(config)
+    except ValueError as error:
+        raise ModelLoadError(f"{folder}: {error}") from error
+    if kinds is not None and kind not in kinds:
+        wanted = " or ".join(accepted.description for accepted in kinds)
+        raise ModelLoadError(f"{folder}: a {kind.description}, not a {wanted}")
+    _check_files(folder)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
+    local_only = {"local_files_only": True, "trust_remote_code": False}
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **local_only)
+        network, loading_info = getattr(transformers, kind.auto_class).from_pretrained(
+            folder, output_loading_info=True, **local_only)
+    except Exception as error:  # transformers raises many types; each becomes one message
+        raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
+    if loading_info.get("missing_keys"):
+        missing = sorted(loading_info["missing_keys"])
+        raise ModelLoadError(f"{folder}: the weights lack {len(missing)} tensor(s) of a "
+                             f"{kind.description}, e.g. {missing[0]}")
+    try:
+        return kind.wrapper(network, tokenizer, name=folder.name, device=best_device(options.device),
+                            fingerprint=folder_fingerprint(folder),
+                            label_field=options.label or "label")
+    except Exception as error:  # the probe forward pass failed: the model cannot be used
+        raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
