@@ -393,3 +393,18 @@ def test_asking_for_fewer_fields_skips_gradients_attention_and_generation(causal
     (score_only,) = regressor.predict_fields(example, ["score"])
     assert "token_grad_text" not in score_only
     assert score_only["score"] == pytest.approx(regressor.predict(example)[0]["score"], abs=1e-6)
+
+
+@pytest.mark.parametrize("model_name", ["regressor", "causal_lm"])
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_direct_tokenization_matches_the_transformers_wrapper(model_name, side, request):
+    model = request.getfixturevalue(model_name)
+    texts = ["the cat sat", "", "a much longer text about the cat that sat on the mat " * 30,
+             "UPPER case, punctuation! and ünïcode"]
+    ours = model._tokenize(texts, side)
+    model.tokenizer.padding_side = side
+    theirs = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_length,
+                             return_tensors="pt")
+    assert set(ours) == set(theirs.keys())
+    for name in ours:
+        assert ours[name].tolist() == theirs[name].tolist(), name

@@ -120,6 +120,7 @@ class HFTextModel(Model):
         self._folder_fingerprint = fingerprint or name
         self._lock = threading.Lock()
         self._fast_attention = config._attn_implementation  # what transformers chose (sdpa…)
+        self._backends: dict[str, Any] = {}  # padding side -> configured Rust tokenizer
         self._n_hidden_states, self._n_attentions = self._probe_layers()
 
     def _use_attention_implementation(self, implementation: str) -> None:
@@ -229,10 +230,44 @@ class HFTextModel(Model):
         kept = [np.flatnonzero(row) for row in mask.cpu().numpy()]
         return Batch(dict(encoded), mask, kept, self.tokenizer)
 
-    def _tokenize(self, texts: list[str], padding_side: str) -> Any:
-        self.tokenizer.padding_side = padding_side  # not a call argument before transformers 4.45
-        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                              return_tensors="pt").to(self.device)
+    def _tokenize(self, texts: list[str], padding_side: str) -> dict[str, Any]:
+        """The network's inputs for ``texts``, padded on ``padding_side``, on the device.
+
+        Fast tokenizers are driven directly (their Rust ``encode_batch``): the same ids as the
+        transformers wrapper, without its per-token Python work, which costs as much as the
+        forward pass of a small model.
+        """
+        import torch
+
+        backend = self._backend_tokenizer(padding_side)
+        if backend is None:
+            self.tokenizer.padding_side = padding_side  # no call argument before transformers 4.45
+            return dict(self.tokenizer(texts, padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                        .to(self.device))
+        encodings = backend.encode_batch(texts)
+        columns = {"input_ids": [e.ids for e in encodings],
+                   "attention_mask": [e.attention_mask for e in encodings]}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            columns["token_type_ids"] = [e.type_ids for e in encodings]
+        return {name: torch.from_numpy(np.asarray(values, dtype=np.int64)).to(self.device)
+                for name, values in columns.items()}
+
+    def _backend_tokenizer(self, padding_side: str) -> Any:
+        """A copy of the fast tokenizer's Rust tokenizer set to truncate and pad like
+        ``tokenizer(..., padding=True, truncation=True)``; None for slow tokenizers."""
+        if padding_side not in self._backends:
+            backend = getattr(self.tokenizer, "backend_tokenizer", None)
+            if backend is not None:
+                from tokenizers import Tokenizer
+
+                backend = Tokenizer.from_str(backend.to_str())
+                backend.enable_truncation(self.max_length)
+                backend.enable_padding(direction=padding_side, pad_id=self.tokenizer.pad_token_id,
+                                       pad_type_id=self.tokenizer.pad_token_type_id,
+                                       pad_token=self.tokenizer.pad_token)
+            self._backends[padding_side] = backend
+        return self._backends[padding_side]
 
     def _forward(self, batch: Batch, inputs: Sequence[Example], gradients: bool,
                  attention: bool) -> tuple[Any, Any]:
