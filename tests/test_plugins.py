@@ -67,3 +67,29 @@ def test_exact_file_names_win_over_wildcards(tmp_path):
         (checkpoint / name).write_text("{}")
     assert find_model_loader(checkpoint).plugin == "transformers"
     assert find_model_loader(checkpoint / "optimizer.pt").plugin == "torchscript"
+
+
+def test_a_user_plugin_file_is_discovered_without_running_it(tmp_path, litdesk_home):
+    folder = plugins.user_plugin_folder()
+    (folder / "echo_models.py").write_text('''
+import pathlib
+pathlib.Path(__file__).with_suffix(".ran").write_text("ran")
+LITDESK_MANIFEST = {"name": "echo", "description": "models that echo",
+                    "model_loaders": [{"id": "echo", "callable": "echo_models:load",
+                                       "patterns": ["*.echo"]}]}
+
+def load(path, options):
+    from tests.fakes import KeywordModel
+    return KeywordModel(path.stem)
+''')
+    (folder / "broken.py").write_text("LITDESK_MANIFEST = {'name': open('x')}\n")
+    plugins.discover_plugins.cache_clear()
+    try:
+        registry = plugins.discover_plugins()
+        assert "echo" in registry.plugins and "broken.py" in registry.errors
+        assert not (folder / "echo_models.ran").exists()  # discovery ran none of its code
+        (tmp_path / "mine.echo").write_text("")
+        model = load_model(tmp_path / "mine.echo", registry=registry)
+        assert model.name == "mine" and (folder / "echo_models.ran").exists()
+    finally:
+        plugins.discover_plugins.cache_clear()

@@ -10,22 +10,29 @@ contributions; each names the ``module:function`` that implements it::
     callable = "litdesk_transformers.classifier:load"
     patterns = ["config.json"]
 
+A Python file in the user plugin folder (``<data dir>/plugins``) is a plugin too: its
+manifest is a literal dict assigned to ``LITDESK_MANIFEST`` at module level, read without
+running the file, with callables named ``<file stem>:<function>``.
+
 A plugin whose manifest cannot be read is recorded with its error and skipped.
 """
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import importlib
 import importlib.util
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 ENTRY_POINT_GROUP = "litdesk.plugins"
+MANIFEST_VARIABLE = "LITDESK_MANIFEST"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class ModelLoaderContribution:
     callable: str
     patterns: tuple[str, ...]
     description: str = ""
+    #: The file of a user plugin (its module is not importable by name).
+    source: Optional[Path] = None
 
     def matches(self, path: Path) -> bool:
         """Whether this loader accepts ``path``."""
@@ -59,7 +68,16 @@ class ModelLoaderContribution:
     def load_callable(self) -> Callable[..., Any]:
         """Import the implementing function (the first time this plugin's code runs)."""
         module_name, _, attribute = self.callable.partition(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        if self.source is None:
+            return getattr(importlib.import_module(module_name), attribute)
+        qualified = f"litdesk_user_plugins.{module_name}"
+        module = sys.modules.get(qualified)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(qualified, self.source)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[qualified] = module
+        return getattr(module, attribute)
 
 
 @dataclass
@@ -81,7 +99,28 @@ def _read_manifest(value: str) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any]) -> None:
+def _read_user_manifest(file: Path) -> dict[str, Any]:
+    """The ``LITDESK_MANIFEST`` literal of a user plugin file, without running the file."""
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name)
+                                                and target.id == MANIFEST_VARIABLE
+                                                for target in node.targets):
+            return ast.literal_eval(node.value)
+    raise LookupError(f"{file.name} assigns no {MANIFEST_VARIABLE} dict")
+
+
+def user_plugin_folder() -> Path:
+    """Where a user drops single-file plugins."""
+    from litdesk.core import paths
+
+    folder = paths.data_dir() / "plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any],
+              source: Optional[Path] = None) -> None:
     plugin = str(manifest.get("name", entry_name))
     loaders = [
         ModelLoaderContribution(
@@ -90,6 +129,7 @@ def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any
             callable=str(item["callable"]),
             patterns=tuple(item["patterns"]),
             description=str(item.get("description", "")),
+            source=source,
         )
         for item in manifest.get("model_loaders", [])
     ]
@@ -99,11 +139,16 @@ def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any
 
 @lru_cache(maxsize=1)
 def discover_plugins() -> PluginRegistry:
-    """Read every installed plugin's manifest (cached for the process)."""
+    """Read every installed plugin's manifest, then the user's plugin files (cached)."""
     registry = PluginRegistry()
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             _register(registry, entry.name, _read_manifest(entry.value))
         except Exception as error:  # a broken plugin must never stop the app
             registry.errors[entry.name] = f"{type(error).__name__}: {error}"
+    for file in sorted(user_plugin_folder().glob("*.py")):
+        try:
+            _register(registry, file.stem, _read_user_manifest(file), source=file)
+        except Exception as error:
+            registry.errors[file.name] = f"{type(error).__name__}: {error}"
     return registry

@@ -15,7 +15,7 @@ from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
 from litdesk.core import paths
 from litdesk.core.loaders import SUPPORTED_SUFFIXES, iter_load_dataset
 from litdesk.core.model_loading import load_model_job, looks_like_model
-from litdesk.core.plugins import discover_plugins
+from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
@@ -355,7 +355,8 @@ class MainWindow(QMainWindow):
         lines = [f"<b>{name}</b>: {description}" for name, description in registry.plugins.items()]
         lines += [f"<b>{name}</b> <span style='color:#c0392b'>failed: {error}</span>"
                   for name, error in registry.errors.items()]
-        QMessageBox.information(self, "Plugins", "<br>".join(lines) or "No plugins found.")
+        lines.append(f"<br><small>Single-file plugins: {user_plugin_folder()}</small>")
+        QMessageBox.information(self, "Plugins", "<br>".join(lines))
 
     def show_about(self) -> None:
         """Version and where litdesk keeps its files."""
