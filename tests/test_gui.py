@@ -392,3 +392,46 @@ def test_a_pickled_model_asks_before_it_runs_any_code(qtbot, tmp_path):
             with qtbot.waitSignal(main.model_loaded, timeout=10_000):
                 main.trust_prompt.button(answer).click()
     assert list(main.session.models) == ["clf"]
+
+
+def test_device_and_precision_choices_persist_and_apply_to_new_models(qtbot, tmp_path,
+                                                                      monkeypatch):
+    first = MainWindow(show_dialogs=False)
+    qtbot.addWidget(first)
+    assert first.device_actions["auto"].isChecked()
+    first.device_actions["cpu"].trigger()
+    first.precision_actions["bf16"].trigger()
+    second = MainWindow(show_dialogs=False)
+    qtbot.addWidget(second)
+    assert second.device_actions["cpu"].isChecked() and second.precision_actions["bf16"].isChecked()
+    import litdesk.ui.main_window as main_window_module
+
+    seen, original = [], main_window_module.load_model_job
+    monkeypatch.setattr(main_window_module, "load_model_job",
+                        lambda path, options: (seen.append(options), original(path, options))[1])
+    second.open_model(tmp_path / "any_model")
+    qtbot.waitUntil(lambda: not second.runner.busy, timeout=10_000)
+    assert seen[0].device == "cpu" and seen[0].precision == "bf16"
+
+
+def test_the_gold_column_is_guessed_and_can_be_chosen(qtbot, window, tmp_path):
+    path = tmp_path / "graded.csv"
+    path.write_text("text,label,grader\n" + "\n".join(
+        f'"{text}",{label},{"negative" if i % 2 == 0 else "positive"}'
+        for i, (text, label) in enumerate(ROWS)) + "\n", encoding="utf-8")
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([path])
+    model = KeywordModel()
+    window.session.add_model(model)
+    window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    window.session.select(range(len(ROWS)))
+    dock = window.comparison_dock
+    assert dock.gold_choice.currentData() == "label"
+    assert "keywords accuracy <b>100.0%</b>" in dock.summary.text()
+    assert dock.gold_choice.findData("grader") == -1  # six rows: inferred as text
+    from litdesk.api import CategoryLabel
+
+    window.table_dock.set_column_type("grader", CategoryLabel)
+    dock.gold_choice.setCurrentIndex(dock.gold_choice.findData("grader"))
+    assert "keywords accuracy <b>0.0%</b>" in dock.summary.text()
+    assert dock.table.horizontalHeaderItem(2).text() == "gold (grader)"

@@ -408,3 +408,18 @@ def test_direct_tokenization_matches_the_transformers_wrapper(model_name, side, 
     assert set(ours) == set(theirs.keys())
     for name in ours:
         assert ours[name].tolist() == theirs[name].tolist(), name
+
+
+def test_bf16_autocast_stays_close_to_full_precision(tmp_path_factory):
+    folder, tokenizer = tmp_path_factory.mktemp("mixed"), bert_tokenizer()
+    torch.manual_seed(0)
+    saved(folder, transformers.BertForSequenceClassification(
+        bert_config(tokenizer, num_labels=1, problem_type="regression")), tokenizer)
+    full = load_model(folder, LoadOptions(device="cpu"))
+    mixed = load_model(folder, LoadOptions(device="cpu", precision="bf16"))
+    example = [{"text": "the cat sat on the mat"}]
+    assert mixed.fingerprint() != full.fingerprint()
+    assert mixed.predict(example)[0]["score"] == pytest.approx(
+        full.predict(example)[0]["score"], abs=0.05)
+    with pytest.raises(Exception, match="precision 'fp8'"):
+        load_model(folder, LoadOptions(device="cpu", precision="fp8"))

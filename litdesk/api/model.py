@@ -34,6 +34,7 @@ class LoadOptions:
     device: Optional[str] = None  # None: the best available (see litdesk.core.device)
     trust: bool = False  # the user confirmed that this file may run code when loaded
     label: Optional[str] = None  # the dataset column holding gold labels, if the model needs it
+    precision: str = "fp32"  # "bf16" or "fp16": run under autocast (for GPUs; faster, less exact)
 
 
 class Model(abc.ABC):

@@ -68,14 +68,14 @@ class JobRunner(QObject):
         queued bulk work such as predicting a whole dataset.
         """
         worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
-                                                     _ignore_errors=True)
+                                                _ignore_errors=True)
         was_busy = self.busy
         self._workers[worker] = title
-        worker.yielded.connect(lambda p: self._on_progress(title, p))
-        if on_result is not None:
-            worker.returned.connect(on_result)
-        worker.errored.connect(lambda error: self._on_error(error, on_error))
-        worker.finished.connect(lambda: self._on_finished(worker))
+        relay = _JobRelay(self, worker, title, on_result, on_error)
+        worker.yielded.connect(relay.on_yielded)
+        worker.returned.connect(relay.on_returned)
+        worker.errored.connect(relay.on_errored)
+        worker.finished.connect(relay.on_finished)
         # The pool queues by priority; this runner holds the worker until it has finished.
         QThreadPool.globalInstance().start(worker, INTERACTIVE_PRIORITY if interactive else 0)
         if not was_busy:
@@ -92,18 +92,38 @@ class JobRunner(QObject):
         for worker in list(self._workers):
             worker.quit()
 
-    def _on_progress(self, title: str, progress: Any) -> None:
-        if isinstance(progress, Progress):
-            self.progress.emit(title, progress)
-
-    def _on_error(self, error: BaseException, handler) -> None:
-        failure = error if isinstance(error, JobFailed) else JobFailed("job", error)
-        if handler is not None:
-            handler(failure)
-        self.failed.emit(failure)
-
-    def _on_finished(self, worker: GeneratorWorker) -> None:
+    def _finished(self, worker: GeneratorWorker) -> None:
         self._workers.pop(worker, None)
         if not self._workers:
             self.busy_changed.emit(False)
             self.idle.emit()
+
+
+class _JobRelay(QObject):
+    """Receives one worker's signals on the main thread, as a child of its runner: when the
+    runner (its window) is gone, Qt drops the connections instead of calling into it."""
+
+    def __init__(self, runner: JobRunner, worker: GeneratorWorker, title: str,
+                 on_result: Optional[Callable[[Any], None]],
+                 on_error: Optional[Callable[[JobFailed], None]]) -> None:
+        super().__init__(runner)
+        self.runner, self.worker, self.title = runner, worker, title
+        self.on_result, self.on_error = on_result, on_error
+
+    def on_yielded(self, progress: Any) -> None:
+        if isinstance(progress, Progress):
+            self.runner.progress.emit(self.title, progress)
+
+    def on_returned(self, result: Any) -> None:
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def on_errored(self, error: BaseException) -> None:
+        failure = error if isinstance(error, JobFailed) else JobFailed(self.title, error)
+        if self.on_error is not None:
+            self.on_error(failure)
+        self.runner.failed.emit(failure)
+
+    def on_finished(self) -> None:
+        self.runner._finished(self.worker)
+        self.deleteLater()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton)
 
@@ -43,7 +43,10 @@ class MainWindow(QMainWindow):
                  label: Optional[str] = None) -> None:
         super().__init__()
         self.session = session or Session()
-        self.device = device
+        settings = self._settings()
+        # --device wins over the saved choice; both apply to models opened from now on.
+        self.device = device or str(settings.value("models/device", "auto"))
+        self.precision = str(settings.value("models/precision", "fp32"))
         self.trust = trust  # set by --trust: files opened at launch may be unpickled
         self.label = label
         self.show_dialogs = show_dialogs
@@ -152,6 +155,17 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction("&Reset Layout", self.reset_layout)
 
+        models_menu = self.menuBar().addMenu("&Models")
+        self.device_actions = self._choice_menu(
+            models_menu.addMenu("&Device"), "models/device", self.device,
+            {"auto": "Automatic (CUDA, then MPS, then CPU)", "cpu": "CPU", "cuda": "CUDA GPU",
+             "mps": "Apple GPU (MPS)"})
+        self.precision_actions = self._choice_menu(
+            models_menu.addMenu("&Precision"), "models/precision", self.precision,
+            {"fp32": "Full (float32)", "bf16": "Mixed bfloat16 (GPU)", "fp16": "Mixed float16 (GPU)"})
+        models_menu.addSeparator()
+        models_menu.addAction("Applies to models opened from now on").setEnabled(False)
+
         jobs_menu = self.menuBar().addMenu("&Jobs")
         self.cancel_action = QAction("&Cancel All", self, shortcut=QKeySequence("Esc"),
                                      triggered=self.runner.cancel_all, enabled=False)
@@ -163,6 +177,29 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&Plugins", self.show_plugins)
         help_menu.addAction("&About litdesk", self.show_about)
+
+    def _choice_menu(self, menu, key: str, current: str, choices: dict[str, str]
+                     ) -> dict[str, QAction]:
+        """Exclusive, checkable actions that save the chosen value under ``key``."""
+        group = QActionGroup(menu)
+        actions = {}
+        for value, label in choices.items():
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(value == current)
+            action.triggered.connect(lambda _checked=False, v=value: self._set_model_setting(key, v))
+            group.addAction(action)
+            actions[value] = action
+        return actions
+
+    def _set_model_setting(self, key: str, value: str) -> None:
+        settings = self._settings()
+        settings.setValue(key, value)
+        settings.sync()
+        if key == "models/device":
+            self.device = value
+        else:
+            self.precision = value
 
     def _build_status_bar(self) -> None:
         self.progress_label = QLabel("Ready")
@@ -235,7 +272,8 @@ class MainWindow(QMainWindow):
 
     def open_model(self, path: Path, trust: bool = False) -> None:
         """Load a model in the background; a pickle asks the user before it is opened."""
-        options = LoadOptions(device=self.device, trust=trust, label=self.label)
+        options = LoadOptions(device=self.device, trust=trust, label=self.label,
+                              precision=self.precision)
         self.runner.submit(load_model_job(path, options), f"Load {path.name}",
                            self._on_model_loaded,
                            lambda failure: self._on_model_failed(path, failure))

@@ -8,6 +8,7 @@ torch is imported inside the methods that need it.
 from __future__ import annotations
 
 import abc
+import contextlib
 import functools
 
 import threading
@@ -33,6 +34,10 @@ MAX_LENGTH = 128
 
 Example = dict[str, Any]
 ScoredCandidates = list[tuple[str, float]]
+
+
+#: LoadOptions.precision -> the torch dtype name autocast runs in (None: full precision).
+AUTOCAST_TYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
 def to_numpy(tensor: Any) -> np.ndarray:
@@ -99,7 +104,11 @@ class HFTextModel(Model):
     batch_size = 32
 
     def __init__(self, network: Any, tokenizer: Any, name: str, device: str = "cpu",
-                 fingerprint: str | None = None, label_field: str = "label") -> None:
+                 fingerprint: str | None = None, label_field: str = "label",
+                 precision: str = "fp32") -> None:
+        if precision not in AUTOCAST_TYPES:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(AUTOCAST_TYPES)}")
+        self.precision = precision
         self.name = name
         self.label_field = label_field  # the input field holding gold labels, for kinds that read one
         self.tokenizer = tokenizer
@@ -122,6 +131,15 @@ class HFTextModel(Model):
         self._fast_attention = config._attn_implementation  # what transformers chose (sdpa…)
         self._backends: dict[str, Any] = {}  # padding side -> configured Rust tokenizer
         self._n_hidden_states, self._n_attentions = self._probe_layers()
+
+    def _autocast(self) -> Any:
+        """Mixed precision for the forward pass when asked for (``precision``), else nothing."""
+        import torch
+
+        dtype = AUTOCAST_TYPES[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=getattr(torch, dtype))
 
     def _use_attention_implementation(self, implementation: str) -> None:
         if self.network.config._attn_implementation != implementation:
@@ -184,7 +202,8 @@ class HFTextModel(Model):
         return self.batch_size
 
     def fingerprint(self) -> str:
-        settings = "".join(f";{key}={value}" for key, value in self.output_settings().items())
+        settings = "".join(f";{key}={value}" for key, value in
+                           {**self.output_settings(), "precision": self.precision}.items())
         return f"{type(self).__qualname__}:{self._folder_fingerprint}{settings}"
 
     def predict(self, inputs: Sequence[Example]) -> list[dict[str, Any]]:
@@ -281,7 +300,7 @@ class HFTextModel(Model):
         self._use_attention_implementation("eager" if attention else self._fast_attention)
         options = {"output_hidden_states": True, "output_attentions": attention}
         if not gradients:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._autocast():
                 return self.network(**batch.inputs, **options), None
         # The embedding layer's output is swapped for a leaf tensor, so that the network runs from
         # input ids exactly as usual (position ids, last-token pooling) and the leaf gets the gradient.
@@ -295,7 +314,8 @@ class HFTextModel(Model):
         with torch.inference_mode(False), torch.enable_grad():
             hook = self.network.get_input_embeddings().register_forward_hook(capture)
             try:
-                out = self.network(**batch.inputs, **options)
+                with self._autocast():
+                    out = self.network(**batch.inputs, **options)
             finally:
                 hook.remove()
             self.explained_scores(out, batch, inputs).sum().backward()

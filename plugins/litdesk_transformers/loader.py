@@ -193,6 +193,6 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
     try:
         return kind.wrapper(network, tokenizer, name=folder.name, device=best_device(options.device),
                             fingerprint=folder_fingerprint(folder),
-                            label_field=options.label or "label")
+                            label_field=options.label or "label", precision=options.precision)
     except Exception as error:  # the probe forward pass failed: the model cannot be used
         raise ModelLoadError(f"{folder}: {_first_line(error)}") from error

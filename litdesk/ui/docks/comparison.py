@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from litdesk.api import types
 from litdesk.core.session import Session
 
 MAX_ROWS_SHOWN = 500
 DISAGREE = QColor("#fde2e1")
+GOLD_NAMES = ("label", "labels", "gold", "target", "y", "class")
 
 
 class ComparisonDock(QWidget):
@@ -22,6 +23,9 @@ class ComparisonDock(QWidget):
         self.session = session
         self.summary = QLabel("Select rows to compare the models' predictions.")
         self.summary.setWordWrap(True)
+        self.gold_choice = QComboBox()
+        self.gold_choice.setToolTip("The column holding the true labels")
+        self.gold_choice.currentIndexChanged.connect(self.refresh)
         self.only_disagreements = QCheckBox("Disagreements only")
         self.only_disagreements.toggled.connect(self.refresh)
         self.table = QTableWidget()
@@ -31,27 +35,46 @@ class ComparisonDock(QWidget):
         self.table.cellClicked.connect(self._on_cell_clicked)
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
+        top.addWidget(QLabel("Gold:"))
+        top.addWidget(self.gold_choice)
         top.addWidget(self.only_disagreements)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         session.selection_changed.connect(self._on_selection)
-        session.predictions_changed.connect(lambda _model: self.refresh())
-        session.dataset_changed.connect(self.refresh)
+        session.predictions_changed.connect(lambda _model: self._fill_gold_choice())
+        session.dataset_changed.connect(self._fill_gold_choice)
+        session.spec_changed.connect(self._fill_gold_choice)
 
     def _on_selection(self, source: object) -> None:
         if source is not self:  # a click here only moves the primary row
             self.refresh()
 
-    def _gold_field(self) -> str | None:
+    def _fill_gold_choice(self) -> None:
+        """Offer the dataset's categorical columns; keep the user's pick, else guess."""
         dataset = self.session.dataset
+        current = self.gold_choice.currentData()
+        columns = [name for name, t in dataset.spec().items()
+                   if isinstance(t, types.CategoryLabel)] if dataset else []
+        self.gold_choice.blockSignals(True)
+        self.gold_choice.clear()
+        self.gold_choice.addItem("(none)", None)
+        for name in columns:
+            self.gold_choice.addItem(name, name)
+        choice = current if current in columns else self._guess_gold(columns)
+        self.gold_choice.setCurrentIndex(max(0, self.gold_choice.findData(choice)))
+        self.gold_choice.blockSignals(False)
+        self.refresh()
+
+    def _guess_gold(self, columns: list[str]) -> str | None:
+        """The field the models name as their gold label, else a column named like one."""
         for predictions in self.session.predictions.values():
             name = predictions.first_of(types.MulticlassPreds)
             parent = predictions.spec[name].parent if name else None  # type: ignore[attr-defined]
-            if parent and parent in dataset.spec():
+            if parent in columns:
                 return parent
-        return None
+        return next((c for c in columns if c.lower() in GOLD_NAMES), None)
 
     def refresh(self) -> None:
         """Rebuild the table for the current selection."""
@@ -68,7 +91,7 @@ class ComparisonDock(QWidget):
             self.summary.setText("Select rows to compare the models' predictions."
                                  if labelled else "Load models to compare their predictions.")
             return
-        gold_field = self._gold_field()
+        gold_field = self.gold_choice.currentData()
         gold = (np.asarray(dataset.table.column(gold_field).take(rows).to_pylist(), dtype=object)
                 if gold_field else None)
         labels = {name: np.asarray(vocab, dtype=object)[argmax[rows]]
