@@ -40,6 +40,8 @@ compat: $(COMPAT_STAMP)
 bench: venv
 	$(BIN)/python benchmarks/load_csv.py
 	$(BIN)/python benchmarks/table.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.table_gui
+	$(BIN)/python benchmarks/predict.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV)
