@@ -6,8 +6,8 @@ contributions; each names the ``module:function`` that implements it::
 
     name = "transformers"
     [[model_loaders]]
-    id = "hf_sequence_classifier"
-    callable = "litdesk_transformers.classifier:load"
+    id = "hf_transformers"
+    callable = "litdesk_transformers.loader:load"
     patterns = ["config.json"]
 
 A Python file in the user plugin folder (``<data dir>/plugins``) is a plugin too: its
