@@ -93,3 +93,41 @@ def load(path, options):
         assert model.name == "mine" and (folder / "echo_models.ran").exists()
     finally:
         plugins.discover_plugins.cache_clear()
+
+
+def test_a_plugin_dataset_loader_is_asked_before_the_built_in_ones(tmp_path, litdesk_home):
+    from litdesk.core.loaders import DatasetLoadError, load_dataset
+
+    (plugins.user_plugin_folder() / "lines_format.py").write_text('''
+LITDESK_MANIFEST = {"name": "lines", "dataset_loaders": [
+    {"id": "lines", "callable": "lines_format:load", "patterns": ["*.lines"]}]}
+
+def load(path):
+    import pyarrow as pa
+    lines = path.read_text().splitlines()
+    if not lines:
+        raise ValueError("no lines")
+    return pa.table({"text": lines})
+''')
+    plugins.discover_plugins.cache_clear()
+    try:
+        data = tmp_path / "poem.lines"
+        data.write_text("roses are red\nviolets are blue\n")
+        dataset = load_dataset(data)
+        assert dataset.name == "poem"
+        assert dataset.table.column("text").to_pylist()[1] == "violets are blue"
+        (tmp_path / "empty.lines").write_text("")
+        with pytest.raises(DatasetLoadError, match="empty.lines: no lines"):
+            load_dataset(tmp_path / "empty.lines")
+    finally:
+        plugins.discover_plugins.cache_clear()
+
+
+def test_a_manifest_with_an_unknown_kind_is_reported(litdesk_home):
+    (plugins.user_plugin_folder() / "typo.py").write_text(
+        "LITDESK_MANIFEST = {'name': 'typo', 'model_loader': []}\n")
+    plugins.discover_plugins.cache_clear()
+    try:
+        assert "model_loader" in plugins.discover_plugins().errors["typo.py"]
+    finally:
+        plugins.discover_plugins.cache_clear()

@@ -42,6 +42,7 @@ from litdesk.api import (
     Tokens,
 )
 from litdesk.core.jobs import Job, Progress, run_job
+from litdesk.core.plugins import Contribution, discover_plugins
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -97,9 +98,14 @@ def iter_load_dataset(path: PathLike) -> Job[Dataset]:
     The spec comes from :func:`infer_spec`; columns are cast as :func:`conform_table` says.
     Raises :class:`DatasetLoadError` (and nothing else) when it cannot load ``path``.
     Closing the job while a file is being parsed stops the parse at its next block.
+    A plugin's dataset loader whose patterns accept ``path`` is asked first.
     """
     path = Path(path)
     try:
+        plugin_loader = discover_plugins().find("dataset_loaders", path) if path.exists() \
+            else None
+        if plugin_loader is not None:
+            return (yield from _load_with_plugin(path, plugin_loader))
         return (yield from _load(path))
     except DatasetLoadError:
         raise
@@ -158,6 +164,20 @@ def conform_table(table: pa.Table, spec: Spec) -> pa.Table:
 
 
 # --- Dispatch ---------------------------------------------------------------------------
+
+
+def _load_with_plugin(path: Path, loader: Contribution) -> Job[Dataset]:
+    """Call a plugin's ``load(path)``; a returned Arrow table gets an inferred spec."""
+    yield Progress(0, 1, f"Reading {path.name} ({loader.plugin} plugin)")
+    loaded = loader.load_callable()(path)
+    if isinstance(loaded, pa.Table):
+        spec = infer_spec(loaded)
+        loaded = Dataset(conform_table(loaded, spec), spec, name=path.stem, path=path)
+    if not isinstance(loaded, Dataset):
+        raise DatasetLoadError(path, f"the {loader.plugin} plugin returned a "
+                                     f"{type(loaded).__name__}, not a dataset")
+    yield Progress(1, 1, f"Loaded {len(loaded):,} rows")
+    return loaded
 
 
 def _load(path: Path) -> Job[Dataset]:

@@ -6,20 +6,13 @@ from pathlib import Path
 
 from litdesk.api import LoadOptions, Model, ModelLoadError
 from litdesk.core.jobs import Job, Progress
-from litdesk.core.plugins import ModelLoaderContribution, PluginRegistry, discover_plugins
+from litdesk.core.plugins import Contribution, PluginRegistry, discover_plugins
 
 
 def find_model_loader(path: Path, registry: PluginRegistry | None = None
-                      ) -> ModelLoaderContribution | None:
-    """The declared model loader that accepts ``path``, or None.
-
-    Loaders that name an exact file (``config.json``) are asked before wildcard ones
-    (``*.pt``): a Hugging Face checkpoint folder also holds ``optimizer.pt``, and an export
-    folder may hold ``model.onnx`` beside its ``config.json``.
-    """
-    registry = registry or discover_plugins()
-    ordered = sorted(registry.model_loaders, key=lambda loader: loader.has_wildcards)
-    return next((loader for loader in ordered if loader.matches(path)), None)
+                      ) -> Contribution | None:
+    """The declared model loader that accepts ``path``, or None."""
+    return (registry or discover_plugins()).find("model_loaders", path)
 
 
 def load_model(path: Path | str, options: LoadOptions = LoadOptions(),

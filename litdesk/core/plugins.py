@@ -35,17 +35,24 @@ ENTRY_POINT_GROUP = "litdesk.plugins"
 MANIFEST_VARIABLE = "LITDESK_MANIFEST"
 
 
+#: What a manifest may contribute. Model loaders are ``callable(path, LoadOptions) -> Model``
+#: and dataset loaders ``callable(path) -> Dataset``, for paths matching their ``patterns``;
+#: interpreters, generators and metrics are listed for the docks that use them.
+CONTRIBUTION_KINDS = ("model_loaders", "dataset_loaders", "interpreters", "generators", "metrics")
+
+
 @dataclass(frozen=True)
-class ModelLoaderContribution:
-    """A model loader: ``callable(path, LoadOptions) -> Model`` for paths matching ``patterns``.
+class Contribution:
+    """One thing a plugin provides, implemented by ``callable`` (``module:function``).
 
     A pattern matches a file by name, or a folder that contains a file of that name.
     """
 
+    kind: str
     plugin: str
     id: str
     callable: str
-    patterns: tuple[str, ...]
+    patterns: tuple[str, ...] = ()
     description: str = ""
     #: The file of a user plugin (its module is not importable by name).
     source: Optional[Path] = None
@@ -84,9 +91,26 @@ class ModelLoaderContribution:
 class PluginRegistry:
     """What discovery found: contributions by kind, and the plugins that failed."""
 
-    model_loaders: list[ModelLoaderContribution] = field(default_factory=list)
+    contributions: dict[str, list[Contribution]] = field(
+        default_factory=lambda: {kind: [] for kind in CONTRIBUTION_KINDS})
     plugins: dict[str, str] = field(default_factory=dict)  # plugin name -> description
     errors: dict[str, str] = field(default_factory=dict)  # entry point name -> error
+
+    @property
+    def model_loaders(self) -> list[Contribution]:
+        """Declared model loaders, in discovery order."""
+        return self.contributions["model_loaders"]
+
+    @property
+    def dataset_loaders(self) -> list[Contribution]:
+        """Declared dataset loaders, in discovery order."""
+        return self.contributions["dataset_loaders"]
+
+    def find(self, kind: str, path: Path) -> Optional[Contribution]:
+        """The contribution of ``kind`` whose patterns accept ``path``; exact file names are
+        asked before wildcards (a Hugging Face checkpoint folder also holds ``optimizer.pt``)."""
+        ordered = sorted(self.contributions[kind], key=lambda item: item.has_wildcards)
+        return next((item for item in ordered if item.matches(path)), None)
 
 
 def _read_manifest(value: str) -> dict[str, Any]:
@@ -122,18 +146,18 @@ def user_plugin_folder() -> Path:
 def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any],
               source: Optional[Path] = None) -> None:
     plugin = str(manifest.get("name", entry_name))
-    loaders = [
-        ModelLoaderContribution(
-            plugin=plugin,
-            id=str(item["id"]),
-            callable=str(item["callable"]),
-            patterns=tuple(item["patterns"]),
-            description=str(item.get("description", "")),
-            source=source,
-        )
-        for item in manifest.get("model_loaders", [])
-    ]
-    registry.model_loaders.extend(loaders)
+    unknown = set(manifest) - set(CONTRIBUTION_KINDS) - {"name", "description"}
+    if unknown:
+        raise ValueError(f"unknown manifest keys: {', '.join(sorted(unknown))}")
+    contributions = {
+        kind: [Contribution(kind=kind, plugin=plugin, id=str(item["id"]),
+                            callable=str(item["callable"]),
+                            patterns=tuple(item.get("patterns", ())),
+                            description=str(item.get("description", "")), source=source)
+               for item in manifest.get(kind, [])]
+        for kind in CONTRIBUTION_KINDS}
+    for kind, items in contributions.items():
+        registry.contributions[kind].extend(items)
     registry.plugins[plugin] = str(manifest.get("description", ""))
 
 
