@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from litdesk.api import Dataset, Model, types
-from litdesk.core.cache import ResultCache, result_key
+from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import Job, Progress
-from litdesk.core.predict import model_inputs
+from litdesk.core.outputs import predict_example, unlabelled_example
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,11 @@ def salience_job(model: Model, dataset: Dataset, row: int,
     """Token scores for one row: gradient L2 norm and/or the model's own token salience."""
     yield Progress(0, 1, f"{model.name}: salience for row {row}")
     spec = model.output_spec()
-    (example,) = model_inputs(model, dataset, [row])
-    for field_type in spec.values():  # without the gold label, gradients explain the prediction
-        if isinstance(field_type, types.MulticlassPreds) and field_type.parent:
-            example.pop(field_type.parent, None)
+    example = unlabelled_example(model, dataset, row)
     used = [name for name, t in spec.items()
             if isinstance(t, (types.MulticlassPreds, types.Tokens, types.TokenGradients,
                               types.TokenSalience))]
-    key = result_key("salience", model.fingerprint(), example, {"fields": used})
-    output = cache.get_many([key]).get(key) if cache is not None else None
-    if output is None:
-        (full_output,) = model.predict_fields([example], used)
-        output = {name: full_output[name] for name in used}
-        if cache is not None:
-            cache.put_many([(key, output)])
+    output = predict_example(model, example, used, "salience", cache)
     predicted = ""
     preds_field = next((n for n, t in spec.items() if isinstance(t, types.MulticlassPreds)), None)
     if preds_field is not None:

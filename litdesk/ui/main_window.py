@@ -20,6 +20,7 @@ from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, pr
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
 from litdesk.ui.docks.comparison import ComparisonDock
+from litdesk.ui.docks.outputs import OutputsDock
 from litdesk.ui.docks.projector import ProjectorDock
 from litdesk.ui.docks.salience import SalienceDock
 from litdesk.ui.docks.table import DataTableDock
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self.projector_dock = ProjectorDock(self.session, self.runner)
         self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
         self.comparison_dock = ComparisonDock(self.session)
+        self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -72,10 +74,12 @@ class MainWindow(QMainWindow):
         self._add_dock("Salience", self.salience_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Model Comparison", self.comparison_dock,
                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Model Outputs", self.outputs_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
                              Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks["Salience"], self.docks["Model Outputs"])
         self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
                          [780, 560], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Data Table"], self.docks["Salience"]], [560, 300],
