@@ -107,3 +107,15 @@ def test_predict_command_writes_every_output(tmp_path, litdesk_home):
     probas = table.column("probas").to_pylist()
     assert probas[0][1] > 0.5 > probas[1][1]
     assert table.column("tokens").to_pylist()[1] == ["terrible", "and", "rude"]
+
+
+def test_encoding_keeps_bytes_ragged_lists_and_top_k_pairs():
+    outputs = {"image": b"\x89PNG\r\n\x1a\n\x00\xff",
+               "top_k": [[("the", 0.5), ("a", 0.25)], [("cat", 0.9)]],
+               "ragged": [np.array([1.0, 2.0]), np.array([3.0])],
+               "nested": {"score": np.float32(0.5)}}
+    decoded = decode_outputs(encode_outputs(outputs))
+    assert decoded["image"] == outputs["image"]
+    assert decoded["top_k"] == [[["the", 0.5], ["a", 0.25]], [["cat", 0.9]]]
+    assert decoded["ragged"] == [[1.0, 2.0], [3.0]]
+    assert decoded["nested"] == {"score": 0.5}

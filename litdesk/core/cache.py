@@ -8,6 +8,7 @@ bytes with a small JSON header: nothing is ever unpickled from the cache.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -42,28 +43,66 @@ def result_key(kind: str, fingerprint: str, example: dict[str, Any],
     return hashlib.blake2b(text.encode("utf-8"), digest_size=20).digest()
 
 
+def _json_value(value: Any) -> Any:
+    """Lists, tuples, numpy values and bytes as JSON (bytes as {"base64": …})."""
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, np.ndarray):
+        return [_json_value(item) for item in value] if value.dtype == object else value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"base64"}:
+            return base64.b64decode(value["base64"])
+        return {key: _from_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    return value
+
+
+def _numeric_array(value: Any) -> Optional[np.ndarray]:
+    """``value`` as a numeric array, or None (text, bytes, ragged or mixed values)."""
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nesting
+        return None
+    return array if array.dtype.kind in "fiub" else None
+
+
 def encode_outputs(outputs: dict[str, Any]) -> bytes:
-    """Arrays and plain values as bytes: a JSON header line, then the raw array buffers."""
+    """Outputs as bytes: a JSON header line, then the raw buffers of the numeric arrays.
+
+    Everything else (tokens, text, top-k lists, image bytes) goes into the header as JSON.
+    """
     header, buffers = {}, []
     for name, value in outputs.items():
-        array = np.asarray(value)
-        if array.dtype.kind in "fiub":
+        array = _numeric_array(value)
+        if array is not None:
             array = np.ascontiguousarray(array)
             header[name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
             buffers.append(array.tobytes())
-        else:  # strings and lists of strings (tokens, generated text)
-            header[name] = {"json": value if not isinstance(value, np.ndarray)
-                            else value.tolist()}
+        else:
+            header[name] = {"json": _json_value(value)}
     return json.dumps(header).encode("utf-8") + b"\n" + b"".join(buffers)
 
 
 def decode_outputs(blob: bytes) -> dict[str, Any]:
-    """The inverse of :func:`encode_outputs`."""
+    """The inverse of :func:`encode_outputs` (tuples come back as lists)."""
     header_bytes, _, body = blob.partition(b"\n")
     outputs, offset = {}, 0
     for name, info in json.loads(header_bytes).items():
         if "json" in info:
-            outputs[name] = info["json"]
+            outputs[name] = _from_json(info["json"])
             continue
         dtype = np.dtype(info["dtype"])
         count = int(np.prod(info["shape"], dtype=np.int64))
