@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent

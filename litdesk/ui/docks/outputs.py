@@ -16,15 +16,16 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QComboBox, QFormLayout,
-                               QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+                               QFrame, QHBoxLayout, QLabel, QSizePolicy,
                                QSpinBox, QStyle, QTableView, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from litdesk.api import types
+from litdesk.api import Dataset, Model, types
 from litdesk.core.cache import ResultCache
 from litdesk.core.outputs import example_outputs_job, gold_values
 from litdesk.core.predict import SpecMismatchError, bind_inputs
 from litdesk.core.session import Session
+from litdesk.ui.docks.primary_row import PrimaryRowDock
 from litdesk.ui.jobs import JobFailed, JobRunner
 from litdesk.ui.palette import POSITIVE
 
@@ -367,111 +368,57 @@ class ModelOutputsSection(QWidget):
         return value_label(short_repr(value))
 
 
-class OutputsDock(QWidget):
+class OutputsDock(PrimaryRowDock):
     """Runs every model on the primary row and shows all of its outputs, one section per model.
 
     The jobs run on the worker with interactive priority; a new primary row cancels the previous
     row's jobs, and a result for a row no longer primary is dropped.
     """
 
+    title = "Outputs"
+    placeholder = PLACEHOLDER
+
     def __init__(self, session: Session, runner: JobRunner, cache: ResultCache | None = None,
                  parent=None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.runner = runner
-        self.cache = cache
         self.sections: dict[str, ModelOutputsSection] = {}
-        self._workers: dict[str, object] = {}
-        self._row: Optional[int] = None
         self._attention_choice: dict[str, tuple[str, int]] = {}  # model -> (layer field, head)
+        super().__init__(session, runner, cache, parent)
 
-        self.header = QLabel(PLACEHOLDER)
-        self.header.setWordWrap(True)
-        self.sections_widget = QWidget()
-        self.sections_layout = QVBoxLayout(self.sections_widget)
-        self.sections_layout.setAlignment(Qt.AlignmentFlag.AlignTop)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.sections_widget)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.header)
-        layout.addWidget(scroll, 1)
+    def job_for(self, name: str, model: Model, dataset: Dataset, row: int):
+        section = ModelOutputsSection(name)
+        self.sections[name] = section
+        self.content_layout.addWidget(section)
+        try:
+            bind_inputs(model, dataset)
+        except SpecMismatchError as error:
+            section.show_message(f"Cannot run on this dataset: {error}")
+            return None
+        return example_outputs_job(model, dataset, row, self.cache)
 
-        session.selection_changed.connect(self._on_selection)
-        session.models_changed.connect(lambda: self._on_selection(None, force=True))
-        session.dataset_changed.connect(self._clear)
+    def start_row(self, row: int) -> None:
+        self.clear_view()
 
-    def _clear(self) -> None:
-        self._cancel_jobs()
-        self._remove_sections()
-        self._row = None
-        self.header.setText(PLACEHOLDER)
-
-    def _cancel_jobs(self) -> None:
-        for worker in self._workers.values():
-            self.runner.cancel(worker)
-        self._workers.clear()
-
-    def _remove_sections(self) -> None:
+    def clear_view(self) -> None:
         for section in self.sections.values():
             section.deleteLater()
         self.sections.clear()
 
-    def _on_selection(self, _source: object, force: bool = False) -> None:
-        row, dataset = self.session.selection.primary, self.session.dataset
-        if dataset is None or row is None:
-            self._clear()
+    def show_result(self, name: str, row: int, result: dict[str, Any]) -> None:
+        model, dataset = self.session.models.get(name), self.session.dataset
+        if model is None or dataset is None:
             return
-        if row == self._row and not force:
-            return
-        self._cancel_jobs()
-        self._remove_sections()
-        self._row = row
-        for name, model in self.session.models.items():
-            section = ModelOutputsSection(name)
-            self.sections[name] = section
-            self.sections_layout.addWidget(section)
-            try:
-                bind_inputs(model, dataset)
-            except SpecMismatchError as error:
-                section.show_message(f"Cannot run on this dataset: {error}")
-                continue
-            self._workers[name] = self.runner.submit(
-                example_outputs_job(model, dataset, row, self.cache), f"Outputs: {name}",
-                lambda outputs, name=name, row=row: self._show(name, row, outputs),
-                lambda failure, name=name, row=row: self._show_failure(name, row, failure),
-                interactive=True)
-        self._update_header()
-
-    def _update_header(self) -> None:
-        pending = ", ".join(self._workers)
-        self.header.setText(f"<b>Row {self._row}</b>"
-                            + (f" — computing: {html.escape(pending)}" if pending else ""))
-
-    def _show(self, model_name: str, row: int, outputs: dict[str, Any]) -> None:
-        model, dataset = self.session.models.get(model_name), self.session.dataset
-        if row != self._row or model is None or dataset is None:
-            return
-        self._workers.pop(model_name, None)
-        section = self.sections[model_name]
-        layer, head = self._attention_choice.get(model_name, (None, 0))
-        section.show_outputs(model.output_spec(), outputs, gold_values(model, dataset, row),
+        section = self.sections[name]
+        layer, head = self._attention_choice.get(name, (None, 0))
+        section.show_outputs(model.output_spec(), result, gold_values(model, dataset, row),
                              layer, head)
         if section.attention is not None:
             section.attention.choice_changed.connect(
-                lambda layer, head: self._remember_attention(model_name, layer, head))
-        self._update_header()
+                lambda layer, head: self._remember_attention(name, layer, head))
 
     def _remember_attention(self, model_name: str, layer: str, head: int) -> None:
         """Keep the user's layer and head for the model's next rows."""
         self._attention_choice[model_name] = (layer, head)
 
-    def _show_failure(self, model_name: str, row: int, failure: JobFailed) -> None:
-        if row != self._row:
-            return
-        self._workers.pop(model_name, None)
-        self.sections[model_name].show_message(
+    def show_failure(self, name: str, failure: JobFailed) -> None:
+        self.sections[name].show_message(
             f"Failed: {type(failure.error).__name__}: {failure.error}")
-        self._update_header()
