@@ -34,7 +34,7 @@ TOP_K_SHOWN = 5
 #: Tables taller than this many rows scroll inside the dock.
 VISIBLE_TABLE_ROWS = 12
 VECTOR_TYPES = (types.Embeddings, types.TokenEmbeddings, types.TokenGradients)
-PLACEHOLDER = "Select a datapoint to see every output of each model."
+IDLE_MESSAGE = "Select a datapoint to see every output of each model."
 #: Attention shades from transparent to 85% opaque blue, made once: painting allocates nothing.
 LIGHT_TEXT, DARK_TEXT = QColor("white"), QColor("#333")
 HEAT_SHADES = tuple(QColor(POSITIVE.red(), POSITIVE.green(), POSITIVE.blue(), round(0.85 * level))
@@ -376,7 +376,7 @@ class OutputsDock(PrimaryRowDock):
     """
 
     title = "Outputs"
-    placeholder = PLACEHOLDER
+    idle_message = IDLE_MESSAGE
 
     def __init__(self, session: Session, runner: JobRunner, cache: ResultCache | None = None,
                  parent=None) -> None:

@@ -28,7 +28,7 @@ class PrimaryRowDock(QWidget):
     #: Job titles are "<title>: <model>".
     title = "Per-example work"
     #: The header while no row is primary.
-    placeholder = "Select a datapoint."
+    idle_message = "Select a datapoint."
 
     def __init__(self, session: Session, runner: JobRunner, cache: Optional[ResultCache] = None,
                  parent=None) -> None:
@@ -39,7 +39,7 @@ class PrimaryRowDock(QWidget):
         self.row: Optional[int] = None
         self._workers: dict[str, object] = {}
 
-        self.header = QLabel(self.placeholder)
+        self.header = QLabel(self.idle_message)
         self.header.setWordWrap(True)
         self.content = QWidget()
         self.content_layout = QVBoxLayout(self.content)
@@ -89,7 +89,7 @@ class PrimaryRowDock(QWidget):
     def update_header(self) -> None:
         """Row number, models still computing, and the subclass's note."""
         if self.row is None:
-            self.header.setText(self.placeholder)
+            self.header.setText(self.idle_message)
             return
         pending = ", ".join(self._workers)
         note = self.header_note()

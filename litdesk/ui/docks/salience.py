@@ -36,7 +36,7 @@ class SalienceDock(PrimaryRowDock):
     """Runs the salience of every capable model whenever the primary row changes."""
 
     title = "Salience"
-    placeholder = "Select a datapoint to see which tokens drove each model."
+    idle_message = "Select a datapoint to see which tokens drove each model."
 
     def __init__(self, session: Session, runner: JobRunner, cache: ResultCache | None = None,
                  parent=None) -> None:
