@@ -4,6 +4,7 @@ Importing this package loads neither Qt nor torch.
 """
 
 from litdesk.api.dataset import Dataset
+from litdesk.api.files import read_json_document, single_matching_file
 from litdesk.api.model import LoadOptions, Model, ModelLoadError, TrustRequired
 from litdesk.api.types import (
     AttentionHeads,
@@ -52,4 +53,6 @@ __all__ = [
     "TokenTopKPreds",
     "Tokens",
     "TrustRequired",
+    "read_json_document",
+    "single_matching_file",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import (
+    read_json_document,
     LoadOptions,
     CategoryLabel,
     Model,
@@ -260,12 +261,7 @@ def _model_file(path: Path) -> Path:
 def load(path: Path, options: LoadOptions = LoadOptions()) -> LinearTextModel:
     """Load a ``linear_text_model.json`` file, or a folder holding one (no option applies)."""
     file = _model_file(Path(path))
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ModelLoadError(f"{file}: cannot be read ({error.strerror or error})") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"{file}: not valid JSON ({error})") from error
+    document = read_json_document(file)
     name = file.parent.name if file.name == MODEL_FILE_NAME else file.stem
     try:
         return LinearTextModel(document, name=name or file.stem)

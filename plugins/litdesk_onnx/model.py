@@ -20,14 +20,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from litdesk.api import LoadOptions, ModelLoadError
+from litdesk.api import LoadOptions, ModelLoadError, single_matching_file
 from litdesk.core.device import DEVICE_ENV
 from litdesk_torchscript.sidecar import (
     DEFAULT_LABEL,
     Sidecar,
     SidecarClassifier,
     fingerprint,
-    model_file,
     read_sidecar,
 )
 
@@ -54,7 +53,7 @@ def _first_line(error: Exception) -> str:
 
 def load(path: Path, options: LoadOptions = LoadOptions()) -> "OnnxClassifier":
     """Load the ONNX classifier ``path`` (or the one ``*.onnx`` in a folder)."""
-    file = model_file(Path(path), PATTERNS)
+    file = single_matching_file(Path(path), PATTERNS)
     sidecar = read_sidecar(file)
     try:
         import onnxruntime

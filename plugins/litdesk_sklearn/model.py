@@ -17,7 +17,6 @@ sklearn, joblib and pandas are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import importlib.util
 import math
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import (
+    single_matching_file,
     CategoryLabel,
     FieldType,
     LoadOptions,
@@ -47,18 +47,6 @@ TEXT_INPUT = "text"
 DEFAULT_LABEL = "label"
 
 
-def _model_file(path: Path) -> Path:
-    """``path``, or the one pickle in the folder ``path`` (listing the folder reads no file)."""
-    if not path.is_dir():
-        return path
-    found = sorted(child for child in path.iterdir()
-                   if child.is_file() and any(fnmatch.fnmatch(child.name, p) for p in PATTERNS))
-    if len(found) != 1:
-        names = ", ".join(child.name for child in found) or "none"
-        raise ModelLoadError(f"{path}: holds {len(found)} pickle files ({names}); open one of them")
-    return found[0]
-
-
 def _sha256(file: Path) -> str:
     with open(file, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -69,7 +57,7 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
 
     Raises :class:`TrustRequired` when ``options.trust`` is False, without opening the file.
     """
-    file = _model_file(Path(path))
+    file = single_matching_file(Path(path), PATTERNS)
     if not options.trust:
         raise TrustRequired(
             f"{file}: loading a pickle runs code from it; open it only if you trust its source")

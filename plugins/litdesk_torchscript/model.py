@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from litdesk.api import LoadOptions, ModelLoadError
+from litdesk.api import LoadOptions, ModelLoadError, single_matching_file
 from litdesk.core.device import best_device
 from litdesk_torchscript.sidecar import (
     DEFAULT_LABEL,
     Sidecar,
     SidecarClassifier,
     fingerprint,
-    model_file,
     read_sidecar,
 )
 
@@ -40,7 +39,7 @@ def _first_sentence(error: Exception) -> str:
 
 def load(path: Path, options: LoadOptions = LoadOptions()) -> "TorchScriptClassifier":
     """Load the TorchScript classifier ``path`` (or the one ``*.pt``/``*.torchscript`` in a folder)."""
-    file = model_file(Path(path), PATTERNS)
+    file = single_matching_file(Path(path), PATTERNS)
     sidecar = read_sidecar(file)
     device = best_device(options.device)
     import torch

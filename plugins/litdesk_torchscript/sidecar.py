@@ -18,9 +18,7 @@ return one column instead, the logit or probability of the second label.
 from __future__ import annotations
 
 import abc
-import fnmatch
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from litdesk.api import (
+    read_json_document,
     Embeddings,
     FieldType,
     Model,
@@ -82,19 +81,6 @@ class Sidecar:
         return sum(field.width for field in self.inputs)
 
 
-def model_file(path: Path, patterns: Sequence[str]) -> Path:
-    """``path``, or the one file matching ``patterns`` in the folder ``path``."""
-    if not path.is_dir():
-        return path
-    found = sorted(child for child in path.iterdir()
-                   if child.is_file() and any(fnmatch.fnmatch(child.name, p) for p in patterns))
-    if len(found) != 1:
-        names = ", ".join(child.name for child in found) or "none"
-        raise ModelLoadError(f"{path}: holds {len(found)} files matching {', '.join(patterns)} "
-                             f"({names}); open one of them")
-    return found[0]
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -144,16 +130,12 @@ def read_sidecar(file: Path) -> Sidecar:
     if path is None:
         raise ModelLoadError(f"{file}: no sidecar {own.name} or {shared.name} beside it naming "
                              f"its inputs and labels, e.g. {_EXAMPLE}")
+    document = read_json_document(path)
     try:
-        raw = path.read_bytes()
-        inputs, labels, output = _parse(json.loads(raw.decode("utf-8")))
-    except OSError as error:
-        raise ModelLoadError(f"{path}: cannot be read ({error.strerror or error})") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"{path}: not valid JSON ({error})") from error
+        inputs, labels, output = _parse(document)
     except ValueError as error:
         raise ModelLoadError(f"{path}: {error}") from error
-    return Sidecar(path, inputs, labels, output, hashlib.sha256(raw).hexdigest())
+    return Sidecar(path, inputs, labels, output, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def fingerprint(file: Path, sidecar: Sidecar) -> str:

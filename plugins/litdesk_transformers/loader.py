@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from litdesk.api import LoadOptions, ModelLoadError
+from litdesk.api import LoadOptions, ModelLoadError, read_json_document
 from litdesk.core.device import best_device
 from litdesk_transformers.base import HFTextModel
 from litdesk_transformers.classifier import (
@@ -88,13 +88,7 @@ def _json_object(file: Path) -> dict:
 
 def read_config(folder: Path) -> dict:
     """The folder's config.json, checked to be a JSON object naming no custom code."""
-    config_file = folder / "config.json"
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ModelLoadError(f"{folder}: config.json cannot be read ({error.strerror or error})") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"{folder}: config.json is not valid JSON ({error})") from error
+    config = read_json_document(folder / "config.json")
     if not isinstance(config, dict):
         raise ModelLoadError(f"{folder}: config.json is not a JSON object")
     for name, settings in (("config.json", config),
