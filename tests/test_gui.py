@@ -433,3 +433,8 @@ def test_the_gold_column_is_guessed_and_can_be_chosen(qtbot, window, tmp_path):
     dock.gold_choice.setCurrentIndex(dock.gold_choice.findData("grader"))
     assert "keywords accuracy <b>0.0%</b>" in dock.summary.text()
     assert dock.table.horizontalHeaderItem(2).text() == "gold (grader)"
+
+
+def test_the_salience_tab_is_in_front_by_default(qtbot, window):
+    assert not window.docks["Salience"].visibleRegion().isEmpty()
+    assert window.docks["Model Outputs"].visibleRegion().isEmpty()

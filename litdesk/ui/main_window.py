@@ -84,6 +84,9 @@ class MainWindow(QMainWindow):
                          [780, 560], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Data Table"], self.docks["Salience"]], [560, 300],
                          Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["Salience"], self.docks["Model Comparison"]], [700, 700],
+                         Qt.Orientation.Horizontal)
+        self.docks["Salience"].raise_()  # the explanation is what a new user should see first
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._build_menus()
         self._build_status_bar()
