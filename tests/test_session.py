@@ -113,3 +113,21 @@ def test_salience_is_cached(tmp_path):
     (again,) = run_job(salience_job(model, dataset, 2, cache))
     assert model.calls == calls
     assert again.tokens == first.tokens and np.allclose(again.scores, first.scores)
+
+
+def test_slices_belong_to_their_dataset_and_get_unique_names():
+    session = Session()
+    session.set_dataset(make_dataset())
+    changes = []
+    session.slices_changed.connect(lambda: changes.append(1))
+    assert session.add_slice("errors", [3, 1, 1]) == "errors"
+    assert session.add_slice("errors", [2]) == "errors (2)"
+    np.testing.assert_array_equal(session.slices["errors"], [1, 3])
+    session.remove_slice("errors (2)")
+    assert list(session.slices) == ["errors"] and len(changes) == 3
+    other = make_dataset()
+    other.name = "other"
+    session.set_dataset(other)
+    assert session.slices == {}
+    session.activate_dataset("tiny")
+    assert list(session.slices) == ["errors"]

@@ -52,6 +52,7 @@ class Session:
     spec_changed = Signal()
     models_changed = Signal()
     predictions_changed = Signal(str)  # model name
+    slices_changed = Signal()  # a named slice of the active dataset was added, changed or removed
     #: Emitted with the source that changed the selection, so a view can ignore its own echo.
     selection_changed = Signal(object)
 
@@ -60,6 +61,7 @@ class Session:
         self.dataset: Optional[Dataset] = None
         self.models: dict[str, Model] = {}
         self._predictions: dict[str, dict[str, Predictions]] = {}
+        self._slices: dict[str, dict[str, np.ndarray]] = {}
         self.selection = Selection()
 
     @property
@@ -68,6 +70,13 @@ class Session:
         if self.dataset is None:
             return {}
         return self._predictions.setdefault(self.dataset.name, {})
+
+    @property
+    def slices(self) -> dict[str, np.ndarray]:
+        """The active dataset's named slices: sorted row positions by slice name."""
+        if self.dataset is None:
+            return {}
+        return self._slices.setdefault(self.dataset.name, {})
 
     # -- datasets and models ----------------------------------------------------------
 
@@ -111,6 +120,25 @@ class Session:
         self._predictions.setdefault(dataset.name, {})[predictions.model_name] = predictions
         if dataset is self.dataset:
             self.predictions_changed.emit(predictions.model_name)
+
+    # -- slices -------------------------------------------------------------------------
+
+    def add_slice(self, name: str, rows) -> str:
+        """Save ``rows`` of the active dataset as a slice under a unique name; return the name."""
+        name = _unique_name(name.strip() or "slice", self.slices)
+        self.slices[name] = np.unique(np.asarray(rows, dtype=np.int64))
+        self.slices_changed.emit()
+        return name
+
+    def set_slice(self, name: str, rows) -> None:
+        """Create or replace the slice called ``name`` (starring rows uses this)."""
+        self.slices[name] = np.unique(np.asarray(rows, dtype=np.int64))
+        self.slices_changed.emit()
+
+    def remove_slice(self, name: str) -> None:
+        """Forget a slice (its rows stay in the dataset)."""
+        if self.slices.pop(name, None) is not None:
+            self.slices_changed.emit()
 
     # -- selection ----------------------------------------------------------------------
 
