@@ -14,6 +14,7 @@ from psygnal import Signal
 
 from litdesk.api import Dataset, Model
 from litdesk.core.predict import Predictions
+from litdesk.core.rows import sorted_unique
 
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 
@@ -126,13 +127,13 @@ class Session:
     def add_slice(self, name: str, rows) -> str:
         """Save ``rows`` of the active dataset as a slice under a unique name; return the name."""
         name = _unique_name(name.strip() or "slice", self.slices)
-        self.slices[name] = np.unique(np.asarray(rows, dtype=np.int64))
+        self.slices[name] = sorted_unique(rows)
         self.slices_changed.emit()
         return name
 
     def set_slice(self, name: str, rows) -> None:
         """Create or replace the slice called ``name`` (starring rows uses this)."""
-        self.slices[name] = np.unique(np.asarray(rows, dtype=np.int64))
+        self.slices[name] = sorted_unique(rows)
         self.slices_changed.emit()
 
     def remove_slice(self, name: str) -> None:
@@ -144,7 +145,7 @@ class Session:
 
     def select(self, rows, primary: Optional[int] = None, source: object = None) -> None:
         """Select ``rows``; ``primary`` defaults to the first of them."""
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        rows = sorted_unique(rows)
         if primary is None and rows.size:
             primary = int(rows[0])
         if primary is not None and not np.isin(primary, rows):

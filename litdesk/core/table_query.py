@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from litdesk.api.types import CategoryLabel, Spec
+from litdesk.core.rows import sorted_unique
 
 
 class QueryError(ValueError):
@@ -231,7 +232,7 @@ def filter_rows(table: pa.Table, spec: Spec, query: RowQuery,
     """
     conditions = sorted((_condition(term, table, spec) for term in query.terms()),
                         key=lambda condition: condition.cost)
-    rows = None if base is None else _ascending_unique(np.asarray(base, dtype=np.int64))
+    rows = None if base is None else sorted_unique(base)
     for condition in conditions:
         rows = _narrow(table, condition, rows)
     return np.arange(table.num_rows, dtype=np.int64) if rows is None else rows
@@ -245,10 +246,6 @@ def _narrow(table: pa.Table, condition: _Condition, rows: Optional[np.ndarray]) 
         candidates = table.select(list(condition.columns)).take(pa.array(rows))
         return rows[condition.mask(candidates)]
     return rows[condition.mask(table)[rows]]
-
-
-def _ascending_unique(rows: np.ndarray) -> np.ndarray:
-    return rows if _is_strictly_ascending(rows) else np.unique(rows)
 
 
 def _is_strictly_ascending(rows: np.ndarray) -> bool:
