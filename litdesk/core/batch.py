@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 
-from litdesk.api import LoadOptions, ModelLoadError
+from litdesk.api import Dataset, LoadOptions, Model, ModelLoadError
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.loaders import DatasetLoadError, load_dataset
@@ -26,6 +27,25 @@ def _column(values: np.ndarray) -> pa.Array:
     return pa.array([np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for v in values])
 
 
+def load_batch_inputs(model_paths: Sequence[Path], data_path: Path, *,
+                      device: Optional[str] = None, trust: bool = False,
+                      label: Optional[str] = None) -> tuple[Dataset, list[Model]]:
+    """The dataset and the models of a batch command, each model checked to find its inputs
+    in the dataset; any failure is a :class:`BatchError`."""
+    try:
+        dataset = load_dataset(data_path)
+        models = [load_model(path, LoadOptions(device=device, trust=trust, label=label))
+                  for path in model_paths]
+        for model in models:
+            bind_inputs(model, dataset)
+    except ModelLoadError as error:
+        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
+        raise BatchError(f"{error}{hint}") from error
+    except (DatasetLoadError, SpecMismatchError) as error:
+        raise BatchError(str(error)) from error
+    return dataset, models
+
+
 def predict_to_parquet(model_path: Path, data_path: Path, out: Path, *,
                        batch_size: Optional[int] = None, device: Optional[str] = None,
                        trust: bool = False, label: Optional[str] = None,
@@ -33,15 +53,8 @@ def predict_to_parquet(model_path: Path, data_path: Path, out: Path, *,
     """Write every output of the model for every row of the dataset; return a summary line."""
     if out.suffix.lower() != ".parquet":
         raise BatchError(f"{out}: the output must be a .parquet file")
-    try:
-        dataset = load_dataset(data_path)
-        model = load_model(model_path, LoadOptions(device=device, trust=trust, label=label))
-        bind_inputs(model, dataset)
-    except ModelLoadError as error:
-        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
-        raise BatchError(f"{error}{hint}") from error
-    except (DatasetLoadError, SpecMismatchError) as error:
-        raise BatchError(str(error)) from error
+    dataset, (model,) = load_batch_inputs([model_path], data_path, device=device, trust=trust,
+                                          label=label)
     cache = ResultCache() if use_cache else None
     predictions = run_job(predict_job(model, dataset, batch_size=batch_size, cache=cache,
                                       fields=list(model.output_spec())))

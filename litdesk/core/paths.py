@@ -12,6 +12,12 @@ RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 DEMO_DATASET = RESOURCES_DIR / "demo" / "sentiment.csv"
 DEMO_MODELS = (RESOURCES_DIR / "demo" / "models" / "bert_tiny",
                RESOURCES_DIR / "demo" / "models" / "bow_linear")
+#: The tabular demo: breast cancer measurements and three scikit-learn classifiers.
+DEMO_TABULAR_DATASET = RESOURCES_DIR / "demo_tabular" / "breast_cancer.csv"
+DEMO_TABULAR_MODELS = tuple(RESOURCES_DIR / "demo_tabular" / f"{name}.joblib"
+                            for name in ("logistic_regression", "boosted_trees", "mlp"))
+#: The SHA-256 of each tabular demo model, so that they open without the trust dialog.
+DEMO_TABULAR_MANIFEST = RESOURCES_DIR / "demo_tabular" / "models.json"
 
 
 def _folder(kind: str) -> Path:

@@ -1,7 +1,9 @@
 """scikit-learn classifiers, regressors and pipelines saved with joblib or pickle.
 
 Unpickling runs code from the file, so :func:`load` raises :class:`TrustRequired` unless the
-user said they trust the file, before it reads a byte of it.
+user said they trust the file, before it unpickles a byte of it. Files that ship with litdesk
+(the tabular demo's models) open without asking when their SHA-256 matches the manifest
+shipped beside them (:mod:`litdesk.core.trusted_files`).
 
 The model's inputs come from the fitted estimator. One fitted on a DataFrame reads the columns
 of ``feature_names_in_``: numbers (:class:`Scalar`), except the columns that the pipeline's
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,11 +43,16 @@ from litdesk.api import (
     TextSegment,
     TrustRequired,
 )
+from litdesk.core.trusted_files import is_shipped_and_intact
 
 PATTERNS = ("*.joblib", "*.pkl", "*.pickle")
 #: The input of a text pipeline fitted without column names.
 TEXT_INPUT = "text"
 DEFAULT_LABEL = "label"
+#: Models load on parallel worker threads, and unpickling imports sklearn's modules; two threads
+#: importing sklearn's circularly dependent modules at once can see one half-initialised
+#: ("cannot import name 'clone' from partially initialized module 'sklearn.base'").
+_IMPORT_LOCK = threading.Lock()
 
 
 def _sha256(file: Path) -> str:
@@ -55,10 +63,11 @@ def _sha256(file: Path) -> str:
 def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
     """Load the estimator pickled in ``path`` (a file, or a folder holding one pickle).
 
-    Raises :class:`TrustRequired` when ``options.trust`` is False, without opening the file.
+    Raises :class:`TrustRequired` when ``options.trust`` is False, without unpickling the
+    file, unless it is a shipped file whose hash matches its manifest.
     """
     file = single_matching_file(Path(path), PATTERNS)
-    if not options.trust:
+    if not options.trust and not is_shipped_and_intact(file):
         raise TrustRequired(
             f"{file}: loading a pickle runs code from it; open it only if you trust its source")
     import joblib
@@ -67,15 +76,17 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
         fingerprint = _sha256(file)
     except OSError as error:
         raise ModelLoadError(f"{file}: cannot be read ({error.strerror or error})") from error
-    try:
-        estimator = joblib.load(file)
-    except Exception as error:  # a bad pickle raises anything; each becomes one message
-        raise ModelLoadError(f"{file}: cannot be unpickled ({type(error).__name__}: {error})") from error
-    try:
-        return SklearnModel(estimator, name=file.stem, label=options.label or DEFAULT_LABEL,
-                            fingerprint=fingerprint)
-    except ValueError as error:
-        raise ModelLoadError(f"{file}: {error}") from error
+    with _IMPORT_LOCK:
+        try:
+            estimator = joblib.load(file)
+        except Exception as error:  # a bad pickle raises anything; each becomes one message
+            raise ModelLoadError(
+                f"{file}: cannot be unpickled ({type(error).__name__}: {error})") from error
+        try:
+            return SklearnModel(estimator, name=file.stem, label=options.label or DEFAULT_LABEL,
+                                fingerprint=fingerprint)
+        except ValueError as error:
+            raise ModelLoadError(f"{file}: {error}") from error
 
 
 def _first_step(estimator: Any) -> Any:

@@ -8,19 +8,26 @@ from typing import Any, Optional
 import numpy as np
 import pyarrow as pa
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMenu, QTableView, QToolButton,
                                QVBoxLayout, QWidget)
 
 from litdesk.api import types
 from litdesk.core import table_query
+from litdesk.core.confusion import column_categories
+from litdesk.core.metrics import gold_column
 from litdesk.core.retype import retype_column
+from litdesk.core.rows import sorted_unique
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner
 
 BLOCK_ROWS = 256
 MAX_CACHED_BLOCKS = 64
+#: The slice that holds the starred rows, and how a starred row looks.
+STARRED_SLICE = "Starred"
+STAR_MARK = "⚑"
+STARRED_BACKGROUND = "#fff3c4"
 #: Types the user may correct a column to, from the header's context menu.
 CORRECTABLE_TYPES = {
     "Text": types.TextSegment,
@@ -52,6 +59,7 @@ class ArrowTableModel(QAbstractTableModel):
         self.table = pa.table({})
         self.rows = np.zeros(0, dtype=np.int64)
         self.pinned: Optional[int] = None
+        self.starred = np.zeros(0, dtype=np.int64)  # sorted dataset rows
         self._blocks: dict[int, list[dict[str, Any]]] = {}
 
     def set_table(self, table: pa.Table, rows: Optional[np.ndarray] = None) -> None:
@@ -72,6 +80,11 @@ class ArrowTableModel(QAbstractTableModel):
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else self.table.num_columns
 
+    def is_starred(self, view_row: int) -> bool:
+        """Whether the row shown at ``view_row`` is in the Starred slice."""
+        position = np.searchsorted(self.starred, self.rows[view_row])
+        return position < self.starred.size and self.starred[position] == self.rows[view_row]
+
     def row_values(self, view_row: int) -> dict[str, Any]:
         """The values of the row shown at ``view_row``."""
         block = view_row // BLOCK_ROWS
@@ -91,6 +104,8 @@ class ArrowTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 return str(value) if isinstance(value, str) and len(value) > 40 else None
             return format_value(value)
+        if role == Qt.ItemDataRole.BackgroundRole and self.is_starred(index.row()):
+            return QColor(STARRED_BACKGROUND)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             field = self.table.schema.field(index.column())
             if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
@@ -103,7 +118,8 @@ class ArrowTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             return self.table.column_names[section]
         row = int(self.rows[section])
-        return f"★ {row}" if row == self.pinned else str(row)
+        star = f"{STAR_MARK} " if self.is_starred(section) else ""
+        return f"★ {star}{row}" if row == self.pinned else f"{star}{row}"
 
 
 class DataTableDock(QWidget):
@@ -161,6 +177,10 @@ class DataTableDock(QWidget):
                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
         pin.triggered.connect(self.toggle_pin)
         self.view.addAction(pin)
+        star = QAction("Star / unstar selected rows", self.view, shortcut=QKeySequence("Ctrl+B"),
+                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        star.triggered.connect(self.toggle_star)
+        self.view.addAction(star)
         copy = QAction("Copy rows", self.view, shortcut=QKeySequence.StandardKey.Copy,
                        shortcutContext=Qt.ShortcutContext.WidgetShortcut)
         copy.triggered.connect(self.copy_selection)
@@ -189,11 +209,13 @@ class DataTableDock(QWidget):
         session.dataset_changed.connect(self._on_dataset_changed)
         session.predictions_changed.connect(self._on_predictions_changed)
         session.selection_changed.connect(self._on_session_selection)
+        session.slices_changed.connect(self._on_slices_changed)
 
     # -- the table shown ----------------------------------------------------------------
 
     def display_table(self) -> pa.Table:
-        """The dataset's columns plus, per model, its predicted label and confidence."""
+        """The dataset's columns plus, per model, its predicted label and confidence, and
+        whether the label is right when the model names its gold column (empty without gold)."""
         dataset = self.session.dataset
         if dataset is None:
             return pa.table({})
@@ -207,14 +229,21 @@ class DataTableDock(QWidget):
             table = table.append_column(f"{name}_pred", pa.array(np.asarray(vocab)[argmax]))
             table = table.append_column(
                 f"{name}_conf", pa.array(probs[np.arange(len(argmax)), argmax]))
+            gold = gold_column(dataset, predictions.spec)
+            if gold is not None:
+                codes = column_categories(dataset.table.column(gold), vocab).codes
+                table = table.append_column(
+                    f"{name}_correct", pa.array(codes == argmax, mask=codes < 0))
         return table
 
     def display_spec(self) -> types.Spec:
-        """The spec of :meth:`display_table` (prediction columns as categories and numbers)."""
+        """The spec of :meth:`display_table` (prediction columns as categories, numbers and
+        booleans)."""
         spec = dict(self.session.dataset.spec()) if self.session.dataset else {}
         for name in self.model.table.column_names:
             if name not in spec:
                 spec[name] = (types.Scalar() if name.endswith("_conf")
+                              else types.Boolean() if name.endswith("_correct")
                               else types.CategoryLabel())
         return spec
 
@@ -234,6 +263,7 @@ class DataTableDock(QWidget):
         self.search.blockSignals(False)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.model.set_table(self.display_table())
+        self.model.starred = self.starred_rows()
         self._fit_columns()
         self._update_filters_label()
         self._update_status()
@@ -374,7 +404,7 @@ class DataTableDock(QWidget):
         """Dataset row positions selected in the view (from ranges, never per cell)."""
         parts = [self.model.rows[r.top():r.bottom() + 1]
                  for r in self.view.selectionModel().selection()]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def _on_view_selection(self, *_args) -> None:
         if self._applying_selection:
@@ -427,6 +457,37 @@ class DataTableDock(QWidget):
         self.model.pinned = target
         self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0, max(0, len(self.model.rows) - 1))
 
+    def starred_rows(self) -> np.ndarray:
+        """The rows of the Starred slice (sorted; empty when nothing is starred)."""
+        return self.session.slices.get(STARRED_SLICE, np.zeros(0, dtype=np.int64))
+
+    def toggle_star(self) -> None:
+        """Star the selected rows, or unstar them when all of them already are."""
+        rows = self.session.selection.rows
+        if rows.size == 0:
+            return
+        starred = self.starred_rows()
+        if np.isin(rows, starred).all():
+            remaining = np.setdiff1d(starred, rows)
+            if remaining.size:
+                self.session.set_slice(STARRED_SLICE, remaining)
+            else:
+                self.session.remove_slice(STARRED_SLICE)
+        else:
+            self.session.set_slice(STARRED_SLICE, np.union1d(starred, rows))
+
+    def _on_slices_changed(self) -> None:
+        starred = self.starred_rows()
+        if np.array_equal(starred, self.model.starred):
+            return
+        self.model.starred = starred
+        last_row, last_column = self.model.rowCount() - 1, self.model.columnCount() - 1
+        if last_row >= 0:
+            self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
+            self.model.dataChanged.emit(self.model.index(0, 0),
+                                        self.model.index(last_row, max(0, last_column)),
+                                        [Qt.ItemDataRole.BackgroundRole])
+
     def _row_menu(self, position) -> None:
         if not self.view.indexAt(position).isValid():
             return
@@ -435,6 +496,7 @@ class DataTableDock(QWidget):
         menu = QMenu(self)
         menu.addAction("Unpin reference" if pinned else "Pin as reference  (Ctrl+P)",
                        self.toggle_pin)
+        menu.addAction("Star / unstar selected rows  (Ctrl+B)", self.toggle_star)
         menu.addAction("Copy rows  (Ctrl+C)", self.copy_selection)
         menu.exec(self.view.viewport().mapToGlobal(position))
 

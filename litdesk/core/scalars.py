@@ -1,0 +1,244 @@
+"""Scores against fields: the numbers behind the Scalars dock, Qt-free and vectorised.
+
+A binary classifier calls a row positive when its positive-class probability is at least
+the threshold (``p >= t``), the rule scikit-learn's curves use, so a threshold picked here
+lands exactly on a point of those curves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from litdesk.api import types
+from litdesk.core.jobs import Job, Progress
+from litdesk.core.predict import Predictions
+
+
+@dataclass(frozen=True)
+class Score:
+    """One plottable number per row from a model: a class probability or a regression output."""
+
+    model: str
+    field: str
+    class_index: Optional[int] = None  # the column of a MulticlassPreds field
+    class_name: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """What it is, e.g. ``P(positive)`` or the regression field's name."""
+        return self.field if self.class_name is None else f"P({self.class_name})"
+
+    @property
+    def label(self) -> str:
+        """How the UI names it, e.g. ``bow_linear: P(positive)``."""
+        return f"{self.model}: {self.name}"
+
+    def values(self, predictions: Predictions) -> np.ndarray:
+        """The score of every row, as float64."""
+        column = predictions.fields[self.field]
+        if self.class_index is not None:
+            column = column[:, self.class_index]
+        return np.asarray(column, dtype=np.float64).reshape(len(predictions))
+
+    def of_output(self, output: dict) -> float:
+        """The score in one prediction (a dict from ``Model.predict``)."""
+        value = np.asarray(output[self.field], dtype=np.float64)
+        return float(value[self.class_index] if self.class_index is not None else value)
+
+
+def model_scores(predictions: Predictions) -> list[Score]:
+    """Every score a model offers: each class of each classification output, each regression."""
+    scores = []
+    for name, field_type in predictions.spec.items():
+        if isinstance(field_type, types.MulticlassPreds):
+            scores += [Score(predictions.model_name, name, index, str(label))
+                       for index, label in enumerate(field_type.vocab)]
+        elif isinstance(field_type, (types.RegressionScore, types.Scalar)):
+            scores.append(Score(predictions.model_name, name))
+    return scores
+
+
+def positive_class(field_type: types.FieldType) -> Optional[int]:
+    """The positive class of a binary classification output (the one that is not
+    ``null_idx``, else the second), or None when the output is not binary."""
+    if not isinstance(field_type, types.MulticlassPreds) or len(field_type.vocab) != 2:
+        return None
+    return 0 if field_type.null_idx == 1 else 1
+
+
+def primary_score(model_name: str, output_spec: types.Spec) -> Optional[Score]:
+    """A model's headline score: the first classification output's positive class when it
+    is binary (else its first class), or else the first regression output."""
+    for name, field_type in output_spec.items():
+        if isinstance(field_type, types.MulticlassPreds) and field_type.vocab:
+            index = positive_class(field_type)
+            index = 0 if index is None else index
+            return Score(model_name, name, index, str(field_type.vocab[index]))
+    for name, field_type in output_spec.items():
+        if isinstance(field_type, types.RegressionScore):
+            return Score(model_name, name)
+    return None
+
+
+def binary_score(predictions: Predictions) -> Optional[Score]:
+    """The positive-class probability of the model's first classification output, if binary."""
+    name = predictions.first_of(types.MulticlassPreds)
+    if name is None or positive_class(predictions.spec[name]) is None:
+        return None
+    return primary_score(predictions.model_name, predictions.spec)
+
+
+# -- thresholds -------------------------------------------------------------------------------
+
+
+def _descending_counts(gold_is_positive, p_positive) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct scores in descending order, with the true and false positives of ``p >= t``
+    at each of them."""
+    gold = np.asarray(gold_is_positive, dtype=bool)
+    scores = np.asarray(p_positive, dtype=np.float64)
+    if gold.shape != scores.shape or gold.ndim != 1:
+        raise ValueError(f"gold and scores differ in shape: {gold.shape} vs {scores.shape}")
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_gold = scores[order], gold[order]
+    true_positives = np.cumsum(sorted_gold)
+    false_positives = np.arange(1, len(scores) + 1) - true_positives
+    # The last position of each run of equal scores: every tied row is on the same side.
+    last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1] \
+        if len(scores) else np.zeros(0, dtype=np.int64)
+    return sorted_scores[last_of_run], true_positives[last_of_run], false_positives[last_of_run]
+
+
+def optimal_threshold(gold_is_positive, p_positive, cost_false_positive: float = 1.0,
+                      cost_false_negative: float = 1.0) -> float:
+    """The threshold minimising ``cost_fp * FP + cost_fn * FN`` over the observed scores.
+
+    Candidates are the distinct scores (rows with ``p >= t`` are called positive) and one
+    just above the highest score (nothing positive). Ties go to the highest threshold.
+    One sort and a cumulative sum, so it is fast at a million rows.
+    """
+    if cost_false_positive < 0 or cost_false_negative < 0:
+        raise ValueError("costs must not be negative")
+    thresholds, true_positives, false_positives = _descending_counts(gold_is_positive, p_positive)
+    if not len(thresholds):
+        raise ValueError("no scores to choose a threshold from")
+    positives = true_positives[-1]
+    costs = np.r_[cost_false_negative * positives,  # nothing called positive
+                  cost_false_positive * false_positives
+                  + cost_false_negative * (positives - true_positives)]
+    best = int(np.argmin(costs))
+    if best == 0:
+        return float(np.nextafter(thresholds[0], np.inf))
+    return float(thresholds[best - 1])
+
+
+# -- curves ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BinaryCurves:
+    """A binary classifier's PR and ROC curves, as scikit-learn computes them, with AUCs."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    pr_thresholds: np.ndarray
+    false_positive_rate: np.ndarray
+    true_positive_rate: np.ndarray
+    roc_thresholds: np.ndarray
+    roc_auc: float
+    average_precision: float
+
+
+def binary_curves(gold_is_positive, p_positive) -> BinaryCurves:
+    """PR and ROC curves and their areas (ROC AUC, average precision).
+
+    Raises ValueError when the gold labels hold only one class (no curve is defined).
+    """
+    from sklearn.metrics import (average_precision_score, precision_recall_curve,
+                                 roc_auc_score, roc_curve)
+
+    gold = np.asarray(gold_is_positive, dtype=bool)
+    scores = np.asarray(p_positive, dtype=np.float64)
+    if gold.all() or not gold.any():
+        raise ValueError("curves need gold labels of both classes")
+    precision, recall, pr_thresholds = precision_recall_curve(gold, scores)
+    fpr, tpr, roc_thresholds = roc_curve(gold, scores)
+    return BinaryCurves(precision, recall, pr_thresholds, fpr, tpr, roc_thresholds,
+                        float(roc_auc_score(gold, scores)),
+                        float(average_precision_score(gold, scores)))
+
+
+@dataclass(frozen=True)
+class ThresholdPoint:
+    """Where one threshold puts a binary classifier on its PR and ROC curves."""
+
+    precision: float
+    recall: float
+    false_positive_rate: float
+
+
+def threshold_point(gold_is_positive, p_positive, threshold: float) -> ThresholdPoint:
+    """Precision, recall (the true positive rate) and false positive rate of ``p >= threshold``.
+
+    Precision is 1 when nothing is called positive, as on scikit-learn's PR curve.
+    """
+    gold = np.asarray(gold_is_positive, dtype=bool)
+    called = np.asarray(p_positive, dtype=np.float64) >= threshold
+    true_positives = int(np.count_nonzero(called & gold))
+    false_positives = int(np.count_nonzero(called & ~gold))
+    positives = int(np.count_nonzero(gold))
+    negatives = gold.size - positives
+    called_count = true_positives + false_positives
+    return ThresholdPoint(true_positives / called_count if called_count else 1.0,
+                          true_positives / positives if positives else 0.0,
+                          false_positives / negatives if negatives else 0.0)
+
+
+# -- axes ------------------------------------------------------------------------------------
+
+
+def stable_jitter(rows, width: float = 0.3, seed: int = 0) -> np.ndarray:
+    """An offset in [-width, width) per row, fixed by the row number and ``seed`` alone.
+
+    Hashing the row number (SplitMix64) instead of drawing from a generator keeps a point
+    where it was when other rows are added, removed or redrawn.
+    """
+    state = np.asarray(rows, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        state = state + np.uint64(0x9E3779B97F4A7C15)
+        state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        state = state ^ (state >> np.uint64(31))
+    unit = (state >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return (unit * 2.0 - 1.0) * width
+
+
+def category_codes(column, vocab=None) -> tuple[np.ndarray, list[str]]:
+    """Per row of a pyarrow column, the index of its category, and the category names.
+
+    Categories follow ``vocab`` when given (values outside it come after, sorted), else
+    sorted order; missing values become the category ``(missing)``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    strings = column.cast(pa.string()).fill_null("(missing)")
+    names = [str(v) for v in (vocab or ())]
+    names += sorted((v for v in pc.unique(strings).to_pylist() if v not in names),
+                    key=lambda v: (v == "(missing)", v))
+    codes = pc.index_in(strings, value_set=pa.array(names, type=pa.string()))
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), names
+
+
+def curves_job(scored: dict[str, tuple[np.ndarray, np.ndarray]]) -> Job[dict[str, BinaryCurves]]:
+    """PR and ROC curves for each model's ``(gold_is_positive, p_positive)``, by model name;
+    models whose gold labels hold a single class are left out."""
+    curves: dict[str, BinaryCurves] = {}
+    for done, (model, (gold, scores)) in enumerate(scored.items()):
+        yield Progress(done, len(scored), f"PR and ROC curves of {model}")
+        if np.any(gold) and not np.all(gold):
+            curves[model] = binary_curves(gold, scores)
+    yield Progress(len(scored), len(scored), "PR and ROC curves")
+    return curves

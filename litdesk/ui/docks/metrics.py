@@ -1,0 +1,277 @@
+"""The Metrics dock: every model's metrics on the dataset, the selection, slices and facets."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from litdesk.api import types
+from litdesk.core.jobs import Progress
+from litdesk.core.metrics import (METRIC_DIRECTIONS, MetricsError, MetricsTable, facet_groups,
+                                  gold_column, metrics_table_job)
+from litdesk.core.session import Session
+from litdesk.ui.jobs import JobRunner
+
+SELECTION_DELAY_MS = 150
+BEST_BACKGROUND = QColor("#d5f5e3")
+BEST_FOREGROUND = QColor("#145a32")
+WHOLE_DATASET = "All data"
+SELECTION = "Selection"
+SLICE_PREFIX = "Slice: "
+GOLD_TYPES = (types.CategoryLabel, types.Scalar, types.TextSegment)
+FACET_TYPES = (types.CategoryLabel, types.Boolean, types.Scalar)
+FIXED_COLUMNS = ("group", "model", "rows", "measured")
+
+
+def _caught(job: Generator) -> Generator[Progress, None, MetricsTable | MetricsError]:
+    """The job's table, or the :class:`MetricsError` it raised (shown in the dock, not as a
+    failure dialog: the inputs are the user's choices)."""
+    try:
+        return (yield from job)
+    except MetricsError as error:
+        return error
+
+
+class MetricsDock(QWidget):
+    """A row per (group, model): the model's metrics on the group's rows, the best value per
+    group and metric in bold green, and each value's difference to the best model (or to the
+    model picked as reference). Clicking a row selects the group's rows everywhere."""
+
+    #: Emitted after the table shows the metrics of the current selection, slices and choices.
+    refreshed = Signal()
+
+    def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.runner = runner
+        self.table_data: Optional[MetricsTable] = None
+        self._generation = 0
+        self._worker = None
+        self._clicked: Optional[tuple[str, str]] = None  # (group, model) of the clicked row
+
+        self.summary = QLabel("Load a dataset and models to see their metrics.")
+        self.summary.setWordWrap(True)
+        self.gold_choice = QComboBox()
+        self.gold_choice.setToolTip("The column holding the true values; automatic: the one "
+                                    "each model names, else a column named like a label")
+        self.facet_choice = QComboBox()
+        self.facet_choice.setToolTip("Add a group per value of this field (numbers: per "
+                                     "quantile bin)")
+        self.bins = QSpinBox(minimum=2, maximum=20, value=5, suffix=" bins")
+        self.bins.setToolTip("Quantile bins of a numeric facet")
+        self.reference_choice = QComboBox()
+        self.reference_choice.setToolTip("Differences are to this model, or to the best one")
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.cellClicked.connect(self._on_cell_clicked)
+        copy = QAction("Copy table", self.table, shortcut=QKeySequence.StandardKey.Copy,
+                       shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_table)
+        self.table.addAction(copy)
+
+        controls = QHBoxLayout()
+        for label, widget in (("Gold:", self.gold_choice), ("Facet:", self.facet_choice),
+                              (None, self.bins), ("Δ to:", self.reference_choice)):
+            if label:
+                controls.addWidget(QLabel(label))
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addLayout(controls)
+        layout.addWidget(self.table, 1)
+
+        self._selection_timer = QTimer(self, singleShot=True, interval=SELECTION_DELAY_MS)
+        self._selection_timer.timeout.connect(self.recompute)
+        for combo in (self.gold_choice, self.facet_choice, self.reference_choice):
+            combo.currentIndexChanged.connect(self.recompute)
+        self.bins.valueChanged.connect(self.recompute)
+        session.selection_changed.connect(lambda _source: self._selection_timer.start())
+        session.predictions_changed.connect(lambda _model: self._fill_choices())
+        session.dataset_changed.connect(self._fill_choices)
+        session.spec_changed.connect(self._fill_choices)
+        session.slices_changed.connect(self.recompute)
+        self._fill_choices()
+
+    # -- choices ---------------------------------------------------------------------------
+
+    def _fill_choices(self) -> None:
+        """Offer the dataset's columns and the models; keep the user's picks where they stay."""
+        dataset = self.session.dataset
+        spec = dataset.spec() if dataset is not None else {}
+        self._refill(self.gold_choice, "(automatic)",
+                     [name for name, t in spec.items() if isinstance(t, GOLD_TYPES)])
+        self._refill(self.facet_choice, "(none)",
+                     [name for name, t in spec.items() if isinstance(t, FACET_TYPES)])
+        self._refill(self.reference_choice, "the best model", list(self.session.predictions))
+        self.recompute()
+
+    @staticmethod
+    def _refill(combo: QComboBox, automatic: str, names: list[str]) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(automatic, None)
+        for name in names:
+            combo.addItem(name, name)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.blockSignals(False)
+
+    def groups(self) -> dict[str, Optional[np.ndarray]]:
+        """The groups measured now: all data, the selection, each slice, each facet value."""
+        dataset = self.session.dataset
+        groups: dict[str, Optional[np.ndarray]] = {WHOLE_DATASET: None}
+        if self.session.selection.rows.size:
+            groups[SELECTION] = self.session.selection.rows
+        groups.update({f"{SLICE_PREFIX}{name}": rows
+                       for name, rows in self.session.slices.items()})
+        facet = self.facet_choice.currentData()
+        if facet is not None and dataset is not None:
+            groups.update(facet_groups(dataset, facet, self.bins.value()))
+        return groups
+
+    # -- computing ---------------------------------------------------------------------------
+
+    def recompute(self) -> None:
+        """Measure every model on every group, on the worker; results of older requests
+        are dropped."""
+        self._selection_timer.stop()
+        self._generation += 1
+        if self._worker is not None:
+            self.runner.cancel(self._worker)
+            self._worker = None
+        dataset = self.session.dataset
+        predictions = dict(self.session.predictions)
+        self.bins.setEnabled(dataset is not None and isinstance(
+            dataset.spec().get(self.facet_choice.currentData()), types.Scalar))
+        if dataset is None or not predictions:
+            self._show_message("Load a dataset and models to see their metrics.")
+            return
+        try:
+            groups = self.groups()
+        except MetricsError as error:
+            self._show_message(str(error))
+            return
+        job = metrics_table_job(predictions, dataset, groups, self.gold_choice.currentData(),
+                                self.reference_choice.currentData())
+        generation = self._generation
+        self._worker = self.runner.submit(
+            _caught(job), "Metrics", lambda result: self._on_result(result, generation),
+            interactive=True)
+
+    def _on_result(self, result: MetricsTable | MetricsError, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer request is on its way
+        self._worker = None
+        if isinstance(result, MetricsError):
+            self._show_message(str(result))
+        else:
+            self._show(result)
+
+    def _show_message(self, message: str) -> None:
+        self.table_data = None
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.summary.setText(message)
+        self.refreshed.emit()
+
+    # -- the table ---------------------------------------------------------------------------
+
+    def _show(self, table: MetricsTable) -> None:
+        self.table_data = table
+        metrics = table.metric_names
+        self.table.clear()
+        self.table.setColumnCount(len(FIXED_COLUMNS) + len(metrics))
+        self.table.setHorizontalHeaderLabels([*FIXED_COLUMNS, *metrics])
+        self.table.setRowCount(len(table.entries))
+        compared = len({entry.model for entry in table.entries}) > 1
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for row, entry in enumerate(table.entries):
+            cells = [entry.group, entry.model, f"{entry.size:,}",
+                     f"{int(entry.values['count']):,}"]
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+            excluded = int(entry.values["excluded"])
+            if excluded:
+                self.table.item(row, 3).setToolTip(f"{excluded:,} rows without a usable gold value")
+            for column, metric in enumerate(metrics, start=len(FIXED_COLUMNS)):
+                value = entry.values.get(metric)
+                delta = entry.delta.get(metric)
+                text = "" if value is None else "—" if np.isnan(value) else f"{value:.3f}"
+                if compared and delta is not None and round(delta, 3) != 0:
+                    text += f" ({delta:+.3f})"
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if metric in entry.best:
+                    item.setFont(bold)
+                    item.setForeground(QBrush(BEST_FOREGROUND))
+                    item.setBackground(QBrush(BEST_BACKGROUND))
+                    item.setToolTip("best of the models on this group")
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+        if self._clicked is not None:
+            keys = [(entry.group, entry.model) for entry in table.entries]
+            if self._clicked in keys:
+                self.table.selectRow(keys.index(self._clicked))
+        missing = [name for name in self.session.predictions
+                   if name not in {entry.model for entry in table.entries}]
+        self.summary.setText(self._summary(table, missing))
+        self.refreshed.emit()
+
+    def _summary(self, table: MetricsTable, missing: list[str]) -> str:
+        dataset = self.session.dataset
+        gold = self.gold_choice.currentData()
+        if gold is None and dataset is not None:
+            found = {gold_column(dataset, p.spec) for p in self.session.predictions.values()}
+            gold = ", ".join(sorted(name for name in found if name)) or None
+        parts = [f"{len(table.groups)} groups", f"gold: <b>{gold or 'none found'}</b>"]
+        if missing:
+            parts.append(f"not measured (no gold column or no scored output): "
+                         f"{', '.join(missing)}")
+        lower = [m for m in table.metric_names if METRIC_DIRECTIONS[m] < 0]
+        parts.append("best in bold" + (f" (lowest {', '.join(lower)})" if lower else ""))
+        return " · ".join(parts)
+
+    def _on_cell_clicked(self, row: int, _column: int) -> None:
+        if self.table_data is None or not 0 <= row < len(self.table_data.entries):
+            return
+        entry = self.table_data.entries[row]
+        self._clicked = (entry.group, entry.model)
+        rows = self.table_data.groups[entry.group]
+        if rows is None:
+            rows = np.arange(len(self.session.dataset), dtype=np.int64)
+        self.session.select(rows, source=self)
+
+    def copy_table(self) -> None:
+        """Copy the whole table as tab-separated text with a header: values and, with more
+        than one model, a column of differences per metric."""
+        table = self.table_data
+        if table is None:
+            return
+        metrics = table.metric_names
+        compared = len({entry.model for entry in table.entries}) > 1
+        header = [*FIXED_COLUMNS, *metrics] + ([f"Δ {m}" for m in metrics] if compared else [])
+        lines = ["\t".join(header)]
+        for entry in table.entries:
+            cells = [entry.group, entry.model, str(entry.size), str(int(entry.values["count"]))]
+            cells += [_number(entry.values.get(m)) for m in metrics]
+            if compared:
+                cells += [_number(entry.delta.get(m)) for m in metrics]
+            lines.append("\t".join(cells))
+        QGuiApplication.clipboard().setText("\n".join(lines))
+
+
+def _number(value: Optional[float]) -> str:
+    return "" if value is None or np.isnan(value) else f"{value:.6g}"

@@ -1,0 +1,307 @@
+"""Scalars: thresholds, curves and jitter against brute force and scikit-learn; the dock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+from sklearn.metrics import (average_precision_score, precision_recall_curve, roc_auc_score,
+                             roc_curve)
+
+from litdesk.api import CategoryLabel, Dataset, TextSegment
+from litdesk.core.jobs import run_job
+from litdesk.core.metrics import classification_metrics
+from litdesk.core.predict import predict_job
+from litdesk.core.scalars import (binary_curves, category_codes, optimal_threshold,
+                                  stable_jitter, threshold_point)
+from litdesk.core.session import Session
+from litdesk.ui.docks.scalars import ScalarsDock
+from litdesk.ui.jobs import JobRunner
+from tests.fakes import KeywordModel
+
+WORDS = ("good", "great", "fine", "bad", "awful", "meh", "ok", "slow")
+
+
+def brute_force_cost(gold, scores, threshold, cost_fp, cost_fn):
+    called = scores >= threshold
+    return cost_fp * np.sum(called & ~gold) + cost_fn * np.sum(~called & gold)
+
+
+@pytest.mark.parametrize("cost_fp, cost_fn", [(1, 1), (1, 5), (5, 1), (0.3, 1), (1, 0)])
+def test_optimal_threshold_is_the_brute_force_minimum(cost_fp, cost_fn):
+    rng = np.random.default_rng(3)
+    gold = rng.random(400) < 0.4
+    scores = np.round(np.clip(0.3 * gold + rng.random(400) * 0.7, 0, 1), 2)  # many ties
+    candidates = np.r_[np.inf, np.unique(scores)[::-1]]  # highest first: ties go to it
+    costs = [brute_force_cost(gold, scores, t, cost_fp, cost_fn) for t in candidates]
+    best = candidates[int(np.argmin(costs))]
+    found = optimal_threshold(gold, scores, cost_fp, cost_fn)
+    assert brute_force_cost(gold, scores, found, cost_fp, cost_fn) == min(costs)
+    assert found == best or (best == np.inf and found > scores.max())
+
+
+def test_optimal_threshold_rejects_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        optimal_threshold([True, False], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="negative"):
+        optimal_threshold([True], [0.5], cost_false_positive=-1)
+
+
+def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
+    rng = np.random.default_rng(5)
+    gold = rng.random(300) < 0.5
+    scores = np.round(0.4 * gold + 0.6 * rng.random(300), 3)
+    curves = binary_curves(gold, scores)
+    precision, recall, pr_thresholds = precision_recall_curve(gold, scores)
+    fpr, tpr, roc_thresholds = roc_curve(gold, scores)
+    np.testing.assert_array_equal(curves.precision, precision)
+    np.testing.assert_array_equal(curves.recall, recall)
+    np.testing.assert_array_equal(curves.pr_thresholds, pr_thresholds)
+    np.testing.assert_array_equal(curves.false_positive_rate, fpr)
+    np.testing.assert_array_equal(curves.true_positive_rate, tpr)
+    assert curves.roc_auc == roc_auc_score(gold, scores)
+    assert curves.average_precision == average_precision_score(gold, scores)
+    for index in (1, len(roc_thresholds) // 2, len(roc_thresholds) - 1):
+        point = threshold_point(gold, scores, roc_thresholds[index])
+        assert point.false_positive_rate == pytest.approx(fpr[index])
+        assert point.recall == pytest.approx(tpr[index])
+        pr_index = int(np.flatnonzero(pr_thresholds == roc_thresholds[index])[0])
+        assert point.precision == pytest.approx(precision[pr_index])
+    with pytest.raises(ValueError, match="both classes"):
+        binary_curves([True, True], [0.2, 0.9])
+
+
+def test_jitter_is_stable_per_row_and_bounded():
+    rows = np.arange(10_000)
+    offsets = stable_jitter(rows, width=0.3)
+    assert np.all(np.abs(offsets) <= 0.3) and offsets.std() > 0.15
+    np.testing.assert_array_equal(stable_jitter([7, 9000]), offsets[[7, 9000]])
+    assert not np.array_equal(stable_jitter(rows, seed=1), offsets)
+
+
+def test_category_codes_follow_the_vocab_with_missing_last():
+    codes, names = category_codes(pa.chunked_array([["b", None, "a", "c"]]), vocab=("c", "b"))
+    assert names == ["c", "b", "a", "(missing)"]
+    assert codes.tolist() == [1, 3, 2, 0]
+
+
+# -- the dock ---------------------------------------------------------------------------------
+
+
+def review_dataset(n: int = 80) -> Dataset:
+    rng = np.random.default_rng(11)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(1, 5))) for _ in range(n)]
+    positive = np.array([sum(w in {"good", "great", "fine"} for w in t.split()) for t in texts])
+    noisy = (positive > 0) ^ (rng.random(n) < 0.2)
+    labels = np.where(noisy, "positive", "negative")
+    table = pa.table({"text": texts, "label": labels})
+    return Dataset(table, {"text": TextSegment(),
+                           "label": CategoryLabel(vocab=("negative", "positive"))}, "reviews")
+
+
+@pytest.fixture
+def dock(qtbot):
+    session = Session()
+    runner = JobRunner()
+    widget = ScalarsDock(session, runner)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 500)
+    widget.show()
+    qtbot.waitExposed(widget)
+    dataset = review_dataset()
+    session.set_dataset(dataset)
+    model = KeywordModel()
+    session.add_model(model)
+    with qtbot.waitSignal(runner.idle, timeout=10_000):  # the PR and ROC curves
+        session.set_predictions(run_job(predict_job(model, dataset)))
+    yield widget
+    runner.cancel_all()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+
+
+def expected_metrics(dock, threshold):
+    predictions = dock.session.predictions["keywords"]
+    return classification_metrics(dock.session.dataset.table.column("label"),
+                                  predictions.fields["probas"], ("negative", "positive"),
+                                  threshold=threshold, positive_label="positive")
+
+
+def shown_metrics(dock):
+    return [dock.metrics_table.item(0, column).text() for column in range(5)]
+
+
+def test_moving_the_threshold_slider_changes_the_metrics(qtbot, dock):
+    assert dock.y_choice.currentText() == "keywords: P(positive)"
+    assert dock.threshold_box.isVisible() and dock.threshold_line.isVisible()
+    before = shown_metrics(dock)
+    at_half = expected_metrics(dock, 0.5)
+    assert before == [f"{value:.3f}" for value in
+                      (0.5, *(at_half[name] for name in ("accuracy", "precision", "recall", "f1")))]
+    dock.threshold_slider.setFocus()
+    for _ in range(4):
+        qtbot.keyClick(dock.threshold_slider, Qt.Key.Key_PageUp)
+    assert dock.thresholds["keywords"] == pytest.approx(0.7)
+    at_07 = expected_metrics(dock, 0.7)
+    assert dock.metrics["keywords"] == pytest.approx(at_07, nan_ok=True)
+    assert dock.metrics["keywords"]["recall"] < at_half["recall"]
+    assert shown_metrics(dock) != before
+    assert shown_metrics(dock)[4] == f"{at_07['f1']:.3f}"
+    assert dock.threshold_spin.value() == pytest.approx(0.7)
+    assert dock.threshold_line.value() == pytest.approx(0.7)
+
+
+def test_the_spin_box_moves_the_slider_and_the_curve_points(qtbot, dock):
+    dock.threshold_spin.setValue(0.8)
+    assert dock.threshold_slider.value() == 800
+    gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
+    p = dock.session.predictions["keywords"].fields["probas"][:, 1]
+    point = threshold_point(gold, p, 0.8)
+    pr_marker, roc_marker = dock._curve_points["keywords"]
+    assert pr_marker.points()[0].pos() == QPointF(point.recall, point.precision)
+    assert roc_marker.points()[0].pos() == QPointF(point.false_positive_rate, point.recall)
+
+
+def test_optimal_threshold_button_moves_the_slider_there(qtbot, dock):
+    dock.cost_ratio.setValue(3.0)
+    qtbot.mouseClick(dock.optimal_button, Qt.MouseButton.LeftButton)
+    gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
+    p = dock.session.predictions["keywords"].fields["probas"][:, 1].astype(np.float64)
+    expected = optimal_threshold(gold, p, 3.0, 1.0)
+    assert dock.thresholds["keywords"] == pytest.approx(min(1.0, expected))
+    assert dock.threshold_slider.value() == round(min(1.0, expected) * 1000)
+    assert dock.metrics["keywords"] == pytest.approx(expected_metrics(dock, expected))
+
+
+def test_curves_tab_shows_scikit_learns_curves_with_auc(dock):
+    gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
+    p = dock.session.predictions["keywords"].fields["probas"][:, 1].astype(np.float64)
+    curves = dock.curves["keywords"]
+    assert curves.roc_auc == pytest.approx(roc_auc_score(gold, p))
+    roc_item = next(item for item in dock.roc_plot.listDataItems() if item.name())
+    assert f"AUC {curves.roc_auc:.3f}" in roc_item.name()
+    np.testing.assert_allclose(roc_item.getData()[0], roc_curve(gold, p)[0])
+
+
+def send_drag(widget, start: QPointF, end: QPointF, modifiers=Qt.KeyboardModifier.NoModifier):
+    """Press, move in steps and release the left button over ``widget``, as a hand would."""
+    def send(kind, pos, button, buttons):
+        event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, modifiers)
+        QApplication.sendEvent(widget, event)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    rate_limit = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOptions(mouseRateLimit=-1)  # synthetic moves come faster than a hand's
+    try:
+        send(QEvent.Type.MouseButtonPress, start, left, left)
+        for step in np.linspace(0.1, 1.0, 8):
+            send(QEvent.Type.MouseMove, start + (end - start) * float(step), none, left)
+        send(QEvent.Type.MouseButtonRelease, end, left, none)
+    finally:
+        pg.setConfigOptions(mouseRateLimit=rate_limit)
+
+
+def show_unit_square(dock) -> None:
+    """Show x in [-0.5, 1.5] (both categories) and y in [0, 1], so drags start inside."""
+    dock.plot.setRange(xRange=(-0.5, 1.5), yRange=(0, 1), padding=0)
+
+
+def to_widget(dock, x: float, y: float) -> QPointF:
+    scene = dock.view_box.mapViewToScene(QPointF(x, y))
+    return QPointF(dock.plot.mapFromScene(scene))
+
+
+def test_shift_drag_selects_the_points_inside_the_box(qtbot, dock):
+    assert dock.x_choice.currentText() == "label"  # jittered around 0 (negative), 1 (positive)
+    show_unit_square(dock)
+    with qtbot.waitSignal(dock.view_box.box_selected) as box:
+        send_drag(dock.plot.viewport(), to_widget(dock, 0.45, 0.3), to_widget(dock, -0.45, 0.95),
+                  Qt.KeyboardModifier.ShiftModifier)
+    rect = box.args[0]
+    assert rect.left() == pytest.approx(-0.45, abs=0.02)
+    assert rect.top() == pytest.approx(0.3, abs=0.02)
+    inside = np.flatnonzero((dock.x >= rect.left()) & (dock.x <= rect.right())
+                            & (dock.y >= rect.top()) & (dock.y <= rect.bottom()))
+    assert 0 < inside.size < len(dock.x)
+    assert dock.session.selection.rows.tolist() == inside.tolist()
+    labels = np.asarray(dock.session.dataset.table.column("label").to_pylist())
+    p = dock.session.predictions["keywords"].fields["probas"][:, 1]
+    assert set(labels[inside]) == {"negative"} and np.all(p[inside] >= 0.3)
+    assert len(dock.highlight.points()) == inside.size
+
+
+def test_box_mode_button_selects_without_shift_and_plain_drag_pans(qtbot, dock):
+    dock.session.select([0], source=None)
+    show_unit_square(dock)
+    send_drag(dock.plot.viewport(), to_widget(dock, 0.6, 0.05), to_widget(dock, 1.45, 0.98))
+    assert dock.session.selection.rows.tolist() == [0]  # panned, not selected
+    assert dock.view_box.viewRange()[0][0] < -0.9
+    qtbot.mouseClick(dock.box_button, Qt.MouseButton.LeftButton)
+    assert dock.view_box.box_mode
+    show_unit_square(dock)
+    send_drag(dock.plot.viewport(), to_widget(dock, 0.6, 0.05), to_widget(dock, 1.45, 0.98))
+    labels = np.asarray(dock.session.dataset.table.column("label").to_pylist())
+    assert set(labels[dock.session.selection.rows]) == {"positive"}
+    assert dock.session.selection.rows.size == np.count_nonzero(labels == "positive")
+
+
+def test_clicking_a_point_selects_its_row(qtbot, dock):
+    row = int(np.argmax(dock.y))  # the highest score: no point hides it
+    qtbot.mouseClick(dock.plot.viewport(), Qt.MouseButton.LeftButton,
+                     pos=to_widget(dock, dock.x[row], dock.y[row]).toPoint())
+    assert dock.session.selection.primary is not None
+    chosen = dock.session.selection.primary
+    assert abs(dock.x[chosen] - dock.x[row]) < 0.05 and abs(dock.y[chosen] - dock.y[row]) < 0.02
+    assert dock.primary_marker.points()[0].pos() == QPointF(dock.x[chosen], dock.y[chosen])
+
+
+def test_a_selection_made_elsewhere_is_highlighted(dock):
+    dock.session.select([3, 10, 40], primary=10, source="table")
+    positions = {(p.pos().x(), p.pos().y()) for p in dock.highlight.points()}
+    assert positions == {(dock.x[r], dock.y[r]) for r in (3, 10, 40)}
+
+
+def test_colour_by_correctness_splits_the_points(dock):
+    dock.color_choice.setCurrentIndex(dock.color_choice.findText("correct: keywords"))
+    labels = np.asarray(dock.session.dataset.table.column("label").to_pylist())
+    predicted = np.where(dock.session.predictions["keywords"].fields["probas"][:, 1] >= 0.5,
+                         "positive", "negative")
+    sizes = [len(rows) for _item, rows in dock.point_items]
+    assert sizes[:2] == [np.count_nonzero(predicted == labels),
+                         np.count_nonzero(predicted != labels)]
+    assert "wrong" in dock.legend.text()
+
+
+def test_another_models_score_on_x(qtbot, dock):
+    other = KeywordModel("shifted", bias=1.0)
+    dock.session.add_model(other)
+    with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
+        dock.session.set_predictions(run_job(predict_job(other, dock.session.dataset)))
+    dock.x_choice.setCurrentIndex(dock.x_choice.findText("shifted: P(positive)"))
+    np.testing.assert_allclose(dock.x, dock.session.predictions["shifted"].fields["probas"][:, 1])
+    assert dock.metrics_table.rowCount() == 2
+
+
+def test_the_window_tabs_both_docks_and_draws_them_only_when_shown(qtbot):
+    from litdesk.ui.main_window import MainWindow
+
+    window = MainWindow(show_dialogs=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    tabbed = window.tabifiedDockWidgets(window.docks["Model Comparison"])
+    assert window.docks["Scalars"] in tabbed and window.docks["Partial Dependence"] in tabbed
+    dock = window.scalars_dock
+    window.session.set_dataset(review_dataset())
+    model = KeywordModel()
+    window.session.add_model(model)
+    window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    assert dock.stale and dock.x is None  # a background tab draws nothing
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):  # its curves, once shown
+        window.docks["Scalars"].raise_()
+    assert not dock.stale and len(dock.x) == 80 and "keywords" in dock.curves
+    window.runner.cancel_all()
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
