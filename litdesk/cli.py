@@ -98,6 +98,71 @@ def predict_command(argv: list[str]) -> int:
     return 0
 
 
+def compare_command(argv: list[str]) -> int:
+    """``litdesk compare``: every model's metrics on a dataset and their disagreements."""
+    parser = argparse.ArgumentParser(
+        prog="litdesk compare", description="Run models over a dataset and print each one's "
+        "metrics against the gold labels, and on how many rows their predicted labels differ.")
+    parser.add_argument("--model", type=Path, action="append", required=True,
+                        help="a model file or folder (repeat for each model)")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--label", help="the dataset column holding gold labels")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow the model files to run code when loaded (pickles)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--json", action="store_true",
+                        help='one line: {"models": {name: {metric: value}}, "disagreements": n}')
+    args = parser.parse_args(argv)
+    import json
+
+    from litdesk.core.batch import BatchError
+    from litdesk.core.compare import compare_models
+
+    try:
+        comparison = compare_models(args.model, args.data, label=args.label, device=args.device,
+                                    trust=args.trust)
+    except BatchError as error:
+        print(f"litdesk: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(comparison.summary()) if args.json else comparison.report())
+    return 0
+
+
+def project_command(argv: list[str]) -> int:
+    """``litdesk project``: a 2-D or 3-D projection of one field, to Parquet."""
+    from litdesk.core.projection import METHODS
+
+    parser = argparse.ArgumentParser(
+        prog="litdesk project", description="Project an embeddings field (a dataset column, "
+        "comma-separated numeric columns, or a model's Embeddings output with --model) and "
+        "write its coordinates: one row per example, float32 columns x, y (and z).")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--field", required=True)
+    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    parser.add_argument("--dims", type=int, default=2, help="2 (default) or 3")
+    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--model", type=Path, help="project this model's Embeddings output")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow the model file to run code when loaded (pickles)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor store results")
+    args = parser.parse_args(argv)
+    from litdesk.api import LoadOptions
+    from litdesk.core.batch import BatchError
+    from litdesk.core.projection_batch import project_to_parquet
+
+    try:
+        summary = project_to_parquet(args.data, args.field, args.method, args.out,
+                                     dims=args.dims, model_path=args.model,
+                                     use_cache=not args.no_cache,
+                                     options=LoadOptions(device=args.device, trust=args.trust))
+    except BatchError as error:
+        print(f"litdesk: {error}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app or a batch command."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -105,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         return inspect_command(argv[1:])
     if argv and argv[0] == "predict":
         return predict_command(argv[1:])
+    if argv and argv[0] == "project":
+        return project_command(argv[1:])
+    if argv and argv[0] == "compare":
+        return compare_command(argv[1:])
     args = _app_parser().parse_args(argv)
     from litdesk.ui.app import run_app
 

@@ -1,21 +1,475 @@
-"""Projecting embeddings to 2D for the projector."""
+"""Projections of embeddings to 2-D or 3-D (PCA, UMAP, t-SNE), cached on disk.
+
+:func:`projection_job` is the one entry point. PCA runs here, in row chunks (BLAS releases
+the GIL, and a cancel lands between chunks). UMAP and t-SNE run in a child process that the
+job polls and kills when it is closed: their numba and Cython kernels hold the GIL for
+seconds at a time (which would freeze the window) and cannot be interrupted from a thread,
+while a process stops at once. The child pays its start and imports (a few seconds, once
+numba's on-disk cache is warm) and gets the data through a temporary ``.npy`` file.
+
+UMAP here is umap-learn's fuzzy graph and its layout kernel, fed by a faiss HNSW k-NN graph
+(pynndescent's graph build is numba code that cannot be cached and recompiles in every
+process: 20-40 s before any work), after a PCA pre-reduction to ``pca_dims``, with a PCA
+initialisation instead of the spectral one (the spectral layout of a graph with many
+components is slow) and fewer epochs at large n (:func:`_epochs`). umap-learn compiles its
+kernels afresh in every process; here they are cached under ``paths.cache_dir()/numba``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Sequence
+
 import numpy as np
 
-from litdesk.core.jobs import Job, Progress
+from litdesk.core import paths
+from litdesk.core.cache import ResultCache, result_key
+from litdesk.core.jobs import Job, Progress, run_job
+
+#: Bumped whenever a method's output for the same input and parameters changes.
+ALGORITHM_VERSION = 1
+#: Above this many points t-SNE is refused: scikit-learn's Barnes-Hut t-SNE took 100 s (2-D)
+#: and 240 s (3-D) at 10,000 points on 2 busy cores.
+TSNE_MAX_POINTS = 10_000
+#: Up to this many points the UMAP k-NN graph is exact (faiss brute force), above it HNSW.
+EXACT_KNN_MAX_POINTS = 20_000
+
+_HASH_CHUNK_BYTES = 1 << 26
+_POLL_SECONDS = 0.2
 
 
-def pca_job(vectors: np.ndarray, dims: int = 2, seed: int = 0) -> Job[np.ndarray]:
-    """PCA of ``vectors`` (rows × features) to ``dims`` columns (scikit-learn, imported lazily)."""
-    yield Progress(0, 2, "PCA: fitting")
-    from sklearn.decomposition import PCA
+@dataclass(frozen=True)
+class ProjectionMethod:
+    """A projection method as the UI and the CLI show it: a label and default parameters."""
 
-    vectors = np.asarray(vectors, dtype=np.float32)
-    components = min(dims, vectors.shape[1], max(1, vectors.shape[0]))
-    coords = PCA(n_components=components, random_state=seed).fit_transform(vectors)
-    if coords.shape[1] < dims:  # a 1-feature input still yields 2 columns to plot
-        coords = np.hstack([coords, np.zeros((len(coords), dims - coords.shape[1]))])
-    yield Progress(2, 2, "PCA: done")
-    return coords.astype(np.float32)
+    label: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+METHODS: Mapping[str, ProjectionMethod] = MappingProxyType({
+    "pca": ProjectionMethod("PCA"),
+    # n_epochs 0: about 5 million point-epochs, 100 to 500 (see _epochs).
+    "umap": ProjectionMethod("UMAP", MappingProxyType(
+        {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 0, "pca_dims": 50, "seed": 0})),
+    "tsne": ProjectionMethod("t-SNE", MappingProxyType(
+        {"perplexity": 30.0, "pca_dims": 50, "seed": 0})),
+})
+
+
+class ProjectionError(RuntimeError):
+    """A projection could not be computed; the message is one line for the user."""
+
+
+def configure_numba_cache() -> None:
+    """Point numba's on-disk cache into litdesk's cache folder unless the user chose one.
+
+    Must run before numba is first imported (it reads the variable once); child processes
+    inherit it.
+    """
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = str(paths.cache_dir() / "numba")
+
+
+def _as_matrix(vectors: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(vectors)
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fiub":
+        raise ValueError(f"expected a 2-D numeric array, got shape {matrix.shape} "
+                         f"of {matrix.dtype}")
+    return np.ascontiguousarray(matrix, dtype=np.float32)
+
+
+def _rows_per_chunk(features: int) -> int:
+    return max(256, (1 << 22) // max(1, features))
+
+
+def _digest(matrix: np.ndarray) -> Job[str]:
+    """blake2b of the array's bytes, in chunks (hashlib releases the GIL on large buffers)."""
+    digest = hashlib.blake2b(digest_size=20)
+    flat = matrix.reshape(-1).view(np.uint8)
+    for start in range(0, flat.size, _HASH_CHUNK_BYTES):
+        digest.update(flat[start:start + _HASH_CHUNK_BYTES])
+        yield Progress(start, flat.size, "Reading the vectors")
+    return digest.hexdigest()
+
+
+def pca_projection(vectors: np.ndarray, dims: int) -> Job[np.ndarray]:
+    """Exact PCA of ``vectors`` to ``dims`` columns, in row chunks (mean, covariance, project).
+
+    Components follow scikit-learn's sign convention (largest coefficient positive); an input
+    with fewer features than ``dims`` is padded with zero columns.
+    """
+    matrix = _as_matrix(vectors)
+    n, features = matrix.shape
+    step = _rows_per_chunk(features)
+    starts = range(0, n, step)
+    total = 3 * len(starts)
+    mean = np.zeros(features, dtype=np.float64)
+    for done, start in enumerate(starts):
+        mean += matrix[start:start + step].sum(axis=0, dtype=np.float64)
+        yield Progress(done, total, "PCA: mean")
+    mean /= max(n, 1)
+    mean32 = mean.astype(np.float32)
+    covariance = np.zeros((features, features), dtype=np.float64)
+    for done, start in enumerate(starts, len(starts)):
+        centred = matrix[start:start + step] - mean32
+        covariance += centred.T @ centred
+        yield Progress(done, total, "PCA: covariance")
+    _, eigenvectors = np.linalg.eigh(covariance)
+    kept = min(dims, features)
+    components = eigenvectors[:, ::-1][:, :kept]
+    signs = np.sign(components[np.abs(components).argmax(axis=0), range(kept)])
+    components = (components * np.where(signs == 0, 1, signs)).astype(np.float32)
+    coords = np.zeros((n, dims), dtype=np.float32)
+    for done, start in enumerate(starts, 2 * len(starts)):
+        coords[start:start + step, :kept] = (matrix[start:start + step] - mean32) @ components
+        yield Progress(done, total, "PCA: projecting")
+    return coords
+
+
+def pca_job(vectors: np.ndarray, dims: int = 2) -> Job[np.ndarray]:
+    """PCA of ``vectors`` to ``dims`` columns, uncached (see :func:`projection_job`)."""
+    return pca_projection(vectors, dims)
+
+
+def _check(method: str, dims: int, n: int, params: Mapping[str, Any]) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown projection method {method!r}; choose from "
+                         f"{', '.join(METHODS)}")
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, not {dims}")
+    unknown = set(params) - set(METHODS[method].defaults)
+    if unknown:
+        raise ValueError(f"{METHODS[method].label} has no parameter "
+                         f"{', '.join(sorted(unknown))}")
+    if method != "pca" and n < 4:
+        raise ValueError(f"{METHODS[method].label} needs at least 4 points, got {n}")
+    if method == "tsne" and n > TSNE_MAX_POINTS:
+        raise ValueError(f"t-SNE is limited to {TSNE_MAX_POINTS:,} points (got {n:,}): "
+                         "use UMAP, or a slice")
+
+
+def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
+                   params: Optional[Mapping[str, Any]] = None,
+                   cache: Optional[ResultCache] = None) -> Job[np.ndarray]:
+    """Project ``vectors`` (rows × features) to ``dims`` (2 or 3) float32 columns.
+
+    ``method`` is a key of :data:`METHODS`; ``params`` override its defaults. With a
+    ``cache``, the result is looked up by the vectors' bytes, the method, dims, the full
+    parameters and :data:`ALGORITHM_VERSION`, and stored when computed. Closing the job
+    stops it (a UMAP or t-SNE child process is killed) and stores nothing.
+    """
+    matrix = _as_matrix(vectors)
+    merged = {**METHODS[method].defaults, **(params or {})} if method in METHODS else {}
+    _check(method, dims, len(matrix), params or {})
+    step = _rows_per_chunk(matrix.shape[1])
+    if not all(np.isfinite(matrix[start:start + step]).all()
+               for start in range(0, len(matrix), step)):
+        raise ValueError("the vectors hold NaN or infinite values")
+    key = None
+    if cache is not None:
+        digest = yield from _digest(matrix)
+        key = result_key("projection", f"algorithm-{ALGORITHM_VERSION}",
+                         {"vectors": digest, "shape": list(matrix.shape), "dtype": "float32"},
+                         {"method": method, "dims": dims, **merged})
+        found = cache.get_many([key])
+        if key in found:
+            yield Progress(1, 1, f"{METHODS[method].label}: from the cache")
+            return found[key]["coords"]
+    if method == "pca":
+        coords = yield from pca_projection(matrix, dims)
+    else:
+        if merged["pca_dims"] and matrix.shape[1] > merged["pca_dims"]:
+            matrix = yield from pca_projection(matrix, int(merged["pca_dims"]))
+        coords = yield from _in_child_process(method, matrix, dims, merged)
+    if cache is not None:
+        cache.put_many([(key, {"coords": coords})])
+    return coords
+
+
+# -- the child process -------------------------------------------------------------------
+
+_CHILD_CODE = "from litdesk.core.projection import _child_main; _child_main()"
+_PROGRESS_MARK, _ERROR_MARK = "litdesk-progress\t", "litdesk-error\t"
+
+
+def _in_child_process(method: str, matrix: np.ndarray, dims: int,
+                      params: Mapping[str, Any]) -> Job[np.ndarray]:
+    """Run the method in a child Python process, relaying its progress; kill it when closed.
+
+    A plain subprocess rather than multiprocessing's spawn, which would re-import the
+    caller's ``__main__`` (re-running an unguarded script, or opening a second window).
+    """
+    configure_numba_cache()
+    label = METHODS[method].label
+    folder = Path(tempfile.mkdtemp(prefix="projection-", dir=paths.cache_dir()))
+    inputs, outputs = folder / "vectors.npy", folder / "coords.npy"
+    environment = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [package_root, environment.get("PYTHONPATH")]))
+    process = None
+    try:
+        np.save(inputs, matrix)
+        yield Progress(0, 0, f"{label}: starting")
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE, method, str(inputs), str(outputs), str(dims),
+             json.dumps(dict(params))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, env=environment)
+        lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=_read_lines, args=(process.stdout, lines),
+                                  daemon=True, name="projection output")
+        reader.start()
+        progress, error, other = Progress(0, 0, f"{label}: starting"), None, []
+        while True:
+            try:
+                line = lines.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                yield progress
+                continue
+            if line is None:
+                break
+            if line.startswith(_PROGRESS_MARK):
+                done, total, message = line[len(_PROGRESS_MARK):].split("\t", 2)
+                progress = Progress(int(done), int(total), message)
+                yield progress
+            elif line.startswith(_ERROR_MARK):
+                error = line[len(_ERROR_MARK):]
+            elif line.strip():
+                other.append(line.strip())
+        process.wait()
+        if error is not None:
+            raise ProjectionError(f"{label} failed: {error}")
+        if process.returncode != 0 or not outputs.exists():
+            last = f": {other[-1]}" if other else ""
+            raise ProjectionError(
+                f"{label} stopped unexpectedly (exit code {process.returncode}){last}")
+        return np.load(outputs)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    stream.close()
+    lines.put(None)
+
+
+def _child_main() -> None:
+    """Entry point of the child process: compute, write the coordinates, report on stdout."""
+    method, inputs, outputs, dims, params = sys.argv[1:6]
+
+    def report(done: int, total: int, message: str) -> None:
+        print(f"{_PROGRESS_MARK}{done}\t{total}\t{message}", flush=True)
+
+    try:
+        matrix = np.load(inputs)
+        compute = _umap_layout if method == "umap" else _tsne_layout
+        coords = compute(matrix, int(dims), json.loads(params), report)
+        np.save(outputs, np.ascontiguousarray(coords, dtype=np.float32))
+    except Exception as error:  # reported to the parent as one line
+        print(f"{_ERROR_MARK}{type(error).__name__}: {error}".replace("\n", " "), flush=True)
+        raise SystemExit(1) from error
+
+
+def _knn_graph(matrix: np.ndarray, k: int,
+               report: Callable[[int, int, str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest rows (itself first) and their Euclidean distances (faiss)."""
+    import faiss
+
+    n, features = matrix.shape
+    if n <= EXACT_KNN_MAX_POINTS:
+        index = faiss.IndexFlatL2(features)
+    else:
+        index = faiss.IndexHNSWFlat(features, 16)
+        index.hnsw.efConstruction = 64
+    step = 20_000
+    for start in range(0, n, step):
+        index.add(matrix[start:start + step])
+        report(start, 2 * n, "UMAP: indexing")
+    if n > EXACT_KNN_MAX_POINTS:
+        index.hnsw.efSearch = max(64, 4 * k)
+    indices = np.empty((n, k), dtype=np.int64)
+    squared = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, step):
+        squared[start:start + step], indices[start:start + step] = index.search(
+            matrix[start:start + step], k)
+        report(n + start, 2 * n, "UMAP: nearest neighbours")
+    rows = np.arange(n)
+    missing_self = indices[:, 0] != rows  # HNSW can miss a point's own entry
+    indices[missing_self, 1:] = indices[missing_self, :-1]
+    squared[missing_self, 1:] = squared[missing_self, :-1]
+    indices[missing_self, 0], squared[missing_self, 0] = rows[missing_self], 0.0
+    return indices, np.sqrt(np.maximum(squared, 0.0))
+
+
+def _epochs(points: int) -> int:
+    """UMAP's default number of epochs: 500 up to 10,000 points, falling to 100 at 50,000.
+
+    umap-learn uses 500 and 200 either side of 10,000 points from a spectral start. From a
+    PCA start and an accurate k-NN graph, 100 epochs at 50,000 points matched its
+    trustworthiness (benchmarks/umap.py), while each epoch costs as much as the graph build.
+    """
+    return max(100, min(500, 5_000_000 // points))
+
+
+def _umap_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
+                 report: Callable[[int, int, str], None]) -> np.ndarray:
+    """UMAP: faiss k-NN, umap-learn's fuzzy graph and its SGD kernel, epoch by epoch."""
+    report(0, 0, "UMAP: loading umap-learn")
+    import umap.layouts
+    import umap.umap_ as umap_core
+    from sklearn.utils import check_random_state
+
+    n = len(matrix)
+    k = min(int(params["n_neighbors"]), n - 1)
+    indices, distances = _knn_graph(matrix, k, report)
+    random_state = check_random_state(int(params["seed"]))
+    epoch = umap.layouts._get_optimize_layout_euclidean_single_epoch_fn(parallel=True)
+    for kernel in (umap_core.smooth_knn_dist, umap_core.compute_membership_strengths, epoch):
+        kernel.enable_caching()  # umap-learn compiles these afresh in every process
+    report(0, 0, "UMAP: fuzzy graph")
+    graph, _, _ = umap_core.fuzzy_simplicial_set(
+        matrix, k, random_state, "euclidean", knn_indices=indices, knn_dists=distances)
+    n_epochs = int(params["n_epochs"]) or _epochs(n)
+    graph = graph.tocoo()
+    graph.sum_duplicates()
+    graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
+    graph.eliminate_zeros()
+    initial = run_job(pca_projection(matrix, dims))
+    embedding = umap_core.noisy_scale_coords(initial, random_state, max_coord=10, noise=0.0001)
+    low, high = embedding.min(axis=0), embedding.max(axis=0)
+    embedding = (10.0 * (embedding - low) / np.where(high > low, high - low, 1.0)).astype(
+        np.float32, order="C")
+    a, b = umap_core.find_ab_params(1.0, float(params["min_dist"]))
+    epochs_per_sample = umap_core.make_epochs_per_sample(graph.data, n_epochs)
+    epochs_per_negative_sample = epochs_per_sample / 5.0
+    next_negative_sample = epochs_per_negative_sample.copy()
+    next_sample = epochs_per_sample.copy()
+    rng_state = random_state.randint(np.iinfo(np.int32).min, np.iinfo(np.int32).max,
+                                     3).astype(np.int64)
+    rng_per_point = np.full((n, 3), rng_state, dtype=np.int64) + embedding[:, :1].astype(
+        np.float64).view(np.int64)
+    unused = np.zeros(1, dtype=np.float32)  # densMAP's arrays, off here
+    head, tail = graph.row, graph.col
+    last_report = 0.0
+    for number in range(n_epochs):
+        alpha = 1.0 - number / n_epochs
+        epoch(embedding, embedding, head, tail, n, epochs_per_sample, a, b, rng_per_point,
+              1.0, dims, True, alpha, epochs_per_negative_sample, next_negative_sample,
+              next_sample, number, False, unused, unused, 0.0, 0.0, 0.0, 0.0, unused, unused,
+              0.0)
+        if time.monotonic() - last_report > 0.25:
+            report(number, n_epochs, "UMAP: layout")
+            last_report = time.monotonic()
+    return embedding
+
+
+def _tsne_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
+                 report: Callable[[int, int, str], None]) -> np.ndarray:
+    """Barnes-Hut t-SNE (scikit-learn), initialised by PCA."""
+    report(0, 0, "t-SNE: optimising")
+    from sklearn.manifold import TSNE
+
+    perplexity = min(float(params["perplexity"]), (len(matrix) - 1) / 3.0)
+    return TSNE(n_components=dims, perplexity=perplexity, init="pca",
+                random_state=int(params["seed"])).fit_transform(matrix)
+
+
+# -- dataset helpers ---------------------------------------------------------------------
+
+def dataset_vectors(dataset, field_name: str) -> np.ndarray:
+    """A list<float> column (an ``Embeddings`` field) as a float32 (rows × dims) array.
+
+    Raises ValueError for a missing, null, ragged or non-numeric column.
+    """
+    import pyarrow as pa
+
+    if field_name not in dataset.table.column_names:
+        raise ValueError(f"no column named {field_name!r}")
+    column = dataset.table.column(field_name).combine_chunks()
+    list_type = column.type
+    if not (pa.types.is_list(list_type) or pa.types.is_large_list(list_type)
+            or pa.types.is_fixed_size_list(list_type)):
+        raise ValueError(f"column {field_name!r} holds {list_type}, not lists of numbers")
+    value_type = list_type.value_type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
+        raise ValueError(f"column {field_name!r} holds lists of {value_type}, not numbers")
+    if column.null_count:
+        raise ValueError(f"column {field_name!r} has {column.null_count:,} empty rows")
+    lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        raise ValueError(f"column {field_name!r} has vectors of different lengths "
+                         f"({lengths.min()} to {lengths.max()})")
+    values = column.flatten()
+    if values.null_count:
+        raise ValueError(f"column {field_name!r} has missing numbers inside its vectors")
+    width = int(lengths[0]) if len(lengths) else 0
+    return values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(column), width)
+
+
+def numeric_matrix(dataset, columns: Sequence[str], standardise: bool = True) -> np.ndarray:
+    """Numeric columns as a float32 matrix, each standardised (unless ``standardise`` is
+    False: coordinates shown as they are), nulls set to the column mean.
+
+    Raises ValueError for a missing or non-numeric column.
+    """
+    import pyarrow as pa
+
+    if not columns:
+        raise ValueError("name at least one numeric column")
+    matrix = np.empty((len(dataset), len(columns)), dtype=np.float32)
+    for position, name in enumerate(columns):
+        if name not in dataset.table.column_names:
+            raise ValueError(f"no column named {name!r}")
+        column = dataset.table.column(name)
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                or pa.types.is_boolean(column.type)):
+            raise ValueError(f"column {name!r} is not numeric ({column.type})")
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        present = np.isfinite(values)
+        mean = values[present].mean() if present.any() else 0.0
+        values = np.where(present, values, mean)
+        spread = values.std() if standardise else 1.0
+        matrix[:, position] = (values - (mean if standardise else 0.0)) / (spread or 1.0)
+    return matrix
+
+
+def nearest_neighbors(vectors: np.ndarray, row: int, k: int) -> np.ndarray:
+    """The ``k`` rows nearest to ``row`` (Euclidean), nearest first; ``row`` itself is
+    included (first, at distance 0) and counts towards ``k``.
+
+    Chunked float32 matrix-vector products pick candidates, whose exact distances order them.
+    """
+    n = len(vectors)
+    if not 0 <= row < n:
+        raise ValueError(f"row {row} is outside 0..{n - 1}")
+    k = min(k, n)
+    query = np.asarray(vectors[row], dtype=np.float32)
+    step = _rows_per_chunk(vectors.shape[1])
+    candidates = []
+    for start in range(0, n, step):
+        chunk = np.asarray(vectors[start:start + step], dtype=np.float32)
+        squared = np.einsum("ij,ij->i", chunk, chunk) - 2.0 * (chunk @ query)
+        keep = min(len(chunk), k + 8)  # a margin for rounding in the expanded form
+        candidates.append(np.argpartition(squared, keep - 1)[:keep] + start)
+    found = np.sort(np.concatenate(candidates))
+    offsets = np.asarray(vectors[found], dtype=np.float32) - query
+    distances = np.einsum("ij,ij->i", offsets, offsets)
+    return found[np.lexsort((found, distances))][:k]

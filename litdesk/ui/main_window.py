@@ -19,15 +19,21 @@ from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
+from litdesk.core.slice_store import SliceStore
 from litdesk.ui.docks.comparison import ComparisonDock
+from litdesk.ui.docks.confusion import ConfusionDock
+from litdesk.ui.docks.metrics import MetricsDock
 from litdesk.ui.docks.outputs import OutputsDock
+from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.docks.projector import ProjectorDock
 from litdesk.ui.docks.salience import SalienceDock
+from litdesk.ui.docks.scalars import ScalarsDock
+from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
 from litdesk.ui.jobs import JobFailed, JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # bump when docks are added, so an old saved layout is not applied
 
 
 class MainWindow(QMainWindow):
@@ -61,12 +67,18 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(APP_ICON)))
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
+        self.resize(1400, 900)  # the default; the docks below are sized within it
 
         self.table_dock = DataTableDock(self.session, self.runner)
-        self.projector_dock = ProjectorDock(self.session, self.runner)
+        self.projector_dock = ProjectorDock(self.session, self.runner, self.cache)
         self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
         self.comparison_dock = ComparisonDock(self.session)
         self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
+        self.metrics_dock = MetricsDock(self.session, self.runner)
+        self.slices_dock = SlicesDock(self.session)
+        self.confusion_dock = ConfusionDock(self.session)
+        self.scalars_dock = ScalarsDock(self.session, self.runner)
+        self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -75,11 +87,23 @@ class MainWindow(QMainWindow):
         self._add_dock("Model Comparison", self.comparison_dock,
                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Model Outputs", self.outputs_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Metrics", self.metrics_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Slices", self.slices_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("Confusion Matrix", self.confusion_dock,
+                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Scalars", self.scalars_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Partial Dependence", self.partial_dependence_dock,
+                       Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
                              Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["Salience"], self.docks["Model Outputs"])
+        self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Metrics"])
+        self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Confusion Matrix"])
+        self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])
+        self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Scalars"])
+        self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Partial Dependence"])
         self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
                          [780, 560], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Data Table"], self.docks["Salience"]], [560, 300],
@@ -87,15 +111,21 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["Salience"], self.docks["Model Comparison"]], [700, 700],
                          Qt.Orientation.Horizontal)
         self.docks["Salience"].raise_()  # the explanation is what a new user should see first
+        self.docks["Model Comparison"].raise_()
+        self.docks["Embedding Projector"].raise_()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._build_menus()
         self._build_status_bar()
+        self.addAction(self.slices_dock.new_slice_action)  # Ctrl+Shift+S even while it is hidden
+        self.slice_store = SliceStore(self.session)  # slices persist with their dataset
+        self.slice_store.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
         self.runner.failed.connect(self._on_job_failed)
         self.session.models_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self.predict_missing)
-        self._restore_layout()
+        self._layout_restored = False  # on the first show: tabbed docks only shrink the
+        # window's minimum size once it is shown, and a restored size must not be clamped to more
 
     # -- layout -------------------------------------------------------------------------
 
@@ -115,13 +145,17 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         settings = self._settings()
         geometry = settings.value("geometry")
-        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
-            pass
-        else:
-            self.resize(1400, 900)
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
         state = settings.value("state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if not self._layout_restored:
+            self._layout_restored = True
+            self._restore_layout()
+        super().showEvent(event)
 
     def save_layout(self) -> None:
         """Remember window geometry and dock layout for the next launch."""
@@ -148,6 +182,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &Dataset…", QKeySequence.StandardKey.Open, self.open_dataset_dialog)
         file_menu.addAction("Open &Model…", QKeySequence("Ctrl+Shift+O"), self.open_model_dialog)
         file_menu.addAction("Open the &Demo", QKeySequence("Ctrl+Shift+D"), self.open_demo)
+        file_menu.addAction("Open the &Tabular Demo", QKeySequence("Ctrl+Shift+T"),
+                            self.open_tabular_demo)
         file_menu.addSeparator()
         file_menu.addAction("&Export Table View as CSV…", QKeySequence("Ctrl+E"),
                             self.table_dock.export_view_dialog)
@@ -157,7 +193,8 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         for index, dock in enumerate(self.docks.values(), start=1):
             action = dock.toggleViewAction()
-            action.setShortcut(QKeySequence(f"Alt+{index}"))
+            if index <= 10:  # Alt+1 … Alt+9, then Alt+0
+                action.setShortcut(QKeySequence(f"Alt+{index % 10}"))
             view_menu.addAction(action)
         view_menu.addSeparator()
         view_menu.addAction("&Reset Layout", self.reset_layout)
@@ -307,6 +344,14 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> None:
         """Open the built-in sentiment demo: its dataset and its two models."""
         self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS])
+
+    def open_tabular_demo(self) -> None:
+        """Open the tabular demo: breast cancer measurements and three scikit-learn models.
+
+        Its pickles open without the trust dialog because their hashes match the shipped
+        manifest (litdesk.core.trusted_files).
+        """
+        self.open_paths([paths.DEMO_TABULAR_DATASET, *paths.DEMO_TABULAR_MODELS])
 
     def open_dataset_dialog(self) -> None:
         """Ask for a dataset file and open it."""

@@ -1,0 +1,81 @@
+"""The ``litdesk project`` batch command's work, Qt-free: load, pick the vectors, project, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+
+from litdesk.api import Embeddings, LoadOptions, ModelLoadError
+from litdesk.core.batch import BatchError
+from litdesk.core.cache import ResultCache
+from litdesk.core.jobs import run_job
+from litdesk.core.loaders import DatasetLoadError, load_dataset
+from litdesk.core.model_loading import load_model
+from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.projection import (METHODS, ProjectionError, dataset_vectors, numeric_matrix,
+                                     projection_job)
+
+
+def _model_vectors(model_path: Path, dataset, field: str, options: LoadOptions,
+                   cache: Optional[ResultCache]) -> np.ndarray:
+    try:
+        model = load_model(model_path, options)
+        bind_inputs(model, dataset)
+    except ModelLoadError as error:
+        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
+        raise BatchError(f"{error}{hint}") from error
+    except SpecMismatchError as error:
+        raise BatchError(str(error)) from error
+    embeddings = [name for name, kind in model.output_spec().items()
+                  if isinstance(kind, Embeddings)]
+    if field not in embeddings:
+        raise BatchError(f"{model.name} has no Embeddings output {field!r} "
+                         f"(it has: {', '.join(embeddings) or 'none'})")
+    predictions = run_job(predict_job(model, dataset, cache=cache, fields=[field]))
+    return np.stack(predictions.fields[field]).astype(np.float32)
+
+
+def project_to_parquet(data_path: Path, field: str, method: str, out: Path, *, dims: int = 2,
+                       model_path: Optional[Path] = None, use_cache: bool = True,
+                       options: Optional[LoadOptions] = None) -> str:
+    """Project a field of the dataset (or a model's Embeddings output) and write x, y (z).
+
+    Without a model, ``field`` is an Embeddings column or comma-separated numeric columns.
+    Returns a summary line; raises :class:`BatchError` with a one-line message.
+    """
+    if out.suffix.lower() != ".parquet":
+        raise BatchError(f"{out}: the output must be a .parquet file")
+    if method not in METHODS:
+        raise BatchError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    try:
+        dataset = load_dataset(data_path)
+    except DatasetLoadError as error:
+        raise BatchError(str(error)) from error
+    cache = ResultCache() if use_cache else None
+    try:
+        if model_path is not None:
+            vectors = _model_vectors(model_path, dataset, field, options or LoadOptions(), cache)
+        elif "," in field or _is_numeric(dataset, field):
+            vectors = numeric_matrix(dataset, [name.strip() for name in field.split(",")])
+        else:
+            vectors = dataset_vectors(dataset, field)
+        coords = run_job(projection_job(vectors, method, dims, cache=cache))
+    except (ValueError, ProjectionError) as error:
+        raise BatchError(str(error)) from error
+    table = pa.table({name: coords[:, axis] for axis, name in enumerate("xyz"[:dims])})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, out)
+    return (f"{out}: {table.num_rows:,} rows, {METHODS[method].label} of {field} "
+            f"in {dims} dimensions")
+
+
+def _is_numeric(dataset, name: str) -> bool:
+    if name not in dataset.table.column_names:
+        return False
+    kind = dataset.table.schema.field(name).type
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)

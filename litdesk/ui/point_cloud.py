@@ -1,0 +1,288 @@
+"""A point cloud that stays fluid at a million points: each frame is one raster of what is
+visible, built with numpy at the screen's resolution.
+
+Level of detail: while many points are visible each is one pixel, and a pixel's opacity
+grows with the number of points on it (a density view that still shows every point); once
+few enough are visible (:data:`POINT_MODE_LIMIT`), each is a disc with an outline, and image
+datasets can show thumbnails. Positions and colours are set separately, so recolouring
+never touches the coordinates. Emphasised points (a selection or search matches) are drawn
+last and the others faded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QImage, QPainter, QPolygonF
+
+#: Up to this many visible points are drawn as discs with outlines, beyond it as pixels.
+POINT_MODE_LIMIT = 50_000
+#: Up to this many visible points of an image dataset are drawn as thumbnails.
+THUMBNAIL_LIMIT = 150
+THUMBNAIL_PIXELS = 48
+FADED_ALPHA = 0.12
+
+
+def pack_argb(rgb: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """ARGB32 words (straight alpha, QImage.Format_ARGB32) from uint8 RGB rows and alpha in [0, 1]."""
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float32), rgb.shape[:1])
+    a = (alpha * 255 + 0.5).astype(np.uint32)
+    rgb = rgb.astype(np.uint32)
+    return (a << 24) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+
+
+def disc_offsets(diameter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel offsets (dx, dy) of a disc of ``diameter`` pixels, outline first, and which of
+    them are the outline."""
+    radius = (max(diameter, 1) - 1) / 2 + 0.25  # pixel centres within this distance
+    span = np.arange(-int(radius), int(radius) + 1)
+    dx, dy = np.meshgrid(span, span)
+    distance = np.hypot(dx, dy).ravel()
+    dx, dy = dx.ravel(), dy.ravel()
+    inside = distance <= radius
+    outline = inside & (distance > radius - 1.0) if diameter >= 5 else np.zeros_like(inside)
+    order = np.concatenate([np.flatnonzero(outline), np.flatnonzero(inside & ~outline)])
+    return dx[order], dy[order], outline[order]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The device-pixel grid a frame is drawn on: pixel = data × scale + offset."""
+
+    width: int
+    height: int
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+
+    def pixels(self, x: np.ndarray, y: np.ndarray
+               ) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
+        """(indices of the points inside the frame, or None when all are, and their integer
+        pixel columns and rows)."""
+        px = x * np.float32(self.scale_x)
+        px += np.float32(self.offset_x)
+        py = y * np.float32(self.scale_y)
+        py += np.float32(self.offset_y)
+        inside = (px >= 0) & (px < self.width) & (py >= 0) & (py < self.height)
+        visible = np.flatnonzero(inside)
+        if len(visible) == len(x):
+            return None, px.astype(np.int32), py.astype(np.int32)
+        return visible, px[visible].astype(np.int32), py[visible].astype(np.int32)
+
+
+def density_alpha(top: int) -> np.ndarray:
+    """Per number of points on a pixel (0…top), the factor (of 256) applied to its opacity:
+    from 40% for a lone point to 100% on the densest pixel, on a log scale."""
+    counts = np.maximum(np.arange(top + 1), 1)
+    if top <= 1:
+        return np.full(top + 1, 256, dtype=np.uint16)
+    return (256 * (0.4 + 0.6 * np.log(counts) / np.log(top))).astype(np.uint16)
+
+
+def render(frame: Frame, x: np.ndarray, y: np.ndarray, colors: np.ndarray, outlines: np.ndarray,
+           point_size: int, point_limit: int = POINT_MODE_LIMIT
+           ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """The frame as ARGB32 words (height × width), and the indices drawn (None: all).
+
+    Later points are drawn over earlier ones. ``colors`` and ``outlines`` hold one ARGB word
+    per point (fill, and the outline used when points are drawn as discs).
+    """
+    image = np.zeros(frame.height * frame.width, dtype=np.uint32)
+    visible, px, py = frame.pixels(x, y)
+    count = len(x) if visible is None else len(visible)
+    if count == 0:
+        return image.reshape(frame.height, frame.width), visible
+    fill = colors if visible is None else colors[visible]
+    if count > point_limit:
+        pixel = py * frame.width + px
+        image[pixel] = fill
+        density = np.bincount(pixel, minlength=image.size)
+        alpha = image.view(np.uint8)[3::4]  # little-endian words: bytes B, G, R, A
+        alpha[:] = (alpha * density_alpha(int(density.max()))[density]) >> 8
+        return image.reshape(frame.height, frame.width), visible
+    dx, dy, is_outline = disc_offsets(point_size)
+    columns = px[:, None] + dx[None, :]
+    rows = py[:, None] + dy[None, :]
+    valid = (columns >= 0) & (columns < frame.width) & (rows >= 0) & (rows < frame.height)
+    edge = outlines if visible is None else outlines[visible]
+    words = np.where(is_outline[None, :], edge[:, None], fill[:, None])
+    image[(rows * frame.width + columns)[valid]] = words[valid]  # row-major: point by point
+    return image.reshape(frame.height, frame.width), visible
+
+
+class PointCloudItem(pg.GraphicsObject):
+    """Draws many points in a :class:`pyqtgraph.ViewBox` as one raster per frame.
+
+    :meth:`set_positions` and :meth:`set_colors` are independent; :meth:`set_emphasis` fades
+    every point not given and draws the given ones on top. Points are identified by row
+    number throughout.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.point_size = 7
+        self.opacity = 0.85
+        self.point_limit = POINT_MODE_LIMIT
+        self._positions = np.zeros((0, 2), dtype=np.float32)
+        self._rgb = np.zeros((0, 3), dtype=np.uint8)
+        self._emphasis: Optional[np.ndarray] = None
+        self._order = np.zeros(0, dtype=np.int64)  # draw order: row numbers
+        self._x = self._y = np.zeros(0, dtype=np.float32)
+        self._colors = self._outlines = np.zeros(0, dtype=np.uint32)
+        self._bounds = QRectF()
+        self._cache_key: Optional[tuple] = None
+        self._image: Optional[QImage] = None
+        self.last_frame: Optional[Frame] = None
+        self.last_visible_count = 0
+        #: Called with a row number to get its thumbnail, at most THUMBNAIL_PIXELS wide (None: no
+        #: thumbnails).
+        self.thumbnail: Optional[Callable[[int], Optional[QImage]]] = None
+
+    # -- data ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def set_positions(self, positions: np.ndarray) -> None:
+        """Move the points to ``positions`` (rows × 2); colours are kept if the count matches."""
+        positions = np.ascontiguousarray(positions[:, :2], dtype=np.float32)
+        self.prepareGeometryChange()
+        if len(positions) != len(self._rgb):
+            self._rgb = np.full((len(positions), 3), 128, dtype=np.uint8)
+            self._emphasis = None
+        self._positions = positions
+        finite = positions[np.isfinite(positions).all(axis=1)]
+        if len(finite):
+            (x0, y0), (x1, y1) = finite.min(axis=0), finite.max(axis=0)
+            self._bounds = QRectF(float(x0), float(y0), float(x1 - x0) or 1.0,
+                                  float(y1 - y0) or 1.0)
+        else:
+            self._bounds = QRectF()
+        self._rebuild()
+
+    def set_colors(self, rgb: np.ndarray) -> None:
+        """Colour each point (rows × 3, uint8); positions are untouched."""
+        self._rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        self._rebuild(positions=False)
+
+    def set_emphasis(self, rows: Optional[np.ndarray]) -> None:
+        """Draw ``rows`` on top and fade the rest; None draws every point alike."""
+        self._emphasis = None if rows is None else np.asarray(rows, dtype=np.int64)
+        self._rebuild()
+
+    def set_style(self, point_size: Optional[int] = None, opacity: Optional[float] = None) -> None:
+        """Change the disc diameter (pixels) or the opacity (0–1) of every point."""
+        if point_size is not None:
+            self.point_size = int(point_size)
+        if opacity is not None:
+            self.opacity = float(opacity)
+        self._rebuild(positions=False)
+
+    def _rebuild(self, positions: bool = True) -> None:
+        n = len(self._positions)
+        if positions or len(self._order) != n:
+            if self._emphasis is None:
+                self._order = np.arange(n)
+            else:
+                emphasised = np.zeros(n, dtype=bool)
+                emphasised[self._emphasis[self._emphasis < n]] = True
+                self._order = np.concatenate([np.flatnonzero(~emphasised),
+                                              np.flatnonzero(emphasised)])
+            self._x = np.ascontiguousarray(self._positions[self._order, 0])
+            self._y = np.ascontiguousarray(self._positions[self._order, 1])
+        alpha = np.full(n, self.opacity, dtype=np.float32)
+        if self._emphasis is not None:
+            alpha[:] = FADED_ALPHA * self.opacity
+            alpha[self._emphasis[self._emphasis < n]] = min(1.0, self.opacity + 0.1)
+        rgb, alpha = self._rgb[self._order], alpha[self._order]
+        self._colors = pack_argb(rgb, alpha)
+        self._outlines = pack_argb((rgb * 0.55).astype(np.uint8), np.minimum(1.0, alpha * 1.15))
+        self._cache_key = None
+        self.update()
+
+    # -- hit testing --------------------------------------------------------------------
+
+    def rows_at(self, frame: Frame, pixel: QPointF, radius: float) -> np.ndarray:
+        """Rows whose points lie within ``radius`` device pixels of ``pixel``, nearest first,
+        the topmost first among equals."""
+        if not len(self._x):
+            return np.zeros(0, dtype=np.int64)
+        px = self._x * np.float32(frame.scale_x) + np.float32(frame.offset_x)
+        py = self._y * np.float32(frame.scale_y) + np.float32(frame.offset_y)
+        near = np.flatnonzero((np.abs(px - pixel.x()) <= radius) & (np.abs(py - pixel.y()) <= radius))
+        distance = np.hypot(px[near] - pixel.x(), py[near] - pixel.y())
+        keep = distance <= radius
+        near, distance = near[keep], distance[keep]
+        ranked = near[np.lexsort((-near, distance))]  # later in draw order = on top
+        return self._order[ranked]
+
+    def rows_in_polygon(self, frame: Frame, polygon: QPolygonF) -> np.ndarray:
+        """Rows whose points fall inside ``polygon`` (device pixels), as drawn on screen."""
+        mask = QImage(frame.width, frame.height, QImage.Format.Format_Grayscale8)
+        mask.fill(0)
+        painter = QPainter(mask)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(Qt.GlobalColor.white)
+        painter.drawPolygon(polygon)
+        painter.end()
+        inside = np.frombuffer(mask.constBits(), dtype=np.uint8).reshape(
+            frame.height, mask.bytesPerLine())[:, :frame.width]
+        visible, px, py = frame.pixels(self._x, self._y)
+        hit = np.flatnonzero(inside[py, px])
+        return np.sort(self._order[hit if visible is None else visible[hit]])
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        return QRectF(self._bounds)
+
+    def data_bounds(self) -> QRectF:
+        """The rectangle holding every finite point."""
+        return QRectF(self._bounds)
+
+    def frame_for(self, painter_transform, view_rect: QRectF) -> Frame:
+        """The device-pixel frame of ``view_rect`` under a painter's transform."""
+        device = painter_transform.mapRect(view_rect)
+        return Frame(max(1, int(np.ceil(device.width()))), max(1, int(np.ceil(device.height()))),
+                     painter_transform.m11(), painter_transform.m22(),
+                     painter_transform.dx() - device.left(), painter_transform.dy() - device.top())
+
+    def paint(self, painter: QPainter, _option, _widget=None) -> None:
+        view = self.getViewBox()
+        if view is None or not len(self._x):
+            return
+        transform = painter.transform()
+        view_rect = view.viewRect()
+        frame = self.frame_for(transform, view_rect)
+        key = (frame, id(self._colors))
+        if key != self._cache_key:
+            pixels, visible = render(frame, self._x, self._y, self._colors, self._outlines,
+                                     self.point_size, self.point_limit)
+            self._pixels = pixels  # the QImage below borrows this buffer
+            self._image = QImage(pixels.data, frame.width, frame.height, frame.width * 4,
+                                 QImage.Format.Format_ARGB32)
+            self._visible = np.arange(len(self._x)) if visible is None else visible
+            self._cache_key = key
+            self.last_frame = frame
+            self.last_visible_count = len(self._visible)
+        device = transform.mapRect(view_rect)
+        painter.save()
+        painter.resetTransform()
+        painter.drawImage(QPointF(device.left(), device.top()), self._image)
+        if self.thumbnail is not None and 0 < len(self._visible) <= THUMBNAIL_LIMIT:
+            self._draw_thumbnails(painter, frame, QPointF(device.left(), device.top()))
+        painter.restore()
+
+    def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
+        for index in self._visible:
+            image = self.thumbnail(int(self._order[index]))
+            if image is None or image.isNull():
+                continue
+            centre = QPointF(self._x[index] * frame.scale_x + frame.offset_x + origin.x(),
+                             self._y[index] * frame.scale_y + frame.offset_y + origin.y())
+            painter.drawImage(centre - QPointF(image.width() / 2, image.height() / 2), image)
