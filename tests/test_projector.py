@@ -256,3 +256,67 @@ def test_export_view_and_coordinates(qtbot, dock, tmp_path):
     assert "<svg" in (tmp_path / "view.svg").read_text()
     with pytest.raises(ValueError, match=".bmp"):
         dock.export(str(tmp_path / "view.bmp"))
+
+
+def test_reopening_shows_the_cached_projection_without_computing(qtbot, tmp_path, monkeypatch):
+    from litdesk.core import projection
+    from litdesk.core.cache import ResultCache
+
+    cache = ResultCache(tmp_path)
+    docks = []
+    for attempt in range(2):
+        session = Session()
+        projector = ProjectorDock(session, JobRunner(), cache)
+        qtbot.addWidget(projector)
+        docks.append(projector)
+        with qtbot.waitSignal(projector.projected, timeout=10_000):
+            session.set_dataset(lattice_dataset())
+            projector.source.setCurrentIndex(projector.source.findText("vec"))
+        if attempt == 0:  # from now on, computing a PCA would fail the test
+            monkeypatch.setattr(projection, "pca_projection", lambda *a, **k: 1 / 0)
+    np.testing.assert_array_equal(docks[0].coords, docks[1].coords)
+
+
+def test_cancelling_a_umap_keeps_the_points_shown(qtbot, dock):
+    before = dock.positions.copy()
+    dock.source.setCurrentIndex(dock.source.findText("vec"))
+    qtbot.waitUntil(lambda: dock._worker is None, timeout=10_000)  # the PCA of "vec"
+    shown = dock.positions.copy()
+    with qtbot.waitSignal(dock.runner.progress, timeout=10_000):
+        dock.method.setCurrentIndex(dock.method.findData("umap"))
+    with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
+        dock.runner.cancel_all()
+    assert "cancelled" in dock.message.text() and dock.message.isVisible()
+    np.testing.assert_array_equal(dock.positions, shown)
+    assert not np.array_equal(before, shown)
+
+
+def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot):
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    from litdesk.api import ImageBytes
+
+    def png(color: str) -> bytes:
+        image = QImage(32, 32, QImage.Format.Format_RGB32)
+        image.fill(QColor(color))
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        return bytes(data)
+
+    table = pa.table({"x": [0.0, 10.0, 20.0], "y": [0.0, 10.0, 20.0],
+                      "image": [png("#ff00ff"), png("#00ff00"), png("#ff00ff")]})
+    session = Session()
+    session.set_dataset(Dataset(table, {"x": Scalar(), "y": Scalar(), "image": ImageBytes()},
+                                "pictures"))
+    projector = ProjectorDock(session, JobRunner())
+    qtbot.addWidget(projector)
+    projector.resize(600, 500)
+    projector.show()
+    with qtbot.waitSignal(projector.projected, timeout=10_000):
+        projector.method.setCurrentIndex(projector.method.findData("as is"))
+    centre = projector.plot.mapFromScene(projector.view_box.mapViewToScene(QPointF(10, 10)))
+    shot = projector.plot.grab().toImage()
+    assert shot.pixelColor(centre + QPoint(12, 12)) == QColor("#00ff00")  # the thumbnail's corner

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton)
@@ -20,6 +20,7 @@ from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, pr
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
 from litdesk.core.slice_store import SliceStore
+from litdesk.ui.docks.attention import AttentionDock
 from litdesk.ui.docks.comparison import ComparisonDock
 from litdesk.ui.docks.confusion import ConfusionDock
 from litdesk.ui.docks.metrics import MetricsDock
@@ -33,6 +34,7 @@ from litdesk.ui.docks.table import DataTableDock
 from litdesk.ui.jobs import JobFailed, JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
+DEFAULT_SIZE = QSize(1400, 900)
 LAYOUT_VERSION = 2  # bump when docks are added, so an old saved layout is not applied
 
 
@@ -67,13 +69,14 @@ class MainWindow(QMainWindow):
             self.setWindowIcon(QIcon(str(APP_ICON)))
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
-        self.resize(1400, 900)  # the default; the docks below are sized within it
+        self.resize(DEFAULT_SIZE)  # the docks below are sized within it
 
         self.table_dock = DataTableDock(self.session, self.runner)
         self.projector_dock = ProjectorDock(self.session, self.runner, self.cache)
         self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
         self.comparison_dock = ComparisonDock(self.session)
         self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
+        self.attention_dock = AttentionDock(self.session, self.runner, self.cache)
         self.metrics_dock = MetricsDock(self.session, self.runner)
         self.slices_dock = SlicesDock(self.session)
         self.confusion_dock = ConfusionDock(self.session)
@@ -87,6 +90,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Model Comparison", self.comparison_dock,
                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Model Outputs", self.outputs_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Attention", self.attention_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Metrics", self.metrics_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Slices", self.slices_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Confusion Matrix", self.confusion_dock,
@@ -99,6 +103,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
                              Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["Salience"], self.docks["Model Outputs"])
+        self.tabifyDockWidget(self.docks["Salience"], self.docks["Attention"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Metrics"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Confusion Matrix"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])
@@ -145,8 +150,8 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         settings = self._settings()
         geometry = settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
+            self.resize(DEFAULT_SIZE)  # again: docks added before the first show may widen it
         state = settings.value("state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)

@@ -137,6 +137,8 @@ class PointCloudItem(pg.GraphicsObject):
         self._bounds = QRectF()
         self._cache_key: Optional[tuple] = None
         self._image: Optional[QImage] = None
+        self._pixels: Optional[np.ndarray] = None  # the buffer _image borrows
+        self._visible: Optional[np.ndarray] = None
         self.last_frame: Optional[Frame] = None
         self.last_visible_count = 0
         #: Called with a row number to get its thumbnail, at most THUMBNAIL_PIXELS wide (None: no
@@ -266,20 +268,20 @@ class PointCloudItem(pg.GraphicsObject):
             self._pixels = pixels  # the QImage below borrows this buffer
             self._image = QImage(pixels.data, frame.width, frame.height, frame.width * 4,
                                  QImage.Format.Format_ARGB32)
-            self._visible = np.arange(len(self._x)) if visible is None else visible
+            self._visible = visible  # None: every point
             self._cache_key = key
             self.last_frame = frame
-            self.last_visible_count = len(self._visible)
+            self.last_visible_count = len(self._x) if visible is None else len(visible)
         device = transform.mapRect(view_rect)
         painter.save()
         painter.resetTransform()
         painter.drawImage(QPointF(device.left(), device.top()), self._image)
-        if self.thumbnail is not None and 0 < len(self._visible) <= THUMBNAIL_LIMIT:
+        if self.thumbnail is not None and 0 < self.last_visible_count <= THUMBNAIL_LIMIT:
             self._draw_thumbnails(painter, frame, QPointF(device.left(), device.top()))
         painter.restore()
 
     def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
-        for index in self._visible:
+        for index in np.arange(len(self._x)) if self._visible is None else self._visible:
             image = self.thumbnail(int(self._order[index]))
             if image is None or image.isNull():
                 continue

@@ -175,7 +175,8 @@ class ProjectorDock(QWidget):
         self.vectors: Optional[np.ndarray] = None  # the source, for nearest neighbours
         self.matches: Optional[np.ndarray] = None  # rows matching the search
         self.azimuth, self.elevation = 30.0, 20.0
-        self._projected_request: Optional[tuple] = None
+        self._projected_request: Optional[tuple] = None  # on screen
+        self._running_request: Optional[tuple] = None  # being computed by _worker
         self._worker = None
         self._search_worker = None
         self._thumbnails: dict[int, Optional[QImage]] = {}
@@ -251,6 +252,7 @@ class ProjectorDock(QWidget):
         self.message = QLabel("Load a model that outputs embeddings, or a dataset with vector "
                               "or numeric columns, to see a projection.")
         self.message.setWordWrap(True)
+        self.message.linkActivated.connect(lambda _link: self.project())
 
         self.point_size = QSpinBox(minimum=2, maximum=20, value=7, suffix=" px")
         self.point_size.setToolTip("Point size")
@@ -265,7 +267,7 @@ class ProjectorDock(QWidget):
         self.search.textChanged.connect(lambda text: text or self.run_search())
         self.neighbours = QSpinBox(minimum=1, maximum=10_000, value=20)
         self.neighbours.setToolTip("How many nearest neighbours to select")
-        neighbours_button = QToolButton(text="Neighbours")
+        neighbours_button = QToolButton(text="kNN")
         neighbours_button.setToolTip("Select the nearest neighbours of the primary row, in "
                                      "the original embedding space (N)")
         neighbours_button.clicked.connect(self.select_neighbours)
@@ -357,9 +359,13 @@ class ProjectorDock(QWidget):
                                          standardise=method != AS_IS)
 
     def _on_dataset_changed(self) -> None:
+        if self._worker is not None:
+            self.runner.cancel(self._worker)
+            self._worker = None
         self.coords = self.positions = self.vectors = self.matches = None
         self._projected_request = None
         self._thumbnails.clear()
+        self.cloud.thumbnail = self._thumbnail if self._image_field() else None
         self.cloud.set_positions(np.zeros((0, 2), dtype=np.float32))
         for item in (self.highlight, self.primary_marker, self.pinned_marker):
             item.clear()
@@ -384,6 +390,8 @@ class ProjectorDock(QWidget):
         request = self.request()
         if request is None or request == self._projected_request:
             return
+        if self._worker is not None and request == self._running_request:
+            return  # already on its way
         source, method, dims = request
         try:
             vectors = self._source_vectors(source, method)
@@ -401,9 +409,17 @@ class ProjectorDock(QWidget):
             job = projection.projection_job(vectors, method, dims, cache=self.cache)
         self.message.setText(f"Computing {title}…")
         self.message.show()
-        self._worker = self.runner.submit(
+        worker = self.runner.submit(
             job, title, lambda coords: self.set_coords(coords, request, dataset_name, vectors),
             self._on_failed)
+        worker.finished.connect(lambda: self._on_projection_finished(worker))
+        self._worker, self._running_request = worker, request
+
+    def _on_projection_finished(self, worker) -> None:
+        if self._worker is worker:  # it ended with neither a result nor an error: cancelled
+            self._worker = None
+            self.message.setText('Projection cancelled. <a href="again">Run it again</a>')
+            self.message.show()
 
     @staticmethod
     def _as_is_job(vectors: np.ndarray, dims: int):
@@ -467,10 +483,12 @@ class ProjectorDock(QWidget):
         self.color_by.blockSignals(True)
         self.color_by.clear()
         dataset = self.session.dataset
-        if dataset is not None:
-            for name, t in dataset.spec().items():
-                if isinstance(t, (types.CategoryLabel, types.Boolean, types.Scalar)):
-                    self.color_by.addItem(name, ("column", name))
+        if dataset is not None:  # categories first: the likeliest choice (a label) leads
+            spec = dataset.spec()
+            for wanted in ((types.CategoryLabel, types.Boolean), (types.Scalar,)):
+                for name, t in spec.items():
+                    if isinstance(t, wanted):
+                        self.color_by.addItem(name, ("column", name))
         labelled = [model for model, p in self.session.predictions.items()
                     if p.predicted_labels() is not None]
         for model in labelled:
