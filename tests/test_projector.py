@@ -235,7 +235,8 @@ def test_hover_shows_the_row(qtbot, dock):
 
 
 def test_three_dimensions_rotate_by_dragging(qtbot, dock):
-    dock.source.setCurrentIndex(dock.source.findText("vec"))
+    with qtbot.waitSignal(dock.projected, timeout=10_000):
+        dock.source.setCurrentIndex(dock.source.findText("vec"))
     with qtbot.waitSignal(dock.projected, timeout=10_000):
         dock.dims.setCurrentIndex(dock.dims.findData(3))
     assert dock.coords.shape == (GRID * GRID, 3)
