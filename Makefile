@@ -42,6 +42,10 @@ bench: venv
 	$(BIN)/python benchmarks/table.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.table_gui
 	$(BIN)/python benchmarks/predict.py
+	$(BIN)/python benchmarks/metrics.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/projector.py
+	$(BIN)/python benchmarks/umap.py
+	$(BIN)/python benchmarks/salience.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV)
