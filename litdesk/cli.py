@@ -1,4 +1,5 @@
-"""The ``litdesk`` command: the app (default) and the ``inspect`` batch command."""
+"""The ``litdesk`` command: the app (default) and the batch commands (inspect, predict,
+compare, project, explain)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,29 @@ def _app_parser() -> argparse.ArgumentParser:
                         help="exit once every job started at launch has finished")
     parser.add_argument("--screenshot", type=Path, help="save a PNG of the window when ready")
     return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser, cache: bool = True) -> None:
+    """The options every batch command that loads a model takes."""
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow the model file to run code when loaded (pickles)")
+    if cache:
+        parser.add_argument("--no-cache", action="store_true",
+                            help="neither read nor store results")
+
+
+def _run_batch(work) -> int:
+    """Run a batch command's ``work``, printing what it returns; a BatchError becomes one
+    line on stderr and exit code 2."""
+    from litdesk.core.batch import BatchError
+
+    try:
+        print(work())
+    except BatchError as error:
+        print(f"litdesk: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def describe_field(field_type) -> str:
@@ -79,23 +103,14 @@ def predict_command(argv: list[str]) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--trust", action="store_true",
-                        help="allow the model file to run code when loaded (pickles)")
     parser.add_argument("--label", help="the dataset column holding gold labels")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor store results")
+    _add_model_options(parser)
     args = parser.parse_args(argv)
-    from litdesk.core.batch import BatchError, predict_to_parquet
+    from litdesk.core.batch import predict_to_parquet
 
-    try:
-        summary = predict_to_parquet(args.model, args.data, args.out, batch_size=args.batch_size,
-                                     device=args.device, trust=args.trust, label=args.label,
-                                     use_cache=not args.no_cache)
-    except BatchError as error:
-        print(f"litdesk: {error}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0
+    return _run_batch(lambda: predict_to_parquet(
+        args.model, args.data, args.out, batch_size=args.batch_size, device=args.device,
+        trust=args.trust, label=args.label, use_cache=not args.no_cache))
 
 
 def compare_command(argv: list[str]) -> int:
@@ -107,25 +122,20 @@ def compare_command(argv: list[str]) -> int:
                         help="a model file or folder (repeat for each model)")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--label", help="the dataset column holding gold labels")
-    parser.add_argument("--trust", action="store_true",
-                        help="allow the model files to run code when loaded (pickles)")
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    _add_model_options(parser, cache=False)
     parser.add_argument("--json", action="store_true",
                         help='one line: {"models": {name: {metric: value}}, "disagreements": n}')
     args = parser.parse_args(argv)
     import json
 
-    from litdesk.core.batch import BatchError
     from litdesk.core.compare import compare_models
 
-    try:
+    def work() -> str:
         comparison = compare_models(args.model, args.data, label=args.label, device=args.device,
                                     trust=args.trust)
-    except BatchError as error:
-        print(f"litdesk: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(comparison.summary()) if args.json else comparison.report())
-    return 0
+        return json.dumps(comparison.summary()) if args.json else comparison.report()
+
+    return _run_batch(work)
 
 
 def project_command(argv: list[str]) -> int:
@@ -142,25 +152,38 @@ def project_command(argv: list[str]) -> int:
     parser.add_argument("--dims", type=int, default=2, help="2 (default) or 3")
     parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
     parser.add_argument("--model", type=Path, help="project this model's Embeddings output")
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--trust", action="store_true",
-                        help="allow the model file to run code when loaded (pickles)")
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor store results")
+    _add_model_options(parser)
     args = parser.parse_args(argv)
     from litdesk.api import LoadOptions
-    from litdesk.core.batch import BatchError
     from litdesk.core.projection_batch import project_to_parquet
 
-    try:
-        summary = project_to_parquet(args.data, args.field, args.method, args.out,
-                                     dims=args.dims, model_path=args.model,
-                                     use_cache=not args.no_cache,
-                                     options=LoadOptions(device=args.device, trust=args.trust))
-    except BatchError as error:
-        print(f"litdesk: {error}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0
+    return _run_batch(lambda: project_to_parquet(
+        args.data, args.field, args.method, args.out, dims=args.dims, model_path=args.model,
+        use_cache=not args.no_cache, options=LoadOptions(device=args.device, trust=args.trust)))
+
+
+def explain_command(argv: list[str]) -> int:
+    """``litdesk explain``: per-example attributions of one model over a dataset, to Parquet."""
+    from litdesk.core.explain import METHODS
+
+    parser = argparse.ArgumentParser(
+        prog="litdesk explain", description="Explain a model's output for each example and "
+        "write one row per example: row, target, tokens (or input fields), scores, and for "
+        "integrated gradients completeness_error.")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--steps", type=int, help="integration steps (integrated_gradients)")
+    parser.add_argument("--rows", help="a:b, the rows to explain (default: all)")
+    parser.add_argument("--target", help="the class to explain (default: the predicted one)")
+    _add_model_options(parser)
+    args = parser.parse_args(argv)
+    from litdesk.core.explain import explain_to_parquet
+
+    return _run_batch(lambda: explain_to_parquet(
+        args.model, args.data, args.out, args.method, steps=args.steps, rows=args.rows,
+        target=args.target, device=args.device, trust=args.trust, use_cache=not args.no_cache))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return project_command(argv[1:])
     if argv and argv[0] == "compare":
         return compare_command(argv[1:])
+    if argv and argv[0] == "explain":
+        return explain_command(argv[1:])
     args = _app_parser().parse_args(argv)
     from litdesk.ui.app import run_app
 

@@ -75,3 +75,43 @@ class Model(abc.ABC):
     def fingerprint(self) -> str:
         """A string that changes whenever the model's behaviour may change (for caching)."""
         return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}"
+
+
+@dataclass
+class EmbeddedTexts:
+    """Texts as a :class:`GradientTextModel` reads them: padded input token embeddings.
+
+    The tensors (torch, on the model's device) have one row per text: ``embeddings`` is
+    batch × positions × width; ``baseline`` is the same with the padding token's embedding at
+    each real, non-special position; ``forward_args`` are passed after the embeddings to
+    :meth:`GradientTextModel.logits_from_embeddings`. ``kept`` lists, per text, the positions of
+    its real tokens and ``tokens`` those tokens as strings.
+    """
+
+    embeddings: Any
+    baseline: Any
+    forward_args: tuple[Any, ...]
+    tokens: list[list[str]]
+    kept: list[Sequence[int]]
+
+
+class GradientTextModel(abc.ABC):
+    """Optional for a torch text model: its outputs as differentiable functions of its input
+    token embeddings, which gradient attribution (saliency, integrated gradients) needs."""
+
+    #: The input field (a TextSegment) whose tokens are explained.
+    text_field: str = "text"
+
+    @abc.abstractmethod
+    def gradient_targets(self) -> tuple[str, ...]:
+        """The name of each output column of :meth:`logits_from_embeddings` (a class label, or
+        "" for a single regression score); empty when the model has none to explain."""
+
+    @abc.abstractmethod
+    def embed_texts(self, texts: Sequence[str]) -> EmbeddedTexts:
+        """Tokenize and embed ``texts`` into one padded batch."""
+
+    @abc.abstractmethod
+    def logits_from_embeddings(self, embeddings: Any, *forward_args: Any) -> Any:
+        """A batch × len(gradient_targets()) tensor, differentiable in ``embeddings``; rows of
+        ``forward_args`` are aligned with those of ``embeddings``."""

@@ -28,6 +28,7 @@ from litdesk.api import (
     TokenGradients,
     Tokens,
 )
+from litdesk.api.model import EmbeddedTexts, GradientTextModel
 
 #: Texts are truncated to this many tokens (special tokens included).
 MAX_LENGTH = 128
@@ -85,7 +86,7 @@ class Batch:
         return self.inputs["input_ids"]
 
 
-class HFTextModel(Model):
+class HFTextModel(Model, GradientTextModel):
     """A transformers model with its tokenizer, reading the field ``text``.
 
     A kind of model (classifier, language model…) defines :meth:`task_spec` and
@@ -178,6 +179,42 @@ class HFTextModel(Model):
     def output_settings(self) -> dict[str, Any]:
         """Attributes a user may change that change the outputs (part of the fingerprint)."""
         return {}
+
+    def gradient_targets(self) -> tuple[str, ...]:
+        """The logit columns gradient attribution explains; kinds with a head to explain say
+        which, and :meth:`logits_from_embeddings` returns ``out.logits`` for them."""
+        return ()
+
+    # --- Gradient attribution (GradientTextModel) ----------------------------------------------
+
+    def embed_texts(self, texts: Sequence[str]) -> EmbeddedTexts:
+        import torch
+
+        with self._lock:
+            batch = self.encode(texts)
+        ids = batch.input_ids
+        embedding = self.network.get_input_embeddings()
+        special = torch.isin(ids, torch.tensor(self.tokenizer.all_special_ids, device=ids.device))
+        replaced = batch.mask & ~special
+        with torch.no_grad():  # not inference_mode: attribution takes gradients through these
+            embeddings = embedding(ids)
+            pad = embedding(torch.full_like(ids[:1, :1], self.tokenizer.pad_token_id))
+        baseline = torch.where(replaced[..., None], pad, embeddings)
+        forward_args = tuple(batch.inputs[name] for name in ("attention_mask", "token_type_ids")
+                             if name in batch.inputs)
+        return EmbeddedTexts(embeddings, baseline, forward_args, batch.tokens, batch.kept)
+
+    def logits_from_embeddings(self, embeddings: Any, attention_mask: Any,
+                               token_type_ids: Any = None) -> Any:
+        import torch
+
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        with self._lock:
+            self._use_attention_implementation(self._fast_attention)
+            with torch.inference_mode(False), self._autocast():
+                out = self.network(inputs_embeds=embeddings, attention_mask=attention_mask,
+                                   **extra)
+        return out.logits.float()
 
     # --- The Model contract -----------------------------------------------------------------
 

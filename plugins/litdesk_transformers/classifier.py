@@ -39,6 +39,9 @@ class HFSequenceClassifier(HFLabelledModel):
     def task_spec(self) -> Spec:
         return {"probas": MulticlassPreds(vocab=self.labels, parent=self.label_field)}
 
+    def gradient_targets(self) -> tuple[str, ...]:
+        return self.labels
+
     def task_outputs(self, out: Any, batch: Batch, inputs: Sequence[Example],
                      fields: Collection[str]) -> list[dict[str, Any]]:
         import torch
@@ -66,6 +69,9 @@ class HFMultiLabelClassifier(HFLabelledModel):
     def task_spec(self) -> Spec:
         return {f"probas/{label}": Scalar(min_val=0.0, max_val=1.0) for label in self.labels}
 
+    def gradient_targets(self) -> tuple[str, ...]:
+        return self.labels
+
     def task_outputs(self, out: Any, batch: Batch, inputs: Sequence[Example],
                      fields: Collection[str]) -> list[dict[str, Any]]:
         probas = to_numpy(out.logits.float().sigmoid())
@@ -86,6 +92,9 @@ class HFSequenceRegressor(HFTextModel):
 
     def task_spec(self) -> Spec:
         return {"score": RegressionScore(parent=self.label_field)}
+
+    def gradient_targets(self) -> tuple[str, ...]:
+        return ("",)
 
     def task_outputs(self, out: Any, batch: Batch, inputs: Sequence[Example],
                      fields: Collection[str]) -> list[dict[str, Any]]:

@@ -193,7 +193,7 @@ class AttentionMatrixModel(QAbstractTableModel):
         return tokens[section]
 
 
-def _aligned_tokens(outputs: dict[str, Any], field: Optional[str], count: int) -> tuple[str, ...]:
+def aligned_tokens(outputs: dict[str, Any], field: Optional[str], count: int) -> tuple[str, ...]:
     """The tokens of the Tokens field ``field`` when it has ``count`` of them, else positions."""
     tokens = outputs.get(field) if field else None
     if tokens is not None and len(tokens) == count:
@@ -270,8 +270,8 @@ class AttentionView(QWidget):
         weights = self.heads[head]
         field_type = self.spec[layer]
         self.matrix_model.set_matrix(
-            weights, _aligned_tokens(self.outputs, field_type.align_in, weights.shape[0]),
-            _aligned_tokens(self.outputs, field_type.align_out, weights.shape[1]))
+            weights, aligned_tokens(self.outputs, field_type.align_in, weights.shape[0]),
+            aligned_tokens(self.outputs, field_type.align_out, weights.shape[1]))
         self._fit_columns()
         fit_table_height(self.matrix, weights.shape[0])
         self.choice_changed.emit(layer, head)
