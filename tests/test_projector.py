@@ -57,7 +57,7 @@ def dock(qtbot):
         projector.source.setCurrentIndex(projector.source.findText("numeric columns (2)"))
     yield projector
     runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
 
 
 def viewport_point(projector: ProjectorDock, row: int) -> QPoint:
@@ -201,7 +201,7 @@ def test_lasso_selects_rows_in_the_table_and_the_reverse(qtbot, tmp_path):
     assert rings == sorted(tuple(map(float, projector.positions[r])) for r in (7, 9))
     assert set(projector.cloud._order[-2:].tolist()) == {7, 9}  # drawn on top
     window.runner.cancel_all()
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
 
 
 def test_nearest_neighbours_of_the_primary_row(qtbot, dock):
@@ -316,8 +316,9 @@ def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot):
     qtbot.addWidget(projector)
     projector.resize(600, 500)
     projector.show()
+    qtbot.waitExposed(projector)
     with qtbot.waitSignal(projector.projected, timeout=10_000):
         projector.method.setCurrentIndex(projector.method.findData("as is"))
+    shot = projector.plot.grab().toImage()  # lays the plot out before positions are mapped
     centre = projector.plot.mapFromScene(projector.view_box.mapViewToScene(QPointF(10, 10)))
-    shot = projector.plot.grab().toImage()
     assert shot.pixelColor(centre + QPoint(12, 12)) == QColor("#00ff00")  # the thumbnail's corner
