@@ -32,7 +32,7 @@ def window(qtbot):
     qtbot.waitExposed(main)
     yield main
     main.runner.cancel_all()
-    qtbot.waitUntil(lambda: not main.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
 
 
 def drop(widget, paths):
@@ -384,7 +384,7 @@ def test_a_pickled_model_asks_before_it_runs_any_code(qtbot, tmp_path):
         assert "runs code" in main.trust_prompt.text()
         if answer == QMessageBox.StandardButton.Cancel:
             main.trust_prompt.button(answer).click()
-            qtbot.waitUntil(lambda: not main.runner.busy, timeout=10_000)
+            qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
             assert main.session.models == {} and main.trust_prompt is None
         else:
             with qtbot.waitSignal(main.model_loaded, timeout=10_000):
@@ -408,7 +408,7 @@ def test_device_and_precision_choices_persist_and_apply_to_new_models(qtbot, tmp
     monkeypatch.setattr(main_window_module, "load_model_job",
                         lambda path, options: (seen.append(options), original(path, options))[1])
     second.open_model(tmp_path / "any_model")
-    qtbot.waitUntil(lambda: not second.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not second.runner.busy, timeout=30_000)
     assert seen[0].device == "cpu" and seen[0].precision == "bf16"
 
 

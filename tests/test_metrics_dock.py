@@ -33,7 +33,7 @@ def dock(qtbot):
     widget.show()
     yield widget
     runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
 
 
 def load(qtbot, dock, models=(KeywordModel("keywords"), KeywordModel("eager", bias=3.0))):

@@ -79,7 +79,7 @@ def window(qtbot, tmp_path):
         main.open_paths([write_csv(tmp_path / "reviews.csv")])
     yield main
     main.runner.cancel_all()
-    qtbot.waitUntil(lambda: not main.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
 
 
 def click_row(qtbot, window, row):

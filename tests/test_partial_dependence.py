@@ -146,7 +146,7 @@ def dock(qtbot):
     widget.show()
     yield widget
     runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
 
 
 def test_dock_plots_each_models_mean_and_the_primary_rows_curve(qtbot, dock):

@@ -120,7 +120,7 @@ def dock(qtbot):
         session.set_predictions(run_job(predict_job(model, dataset)))
     yield widget
     runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
 
 
 def expected_metrics(dock, threshold):
@@ -304,4 +304,4 @@ def test_the_window_tabs_both_docks_and_draws_them_only_when_shown(qtbot):
         window.docks["Scalars"].raise_()
     assert not dock.stale and len(dock.x) == 80 and "keywords" in dock.curves
     window.runner.cancel_all()
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)

@@ -64,7 +64,7 @@ def test_the_tabular_demo_opens_from_the_file_menu_without_asking(qtbot):
     columns = window.table_dock.model.table.column_names
     assert {"mlp_pred", "mlp_conf", "mlp_correct"} <= set(columns)
     window.runner.cancel_all()
-    qtbot.waitUntil(lambda: not window.runner.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
 
 
 @pytest.fixture

@@ -29,13 +29,14 @@ from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.docks.projector import ProjectorDock
 from litdesk.ui.docks.salience import SalienceDock
 from litdesk.ui.docks.scalars import ScalarsDock
+from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
 from litdesk.ui.jobs import JobFailed, JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
-LAYOUT_VERSION = 2  # bump when docks are added, so an old saved layout is not applied
+LAYOUT_VERSION = 3  # bump when docks are added, so an old saved layout is not applied
 
 
 class MainWindow(QMainWindow):
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.comparison_dock = ComparisonDock(self.session)
         self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
         self.attention_dock = AttentionDock(self.session, self.runner, self.cache)
+        self.sequence_salience_dock = SequenceSalienceDock(self.session, self.runner, self.cache)
         self.metrics_dock = MetricsDock(self.session, self.runner)
         self.slices_dock = SlicesDock(self.session)
         self.confusion_dock = ConfusionDock(self.session)
@@ -91,6 +93,8 @@ class MainWindow(QMainWindow):
                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Model Outputs", self.outputs_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Attention", self.attention_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Sequence Salience", self.sequence_salience_dock,
+                       Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Metrics", self.metrics_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Slices", self.slices_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Confusion Matrix", self.confusion_dock,
@@ -104,6 +108,7 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["Salience"], self.docks["Model Outputs"])
         self.tabifyDockWidget(self.docks["Salience"], self.docks["Attention"])
+        self.tabifyDockWidget(self.docks["Salience"], self.docks["Sequence Salience"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Metrics"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Confusion Matrix"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])

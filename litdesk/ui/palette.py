@@ -17,10 +17,22 @@ def category_color(index: int) -> QColor:
     return QColor(CATEGORY_COLORS[index] if 0 <= index < len(CATEGORY_COLORS) else OTHER_COLOR)
 
 
-def score_color(score: float, maximum: float, signed: bool) -> QColor:
-    """A heat colour: blue for positive, red for negative, transparent at zero."""
+#: The strong end of the sequential map for unsigned salience (white to purple).
+UNSIGNED_HIGH = QColor("#54278f")
+
+
+def salience_color(score: float, maximum: float, signed: bool) -> QColor:
+    """An opaque salience colour, at full strength where ``|score| >= maximum``.
+
+    Signed scores use a diverging map (white to blue for positive, white to red for negative),
+    unsigned ones a sequential map (white to purple).
+    """
     strength = 0.0 if maximum <= 0 else min(1.0, abs(score) / maximum)
-    base = NEGATIVE if signed and score < 0 else POSITIVE
-    color = QColor(base)
-    color.setAlphaF(0.85 * strength)
-    return color
+    high = (NEGATIVE if score < 0 else POSITIVE) if signed else UNSIGNED_HIGH
+    return QColor.fromRgbF(1 + (high.redF() - 1) * strength, 1 + (high.greenF() - 1) * strength,
+                           1 + (high.blueF() - 1) * strength)
+
+
+def text_color_on(background: QColor) -> QColor:
+    """Black or white, whichever reads better on ``background``."""
+    return QColor("#1a1a1a") if background.lightnessF() > 0.55 else QColor("white")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import numpy as np
+
 from litdesk.api import GeneratedText, Spec, TokenTopKPreds
+from litdesk.core.sequence_salience import EmbeddedSequence
 from litdesk_transformers.base import (
     Batch,
     Example,
@@ -74,6 +77,37 @@ class HFCausalLM(HFLanguageModel):
         log_probs = out.logits[:, :-1].float().log_softmax(dim=-1)
         token_log_probs = log_probs.gather(-1, batch.input_ids[:, 1:, None])[..., 0]
         return (token_log_probs * batch.mask[:, 1:]).sum(dim=-1)
+
+    # --- Sequence salience (litdesk.core.sequence_salience.SequenceGradientModel) ----------
+
+    def embed_sequence(self, text: str) -> EmbeddedSequence:
+        """``text`` tokenized (truncated to ``max_length``) with each token's character span, and
+        its input token embeddings (1 × tokens × width) to take gradients through."""
+        import torch
+
+        with self._lock:
+            encoded = self.tokenizer(text, truncation=True, max_length=self.max_length,
+                                     return_offsets_mapping=True)
+        token_ids = torch.tensor([encoded["input_ids"]], device=self.device)
+        with torch.no_grad():
+            embeddings = self.network.get_input_embeddings()(token_ids)
+        return EmbeddedSequence(
+            tokens=tuple(self.tokenizer.convert_ids_to_tokens(encoded["input_ids"])),
+            offsets=np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2),
+            token_ids=token_ids, embeddings=embeddings)
+
+    def span_log_probability(self, embeddings: Any, token_ids: Any, first: int, end: int) -> Any:
+        """Per row of ``embeddings`` (batch × tokens × width), the log-probability of the tokens
+        ``token_ids[0, first:end]`` each given the tokens before it; differentiable."""
+        import torch
+
+        with self._lock:
+            self._use_attention_implementation(self._fast_attention)
+            with torch.inference_mode(False), self._autocast():
+                logits = self.network(inputs_embeds=embeddings[:, :end]).logits
+        log_probs = logits[:, first - 1:end - 1].float().log_softmax(dim=-1)
+        targets = token_ids[:, first:end].expand(len(embeddings), -1)
+        return log_probs.gather(-1, targets[..., None])[..., 0].sum(dim=-1)
 
     def generate(self, texts: Sequence[str]) -> list[str]:
         """Greedy continuations of ``texts``, each as if generated alone.

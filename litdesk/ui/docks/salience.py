@@ -13,7 +13,7 @@ from litdesk.core.salience import TokenScores, salience_job, supports_salience
 from litdesk.core.session import Session
 from litdesk.ui.docks.primary_row import PrimaryRowDock
 from litdesk.ui.jobs import JobRunner
-from litdesk.ui.palette import score_color
+from litdesk.ui.palette import salience_color
 
 SPECIAL_TOKENS = {"[CLS]", "[SEP]", "[PAD]", "<s>", "</s>"}
 
@@ -26,7 +26,7 @@ def heatmap_html(result: TokenScores) -> str:
         if token in SPECIAL_TOKENS:
             spans.append(f'<span style="color:#999">{html.escape(token)}</span>')
             continue
-        color = score_color(float(score), maximum, result.signed)
+        color = salience_color(float(score), maximum, result.signed)
         spans.append(f'<span style="background-color:rgba({color.red()},{color.green()},'
                      f'{color.blue()},{color.alphaF():.2f})">&nbsp;{html.escape(token)}&nbsp;</span>')
     return " ".join(spans)
