@@ -15,9 +15,10 @@ from PySide6.QtWidgets import QApplication
 
 from litdesk.api import AttentionHeads, CategoryLabel, Model, MulticlassPreds, TextSegment, Tokens
 from litdesk.ui.docks.attention import AttentionMaps, HeadView, heat_color, relative
-from litdesk.ui.main_window import MainWindow
 from tests.fakes import KeywordModel
-from tests.test_gui import ROWS, write_csv
+from tests.test_gui import ROWS
+from tests.test_outputs_dock import click_row
+from tests.test_outputs_dock import window as outputs_window  # noqa: F401 (a fixture)
 
 LABELS = ("negative", "positive")
 LAYERS = ("layer_1/attention", "layer_2/attention", "layer_3/attention")
@@ -63,23 +64,10 @@ class HeadsModel(Model):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    main = MainWindow(show_dialogs=False)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    main.docks["Attention"].raise_()
-    with qtbot.waitSignal(main.dataset_loaded, timeout=30_000):
-        main.open_paths([write_csv(tmp_path / "reviews.csv")])
-    yield main
-    main.runner.cancel_all()
-    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
-
-
-def click_row(qtbot, window, row):
-    view = window.table_dock.view
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(window.table_dock.model.index(row, 0)).center())
+def window(outputs_window):
+    """The window of the Model Outputs tests, with the Attention tab in front."""
+    outputs_window.docks["Attention"].raise_()
+    return outputs_window
 
 
 def hover(widget, point: QPoint) -> None:

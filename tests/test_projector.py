@@ -319,10 +319,9 @@ def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot):
     qtbot.waitExposed(projector)
     with qtbot.waitSignal(projector.projected, timeout=10_000):
         projector.method.setCurrentIndex(projector.method.findData("as is"))
-    # The view box takes its size from a posted layout event: fit once it has one.
     qtbot.waitUntil(lambda: projector.view_box.width() > 100 and projector.view_box.height() > 100)
     projector.fit_view()
     shot = projector.plot.grab().toImage()
-    centre = projector.plot.mapFromScene(projector.view_box.mapViewToScene(QPointF(10, 10)))
-    assert projector.plot.rect().contains(centre)
-    assert shot.pixelColor(centre + QPoint(12, 12)) == QColor("#00ff00")  # the thumbnail's corner
+    green = sum(shot.pixelColor(x, y) == QColor("#00ff00")  # only the thumbnail is pure green
+                for x in range(0, shot.width(), 2) for y in range(0, shot.height(), 2))
+    assert green > 100  # a 48-pixel thumbnail, sampled every other pixel: about 576

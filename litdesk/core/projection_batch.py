@@ -8,27 +8,16 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from litdesk.api import Embeddings, LoadOptions, ModelLoadError
-from litdesk.core.batch import BatchError
+from litdesk.api import Embeddings, LoadOptions
+from litdesk.core.batch import BatchError, load_batch_inputs
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
-from litdesk.core.loaders import DatasetLoadError, load_dataset
-from litdesk.core.model_loading import load_model
-from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.predict import predict_job
 from litdesk.core.projection import (METHODS, ProjectionError, dataset_vectors, numeric_matrix,
                                      projection_job)
 
 
-def _model_vectors(model_path: Path, dataset, field: str, options: LoadOptions,
-                   cache: Optional[ResultCache]) -> np.ndarray:
-    try:
-        model = load_model(model_path, options)
-        bind_inputs(model, dataset)
-    except ModelLoadError as error:
-        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
-        raise BatchError(f"{error}{hint}") from error
-    except SpecMismatchError as error:
-        raise BatchError(str(error)) from error
+def _model_vectors(model, dataset, field: str, cache: Optional[ResultCache]) -> np.ndarray:
     embeddings = [name for name, kind in model.output_spec().items()
                   if isinstance(kind, Embeddings)]
     if field not in embeddings:
@@ -50,14 +39,13 @@ def project_to_parquet(data_path: Path, field: str, method: str, out: Path, *, d
         raise BatchError(f"{out}: the output must be a .parquet file")
     if method not in METHODS:
         raise BatchError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    try:
-        dataset = load_dataset(data_path)
-    except DatasetLoadError as error:
-        raise BatchError(str(error)) from error
+    options = options or LoadOptions()
+    dataset, models = load_batch_inputs([model_path] if model_path is not None else [],
+                                        data_path, device=options.device, trust=options.trust)
     cache = ResultCache() if use_cache else None
     try:
-        if model_path is not None:
-            vectors = _model_vectors(model_path, dataset, field, options or LoadOptions(), cache)
+        if models:
+            vectors = _model_vectors(models[0], dataset, field, cache)
         elif "," in field or _is_numeric(dataset, field):
             vectors = numeric_matrix(dataset, [name.strip() for name in field.split(",")])
         else:
