@@ -68,5 +68,10 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
 
     QTimer.singleShot(0, launch)
     code = app.exec()
-    window.save_layout()
+    if window.isVisible():  # --exit-when-ready, or show() returning into a notebook
+        # Hidden rather than closed: a close would post the application a quit that a later
+        # event loop (the next show()) would obey.
+        window.runner.shutdown()
+        window.save_layout()
+        window.hide()
     return code

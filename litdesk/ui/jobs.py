@@ -48,6 +48,7 @@ class JobRunner(QObject):
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self._workers: dict[GeneratorWorker, str] = {}
+        self._shut_down = False
 
     @property
     def busy(self) -> bool:
@@ -65,10 +66,13 @@ class JobRunner(QObject):
         """Run ``job`` (a started generator) in the background; call back on the main thread.
 
         ``interactive`` jobs (what the user is waiting on: a salience, a search) go ahead of
-        queued bulk work such as predicting a whole dataset.
+        queued bulk work such as predicting a whole dataset. After ``shutdown`` the worker
+        returned is never started.
         """
         worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
                                                 _ignore_errors=True)
+        if self._shut_down:
+            return worker
         was_busy = self.busy
         self._workers[worker] = title
         relay = _JobRelay(self, worker, title, on_result, on_error)
@@ -91,6 +95,24 @@ class JobRunner(QObject):
         """Stop every running job."""
         for worker in list(self._workers):
             worker.quit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Stop every job and wait up to ``timeout_ms`` for the threads to let go of them.
+
+        For a closing window: its relays die with it, so the workers' last signals would
+        never arrive; the runner forgets them here and reports idle. Jobs submitted later
+        (by a timer that fires while the window closes) never start. Returns whether all
+        jobs ended in time.
+        """
+        self._shut_down = True
+        if not self._workers:
+            return True
+        self.cancel_all()
+        ended = QThreadPool.globalInstance().waitForDone(timeout_ms)
+        self._workers.clear()
+        self.busy_changed.emit(False)
+        self.idle.emit()
+        return ended
 
     def _finished(self, worker: GeneratorWorker) -> None:
         self._workers.pop(worker, None)

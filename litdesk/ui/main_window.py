@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             dock.show()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
-        self.runner.cancel_all()
+        self.runner.shutdown()
         self.save_layout()
         super().closeEvent(event)
 

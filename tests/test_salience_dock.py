@@ -1,0 +1,209 @@
+"""The Salience dock on the real explanation engine: rows per (model, method), hover, words,
+the pinned reference beside the primary row, bar charts for tabular models, cancelling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QToolTip
+
+from litdesk.api import CategoryLabel, Dataset, TextSegment
+from litdesk.core import paths
+from litdesk.core.explain import Attribution
+from litdesk.core.loaders import load_dataset
+from litdesk.core.model_loading import load_model
+from litdesk.core.session import Session
+from litdesk.ui.docks.salience import (COMPUTING, TOP_FEATURES, FeatureBars, SalienceDock,
+                                       TokenHeatmap, attribution_view, default_methods)
+from litdesk.ui.jobs import JobRunner
+from tests.fakes import KeywordModel, SlowModel
+from tests.test_gui import ROWS
+
+
+@pytest.fixture
+def session():
+    table = pa.table({"text": [text for text, _ in ROWS], "label": [label for _, label in ROWS]})
+    session = Session()
+    session.set_dataset(Dataset(table, {"text": TextSegment(),
+                                        "label": CategoryLabel(vocab=("negative", "positive"))},
+                                "reviews"))
+    return session
+
+
+@pytest.fixture
+def dock(qtbot, session):
+    runner = JobRunner()
+    dock = SalienceDock(session, runner)
+    qtbot.addWidget(dock)
+    dock.resize(900, 600)
+    dock.show()
+    qtbot.waitExposed(dock)
+    yield dock
+    runner.cancel_all()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=20_000)
+
+
+def finished(dock: SalienceDock) -> bool:
+    """Every (model, method, row) of the current view has its result."""
+    return not dock.runner.busy and all(key in dock.results for key in dock._cells)
+
+
+def select(qtbot, dock, row, timeout=20_000):
+    dock.session.select([row])
+    qtbot.waitUntil(lambda: finished(dock), timeout=timeout)
+
+
+def test_one_row_per_model_and_method_with_occlusion_added_by_its_checkbox(qtbot, dock):
+    dock.session.add_model(KeywordModel("first"))
+    dock.session.add_model(KeywordModel("second", bias=1.0))
+    select(qtbot, dock, 0)
+    assert sorted(dock.results) == [("first", "lime", 0), ("second", "lime", 0)]
+    lime = dock.results[("first", "lime", 0)]
+    assert lime.features == tuple(ROWS[0][0].split())
+    assert lime.target == "positive"
+    assert dock.cell("first", "lime", 0).findChild(TokenHeatmap).tokens == lime.features
+    assert not dock.method_boxes["integrated_gradients"].isVisible()  # no gradients here
+
+    occlusion = dock.method_boxes["occlusion"]
+    assert not occlusion.isChecked()
+    qtbot.mouseClick(occlusion, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: finished(dock), timeout=20_000)
+    assert occlusion.isChecked()
+    assert sorted(dock.results) == [("first", "lime", 0), ("first", "occlusion", 0),
+                                    ("second", "lime", 0), ("second", "occlusion", 0)]
+    scores = dict(zip(dock.results[("first", "occlusion", 0)].features,
+                      dock.results[("first", "occlusion", 0)].scores))
+    assert scores["love"] > 0 > scores["phone"]  # a positive keyword pushes towards "positive"
+
+
+def test_hovering_a_token_shows_its_score(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    select(qtbot, dock, 1)
+    heatmap = dock.cell("keywords", "lime", 1).findChild(TokenHeatmap)
+    index = heatmap.tokens.index("awful")
+    qtbot.mouseMove(heatmap, heatmap.token_rects()[index].center().toPoint())
+    qtbot.waitUntil(QToolTip.isVisible, timeout=5_000)
+    score = dock.results[("keywords", "lime", 1)].scores[index]
+    assert QToolTip.text() == f"awful: {score:+.4g}"
+    assert heatmap.hovered == index
+
+
+def test_word_view_merges_word_pieces_and_flags_a_large_completeness_error(qtbot):
+    pieces = Attribution("m", "integrated_gradients",
+                         ("[CLS]", "un", "##believ", "##able", "phone", "[SEP]"),
+                         np.array([0.5, 0.1, 0.2, 0.3, -0.4, 0.0]), True, text="unbelievable phone",
+                         completeness_error=0.02)
+    tokens, words = attribution_view(pieces, words=False), attribution_view(pieces, words=True)
+    qtbot.addWidget(tokens)
+    qtbot.addWidget(words)
+    assert tokens.findChild(TokenHeatmap).tokens == pieces.features
+    heatmap = words.findChild(TokenHeatmap)
+    assert heatmap.tokens == ("unbelievable", "phone")
+    assert heatmap.scores == pytest.approx([0.6, -0.4])
+    error = words.findChild(QLabel, "completeness")
+    assert error.text() == "completeness error 2%" and "#d62728" in error.styleSheet()
+
+
+@pytest.mark.slow
+def test_the_demo_bert_explained_by_gradients_with_words_merged(qtbot, dock):
+    dock.session.set_dataset(load_dataset(paths.DEMO_DATASET))
+    dock.session.add_model(load_model(paths.DEMO_MODELS[0]))
+    select(qtbot, dock, 3, timeout=120_000)
+    (name,) = dock.session.models
+    assert sorted(method for model, method, _ in dock.results) == ["grad_l2",
+                                                                    "integrated_gradients"]
+    integrated = dock.results[(name, "integrated_gradients", 3)]
+    assert integrated.completeness_error <= 0.01
+    error = dock.cell(name, "integrated_gradients", 3).findChild(QLabel, "completeness")
+    assert error.text().startswith("completeness error ") and error.styleSheet() == ""
+    assert any(token.startswith("##") for token in integrated.features)
+    qtbot.mouseClick(dock.words, Qt.MouseButton.LeftButton)
+    merged = dock.cell(name, "integrated_gradients", 3).findChild(TokenHeatmap).tokens
+    assert not any(token.startswith("##") or token == "[CLS]" for token in merged)
+    assert merged == tuple(integrated.text.lower().replace(",", " ,").replace(".", " .").split())
+
+
+def test_a_pinned_row_is_explained_beside_the_primary_row(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    select(qtbot, dock, 0)
+    assert dock.cell("keywords", "lime", 4) is None
+    dock.session.pin(4)
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", "lime", 4) in dock.results,
+                    timeout=20_000)
+    assert dock.rows() == [0, 4]
+    assert dock.results[("keywords", "lime", 4)].features == ("excellent", "screen")
+    primary, pinned = (dock.cell("keywords", "lime", row) for row in (0, 4))
+    assert primary.mapTo(dock, primary.rect().topLeft()).x() < \
+        pinned.mapTo(dock, pinned.rect().topLeft()).x()  # side by side, primary first
+    headers = [label.text() for label in dock.content.findChildren(QLabel)]
+    assert "<i>Row 0 (primary)</i>" in headers and "<i>Row 4 (pinned reference)</i>" in headers
+
+
+def test_a_target_class_can_be_chosen(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    select(qtbot, dock, 0)
+    picker = dock.content.findChild(QComboBox, "target:keywords")
+    assert picker.currentText() == "the predicted class (positive)"
+    picker.setCurrentIndex(picker.findData("negative"))
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", "lime", 0) in dock.results,
+                    timeout=20_000)
+    assert dock.results[("keywords", "lime", 0)].target == "negative"
+    assert dock.content.findChild(QComboBox, "target:keywords").currentData() == "negative"
+
+
+def test_a_tabular_model_shows_its_top_features_as_bars(qtbot, dock):
+    dataset = load_dataset(paths.DEMO_TABULAR_DATASET)
+    dock.session.set_dataset(dataset)
+    model = load_model(paths.DEMO_TABULAR_MODELS[0])
+    dock.session.add_model(model)
+    assert default_methods(["kernel_shap"]) == ["kernel_shap"]
+    select(qtbot, dock, 0, timeout=60_000)
+    attribution = dock.results[(model.name, "kernel_shap", 0)]
+    assert attribution.kind == "features" and len(attribution.features) == 30
+    bars = dock.cell(model.name, "kernel_shap", 0).findChild(FeatureBars)
+    assert len(bars.features) == TOP_FEATURES
+    magnitudes = np.abs(bars.scores)
+    assert np.all(magnitudes[:-1] >= magnitudes[1:])
+    assert magnitudes[0] == np.abs(attribution.scores).max()
+    widths = [rect.width() for rect in bars.bar_rects()]
+    assert widths[0] == max(widths) > 0
+
+
+def test_a_failing_method_says_so_in_its_row(qtbot, dock):
+    class Broken(KeywordModel):
+        def predict(self, inputs):
+            raise RuntimeError("the model file is damaged")
+
+    dock.session.add_model(Broken("broken"))
+    select(qtbot, dock, 0)
+    line = dock.cell("broken", "lime", 0)
+    assert line.text() == "failed: RuntimeError: the model file is damaged"
+
+
+def test_a_new_primary_row_cancels_the_previous_jobs(qtbot, dock, monkeypatch):
+    cancelled = []
+    cancel = dock.runner.cancel
+    monkeypatch.setattr(dock.runner, "cancel", lambda worker: (cancelled.append(worker),
+                                                               cancel(worker)))
+    model = SlowModel(seconds_per_batch=0.05, batch_size=4)
+    dock.session.add_model(model)
+    dock.session.select([1])
+    assert isinstance(dock.cell("slow", "lime", 1), QLabel)
+    assert dock.cell("slow", "lime", 1).text() == COMPUTING
+    first = dock._workers["slow"]
+    qtbot.waitUntil(lambda: model.calls > 0, timeout=10_000)
+    select(qtbot, dock, 2, timeout=30_000)
+    assert cancelled == [first]
+    assert list(dock.results) == [("slow", "lime", 2)]
+    assert dock.cell("slow", "lime", 1) is None
+
+
+def test_method_checkboxes_apply_to_every_model_that_has_the_method(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    assert isinstance(dock.method_boxes["lime"], QCheckBox)
+    assert dock.method_boxes["lime"].isChecked()
+    dock.toggle_method("lime")
+    assert dock.chosen["keywords"] == []
+    assert not dock.method_boxes["lime"].isChecked()
