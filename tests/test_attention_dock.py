@@ -264,8 +264,10 @@ def test_the_demo_bert_shows_every_layer_and_head(qtbot, window):
     model = load_model(DEMO_BERT, LoadOptions(device="cpu"))
     dock = show_row(qtbot, window, 1, model)
     grid = dock.grid
-    assert [len(row) for row in grid.thumbnails] \
-        == [config["num_attention_heads"]] * config["num_hidden_layers"]
+    # The runner may fall idle between the prediction and the attention job it starts.
+    qtbot.waitUntil(lambda: [len(row) for row in grid.thumbnails]
+                    == [config["num_attention_heads"]] * config["num_hidden_layers"],
+                    timeout=30_000)
     layer, head = config["num_hidden_layers"] - 1, config["num_attention_heads"] - 1
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(layer, head).center())
     (outputs,) = model.predict([{"text": ROWS[1][0]}])

@@ -38,6 +38,7 @@ from litdesk.api import (
     TokenSalience,
     TokenTopKPreds,
 )
+from litdesk.core.explain import explain_job
 from litdesk.core.jobs import run_job
 from litdesk.core.lit_bridge import (
     DatasetFromLit,
@@ -49,7 +50,6 @@ from litdesk.core.lit_bridge import (
     spec_from_lit,
 )
 from litdesk.core.predict import predict_job
-from litdesk.core.salience import salience_job
 from tests.fakes import KeywordModel
 
 FAKE_LIT = Path(__file__).parent / "fake_lit"
@@ -230,10 +230,10 @@ def test_the_engine_predicts_and_explains_with_the_adapted_pair(lit_sentiment_mo
     _, predicted, vocab = predictions.predicted_labels()
     assert [vocab[i] for i in predicted] == [label for _, label in REVIEWS]
 
-    (scores,) = run_job(salience_job(model, dataset, 2))
-    assert scores.tokens == tuple(REVIEWS[2][0].split())
-    assert scores.predicted == "positive"
-    assert scores.scores.sum() == pytest.approx(1.0)
+    (attribution,) = run_job(explain_job(model, dataset, [2], "grad_l2"))  # its own gradients
+    assert attribution.features == tuple(REVIEWS[2][0].split())
+    assert attribution.target == "positive"
+    assert attribution.scores.sum() == pytest.approx(1.0)
 
 
 def test_values_arrow_cannot_hold_uniformly_stay_as_json_and_leave_the_spec(lit):

@@ -83,6 +83,8 @@ def test_hovering_a_token_shows_its_score(qtbot, dock):
     select(qtbot, dock, 1)
     heatmap = dock.cell("keywords", "lime", 1).findChild(TokenHeatmap)
     index = heatmap.tokens.index("awful")
+    # From elsewhere first: a cursor already on the spot (from an earlier test) moves nowhere.
+    qtbot.mouseMove(heatmap, heatmap.rect().bottomRight())
     qtbot.mouseMove(heatmap, heatmap.token_rects()[index].center().toPoint())
     qtbot.waitUntil(QToolTip.isVisible, timeout=5_000)
     score = dock.results[("keywords", "lime", 1)].scores[index]

@@ -8,7 +8,6 @@ from litdesk.api import CategoryLabel, Dataset, TextSegment
 from litdesk.core.jobs import Progress, run_job
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.projection import pca_job
-from litdesk.core.salience import gradient_norm, salience_job
 from litdesk.core.session import Session
 from tests.fakes import KeywordModel
 
@@ -62,22 +61,11 @@ def test_selection_events_and_pinning():
     assert seen == ["table", "projector", None]
 
 
-def test_pca_and_salience_jobs():
+def test_pca_of_predicted_embeddings():
     dataset, model = make_dataset(), KeywordModel()
     predictions = run_job(predict_job(model, dataset))
     coords = run_job(pca_job(predictions.fields["emb"]))
     assert coords.shape == (len(TEXTS), 2)
-    calls = model.calls
-    (scores,) = run_job(salience_job(model, dataset, 4))
-    assert model.calls == calls + 1  # one forward (and backward) pass per example
-    assert scores.tokens == ("great", "great", "fun")
-    assert scores.predicted == "positive" and scores.signed
-    np.testing.assert_allclose(scores.scores, [1.0, 1.0, -0.2])
-
-
-def test_gradient_norm_matches_definition():
-    gradients = np.array([[3.0, 4.0], [0.0, 0.0], [6.0, 8.0]])
-    np.testing.assert_allclose(gradient_norm(gradients), [5 / 15, 0, 10 / 15])
 
 
 def test_datasets_stay_with_their_own_predictions():
@@ -102,17 +90,6 @@ def test_predictions_for_a_background_dataset_are_kept_quietly():
     assert emitted == [] and session.predictions == {}
     session.activate_dataset("tiny")
     assert "keywords" in session.predictions
-
-
-def test_salience_is_cached(tmp_path):
-    from litdesk.core.cache import ResultCache
-
-    cache, dataset, model = ResultCache(tmp_path), make_dataset(), KeywordModel()
-    (first,) = run_job(salience_job(model, dataset, 2, cache))
-    calls = model.calls
-    (again,) = run_job(salience_job(model, dataset, 2, cache))
-    assert model.calls == calls
-    assert again.tokens == first.tokens and np.allclose(again.scores, first.scores)
 
 
 def test_slices_belong_to_their_dataset_and_get_unique_names():
