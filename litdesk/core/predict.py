@@ -69,6 +69,12 @@ class Predictions:
         """The name of the first output field of ``field_type``, or None."""
         return next((name for name, t in self.spec.items() if isinstance(t, field_type)), None)
 
+    def appended(self, more: "Predictions") -> "Predictions":
+        """These predictions followed by ``more`` (the same model's, for rows added since)."""
+        fields = {name: _concatenate(values, more.fields[name])
+                  for name, values in self.fields.items() if name in more.fields}
+        return Predictions(self.model_name, self.dataset_name, fields, dict(self.spec))
+
     def predicted_labels(self) -> tuple[str, np.ndarray, tuple[str, ...]] | None:
         """(field, argmax class index per row, vocab) of the first classification output."""
         name = self.first_of(types.MulticlassPreds)
@@ -140,6 +146,12 @@ def _stack(values: list[Any]) -> np.ndarray:
     ragged = np.empty(len(values), dtype=object)
     ragged[:] = values
     return ragged
+
+
+def _concatenate(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    if first.dtype != object and second.dtype != object and first.shape[1:] == second.shape[1:]:
+        return np.concatenate([first, second])
+    return _stack([*first, *second])  # ragged now (say, longer token lists): one object each
 
 
 def predict_job(model: Model, dataset: Dataset, batch_size: int | None = None,

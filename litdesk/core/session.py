@@ -6,13 +6,16 @@ mutation goes through a method that emits the matching signal, so all docks stay
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Optional
 
 import numpy as np
 from psygnal import Signal
 
 from litdesk.api import Dataset, Model
+from litdesk.core.datapoints import NewDatapoint, with_datapoints
 from litdesk.core.predict import Predictions
 from litdesk.core.rows import sorted_unique
 
@@ -54,6 +57,9 @@ class Session:
     models_changed = Signal()
     predictions_changed = Signal(str)  # model name
     slices_changed = Signal()  # a named slice of the active dataset was added, changed or removed
+    #: Rows were appended to the active dataset (their positions); predictions_changed follows
+    #: for each model whose predictions were extended.
+    rows_added = Signal(object)
     #: Emitted with the source that changed the selection, so a view can ignore its own echo.
     selection_changed = Signal(object)
 
@@ -121,6 +127,30 @@ class Session:
         self._predictions.setdefault(dataset.name, {})[predictions.model_name] = predictions
         if dataset is self.dataset:
             self.predictions_changed.emit(predictions.model_name)
+
+    def add_datapoints(self, points: Sequence[NewDatapoint],
+                       predictions: Mapping[str, Predictions] = MappingProxyType({})
+                       ) -> np.ndarray:
+        """Append ``points`` to the active dataset; return their row positions.
+
+        ``predictions`` holds each model's predictions for the new rows alone; a model left
+        out loses its predictions for this dataset (to be predicted again). Raises
+        ValueError (naming the field) when a value does not fit its column.
+        """
+        dataset = self.dataset
+        if dataset is None:
+            raise ValueError("no dataset is open")
+        grown = with_datapoints(dataset, points)
+        positions = np.arange(len(dataset), len(grown), dtype=np.int64)
+        self.dataset = self.datasets[dataset.name] = grown
+        old = self._predictions.get(dataset.name, {})
+        kept = {name: before.appended(predictions[name]) for name, before in old.items()
+                if name in predictions and len(predictions[name]) == len(points)}
+        self._predictions[dataset.name] = kept
+        self.rows_added.emit(positions)
+        for name in kept:
+            self.predictions_changed.emit(name)
+        return positions
 
     # -- slices -------------------------------------------------------------------------
 

@@ -1,0 +1,130 @@
+"""The journal: every datapoint the user makes, on disk the moment it is made.
+
+One append-only JSON Lines file per dataset file under ``data_dir()/journals``. The first line
+says which file (path, size, modification time, rows) the datapoints belong to; each further
+line is one datapoint, written and flushed to the disk (fsync) before the app goes on, so a
+crash or a kill at any moment loses nothing that was made. A line cut short by a kill in the
+middle of a write is skipped on reading. A journal kept for an older version of the file is
+set aside (renamed, never deleted) and the user is told where it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from litdesk.api import Dataset
+from litdesk.core import paths
+from litdesk.core.datapoints import NewDatapoint
+
+FORMAT = 1
+
+
+def journals_folder() -> Path:
+    """Where journals live."""
+    folder = paths.data_dir() / "journals"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise TypeError(f"cannot journal a {type(value).__name__}")
+
+
+def _decode(value: dict[str, Any]) -> Any:
+    if value.keys() == {"$bytes"}:
+        return base64.b64decode(value["$bytes"])
+    if value.keys() == {"$datetime"}:
+        return datetime.fromisoformat(value["$datetime"])
+    if value.keys() == {"$date"}:
+        return date.fromisoformat(value["$date"])
+    return value
+
+
+class Journal:
+    """The datapoints made on one dataset file, in the order they were made."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        """The journal of ``dataset`` as loaded from its file (before any datapoint is added).
+
+        Raises ValueError for a dataset that does not come from a file."""
+        if dataset.path is None:
+            raise ValueError(f"dataset {dataset.name} has no file to keep a journal for")
+        source = Path(dataset.path).resolve()
+        stat = source.stat()
+        self.header = {"litdesk_journal": FORMAT, "source": str(source), "size": stat.st_size,
+                       "mtime_ns": stat.st_mtime_ns, "rows": len(dataset)}
+        digest = hashlib.sha256(str(source).encode("utf-8")).hexdigest()[:32]
+        self.path = journals_folder() / f"{digest}.jsonl"
+
+    def read(self) -> tuple[list[NewDatapoint], list[str]]:
+        """The datapoints kept, and messages for the user (a torn line, a set-aside journal)."""
+        try:
+            lines = self.path.read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return [], []
+        try:
+            header = json.loads(lines[0])
+        except ValueError:
+            header = None
+        if header != self.header:
+            return [], [self._set_aside()]
+        points, messages = [], []
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line, object_hook=_decode)
+                points.append(NewDatapoint(record["values"], record["parent"], record["origin"],
+                                           record["created"]))
+            except (ValueError, KeyError, TypeError):
+                messages.append(f"Skipped line {number} of the journal {self.path} "
+                                "(cut short, probably by a crash while it was written)")
+        return points, messages
+
+    def append(self, points: list[NewDatapoint]) -> None:
+        """Write ``points`` and wait until the disk has them."""
+        lines = [json.dumps({"values": point.values, "parent": point.parent,
+                             "origin": point.origin, "created": point.created},
+                            default=_encode, ensure_ascii=False) for point in points]
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with open(self.path, "ab") as file:
+            if new:
+                file.write(json.dumps(self.header).encode("utf-8") + b"\n")
+            elif not self._ends_with_newline():
+                file.write(b"\n")  # after a torn last line, start a fresh one
+            file.write("".join(line + "\n" for line in lines).encode("utf-8"))
+            file.flush()
+            os.fsync(file.fileno())
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as file:
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) == b"\n"
+
+    def _set_aside(self) -> str:
+        kept = self.path.with_name(f"{self.path.stem}-{self.path.stat().st_mtime_ns}.jsonl")
+        os.replace(self.path, kept)
+        return (f"{Path(self.header['source']).name} changed since datapoints were made on it; "
+                f"they are kept in {kept}")
+
+
+def journal_for(dataset: Dataset) -> Optional[Journal]:
+    """The journal of a dataset loaded from a file, else None."""
+    try:
+        return Journal(dataset)
+    except (ValueError, OSError):
+        return None
