@@ -129,27 +129,29 @@ class Session:
             self.predictions_changed.emit(predictions.model_name)
 
     def add_datapoints(self, points: Sequence[NewDatapoint],
-                       predictions: Mapping[str, Predictions] = MappingProxyType({})
-                       ) -> np.ndarray:
-        """Append ``points`` to the active dataset; return their row positions.
+                       predictions: Mapping[str, Predictions] = MappingProxyType({}),
+                       dataset_name: Optional[str] = None) -> np.ndarray:
+        """Append ``points`` to a dataset (the active one by default); return their positions.
 
         ``predictions`` holds each model's predictions for the new rows alone; a model left
         out loses its predictions for this dataset (to be predicted again). Raises
         ValueError (naming the field) when a value does not fit its column.
         """
-        dataset = self.dataset
+        dataset = self.datasets.get(dataset_name) if dataset_name else self.dataset
         if dataset is None:
-            raise ValueError("no dataset is open")
+            raise ValueError(f"no dataset {dataset_name or ''} is open".replace("  ", " "))
         grown = with_datapoints(dataset, points)
         positions = np.arange(len(dataset), len(grown), dtype=np.int64)
-        self.dataset = self.datasets[dataset.name] = grown
+        self.datasets[dataset.name] = grown
         old = self._predictions.get(dataset.name, {})
         kept = {name: before.appended(predictions[name]) for name, before in old.items()
                 if name in predictions and len(predictions[name]) == len(points)}
         self._predictions[dataset.name] = kept
-        self.rows_added.emit(positions)
-        for name in kept:
-            self.predictions_changed.emit(name)
+        if dataset is self.dataset:
+            self.dataset = grown
+            self.rows_added.emit(positions)
+            for name in kept:
+                self.predictions_changed.emit(name)
         return positions
 
     # -- slices -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 from psygnal import Signal
@@ -128,6 +128,7 @@ class SliceStore:
         self._restoring = False
         session.dataset_changed.connect(self._on_dataset_changed)
         session.slices_changed.connect(self._on_slices_changed)
+        session.rows_added.connect(self._on_rows_added)
         self._on_dataset_changed()
 
     def _on_dataset_changed(self) -> None:
@@ -147,6 +148,14 @@ class SliceStore:
         finally:
             self._restoring = False
         if messages:  # the file on disk no longer matches: replace it with what is kept
+            self._on_slices_changed()
+
+    def _on_rows_added(self, _rows: np.ndarray) -> None:
+        # The datapoints come back with the file (from the journal): count them as its rows.
+        dataset = self.session.dataset
+        if dataset is not None and dataset.name in self._identities:
+            self._identities[dataset.name] = replace(self._identities[dataset.name],
+                                                     num_rows=len(dataset))
             self._on_slices_changed()
 
     def _on_slices_changed(self) -> None:

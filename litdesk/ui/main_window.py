@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -18,11 +19,15 @@ from litdesk.core.model_loading import load_model_job, looks_like_model
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.cache import ResultCache
+from litdesk.core.datapoints import NewDatapoint, new_predictions_job, with_datapoints
+from litdesk.core.journal import Journal, journal_for
+from litdesk.core.save import SAVE_FORMATS, save_dataset_job
 from litdesk.core.session import Session
 from litdesk.core.slice_store import SliceStore
 from litdesk.ui.docks.attention import AttentionDock
 from litdesk.ui.docks.comparison import ComparisonDock
 from litdesk.ui.docks.confusion import ConfusionDock
+from litdesk.ui.docks.editor import DatapointEditorDock
 from litdesk.ui.docks.metrics import MetricsDock
 from litdesk.ui.docks.outputs import OutputsDock
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
@@ -36,7 +41,17 @@ from litdesk.ui.jobs import JobFailed, JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
-LAYOUT_VERSION = 3  # bump when docks are added, so an old saved layout is not applied
+LAYOUT_VERSION = 4  # bump when docks are added, so an old saved layout is not applied
+
+
+@dataclass
+class _PendingDatapoints:
+    """Datapoints made and journaled, waiting for their predictions before they join."""
+
+    dataset_name: str
+    points: list[NewDatapoint]
+    compare: bool
+    predictions: Optional[dict] = None
 
 
 class MainWindow(QMainWindow):
@@ -47,6 +62,8 @@ class MainWindow(QMainWindow):
     model_loaded = Signal(str)
     #: Emitted with the message of each failure shown to the user.
     error_reported = Signal(str)
+    #: Emitted with the row positions of datapoints once they joined their dataset.
+    datapoints_added = Signal(object)
 
     def __init__(self, session: Optional[Session] = None, device: Optional[str] = None,
                  show_dialogs: bool = True, trust: bool = False,
@@ -65,6 +82,8 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.cache = ResultCache()
         self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
+        self._journals: dict[str, Journal] = {}  # dataset name -> its journal
+        self._pending: list[_PendingDatapoints] = []  # made, being predicted, in order
         self.setWindowTitle("litdesk")
         if APP_ICON.exists():
             self.setWindowIcon(QIcon(str(APP_ICON)))
@@ -84,6 +103,7 @@ class MainWindow(QMainWindow):
         self.confusion_dock = ConfusionDock(self.session)
         self.scalars_dock = ScalarsDock(self.session, self.runner)
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
+        self.editor_dock = DatapointEditorDock(self.session)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -102,6 +122,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Scalars", self.scalars_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Partial Dependence", self.partial_dependence_dock,
                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Datapoint Editor", self.editor_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
@@ -112,6 +133,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Metrics"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Confusion Matrix"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])
+        self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Datapoint Editor"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Scalars"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Partial Dependence"])
         self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
@@ -134,6 +156,9 @@ class MainWindow(QMainWindow):
         self.session.models_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self.predict_missing)
+        self.session.rows_added.connect(lambda _rows: self.predict_missing())
+        self.editor_dock.add_requested.connect(
+            lambda point, compare: self.add_datapoints([point], compare))
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
 
@@ -195,6 +220,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open the &Tabular Demo", QKeySequence("Ctrl+Shift+T"),
                             self.open_tabular_demo)
         file_menu.addSeparator()
+        file_menu.addAction("&Save Dataset As…", QKeySequence.StandardKey.Save,
+                            self.save_dataset_dialog)
         file_menu.addAction("&Export Table View as CSV…", QKeySequence("Ctrl+E"),
                             self.table_dock.export_view_dialog)
         file_menu.addSeparator()
@@ -388,7 +415,12 @@ class MainWindow(QMainWindow):
             self.open_paths(local)
 
     def _on_dataset_loaded(self, dataset: Dataset) -> None:
+        journal = journal_for(dataset)
+        if journal is not None:
+            dataset = self._restore_datapoints(dataset, journal)
         name = self.session.set_dataset(dataset)
+        if journal is not None:
+            self._journals[name] = journal
         if len(dataset):
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
@@ -397,6 +429,94 @@ class MainWindow(QMainWindow):
         name = self.session.add_model(model)
         self.model_loaded.emit(name)
         self.predict_missing()
+
+    # -- datapoints the user makes -------------------------------------------------------------
+
+    def _restore_datapoints(self, dataset: Dataset, journal: Journal) -> Dataset:
+        """``dataset`` with the datapoints its journal kept from earlier sessions."""
+        points, messages = journal.read()
+        for message in messages:
+            self.report_error("The journal of datapoints", message)
+        if not points:
+            return dataset
+        try:
+            restored = with_datapoints(dataset, points)
+        except ValueError as error:
+            self.report_error("Datapoints made earlier could not be restored",
+                              f"{error} (they stay in {journal.path})")
+            return dataset
+        self.statusBar().showMessage(
+            f"Restored {len(points):,} datapoint(s) made on {dataset.name} earlier", 10_000)
+        return restored
+
+    def add_datapoints(self, points: list[NewDatapoint], compare: bool = False) -> bool:
+        """Keep ``points`` (in the journal first), predict them with every model, then add them
+        to the active dataset and select them; ``compare`` pins the first one's parent.
+
+        Returns False, after telling the user why, when a value does not fit its column."""
+        dataset = self.session.dataset
+        if dataset is None or not points:
+            return False
+        try:
+            with_datapoints(dataset, points)
+        except ValueError as error:
+            self.editor_dock.show_error(str(error))
+            self.report_error("Cannot add the datapoint", str(error))
+            return False
+        journal = self._journals.get(dataset.name)
+        if journal is not None:
+            try:
+                journal.append(points)
+            except OSError as error:
+                self.report_error("Could not write the journal of datapoints",
+                                  f"{journal.path}: {error}")
+        pending = _PendingDatapoints(dataset.name, points, compare)
+        self._pending.append(pending)
+        self.runner.submit(
+            new_predictions_job(dict(self.session.models), dataset, points, self.cache),
+            f"Predict {len(points):,} new datapoint(s)",
+            lambda predictions: self._on_new_predictions(pending, predictions),
+            lambda failure: self._on_new_predictions_failed(pending, failure), interactive=True)
+        return True
+
+    def _on_new_predictions(self, pending: "_PendingDatapoints", predictions: dict) -> None:
+        pending.predictions = predictions
+        while self._pending and self._pending[0].predictions is not None:
+            done = self._pending.pop(0)  # in the order they were made, as in the journal
+            if done.dataset_name not in self.session.datasets:
+                continue
+            positions = self.session.add_datapoints(done.points, done.predictions,
+                                                    done.dataset_name)
+            self.datapoints_added.emit(positions)
+            if self.session.dataset is not None \
+                    and self.session.dataset.name == done.dataset_name:
+                self.session.select(positions, int(positions[0]), source=self)
+                if done.compare:
+                    self.session.pin(done.points[0].parent, source=self)
+
+    def _on_new_predictions_failed(self, pending: "_PendingDatapoints", failure: JobFailed
+                                   ) -> None:
+        self._report_failure(failure)
+        self._on_new_predictions(pending, {})  # they join all the same, without predictions
+
+    def save_dataset_dialog(self) -> None:
+        """Ask where to save the active dataset (with the datapoints made) and save it."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        filters = ";;".join(f"{label} (*{suffix})" for suffix, label in SAVE_FORMATS.items())
+        start = Path(dataset.path).with_name(f"{Path(dataset.path).stem}-edited.csv") \
+            if dataset.path else Path(f"{dataset.name}.csv")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save dataset", str(start), filters)
+        if path:
+            suffix = next((s for s, label in SAVE_FORMATS.items() if chosen.startswith(label)),
+                          ".csv")
+            self.save_dataset(Path(path) if Path(path).suffix else Path(path + suffix))
+
+    def save_dataset(self, path: Path) -> None:
+        """Save the active dataset to ``path`` in the background (CSV, JSONL or Parquet)."""
+        self.runner.submit(save_dataset_job(self.session.dataset, path), f"Save {path.name}",
+                           lambda saved: self.statusBar().showMessage(f"Saved {saved}", 10_000))
 
     # -- predictions --------------------------------------------------------------------------
 

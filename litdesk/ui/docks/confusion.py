@@ -155,6 +155,7 @@ class ConfusionDock(QWidget):
 
         session.dataset_changed.connect(self._on_fields_changed)
         session.spec_changed.connect(self._on_fields_changed)
+        session.rows_added.connect(lambda _rows: self._on_fields_changed())
         session.models_changed.connect(self._fill_choices)
         session.predictions_changed.connect(self._on_predictions_changed)
         session.selection_changed.connect(self._on_selection)

@@ -100,6 +100,7 @@ class MetricsDock(QWidget):
         session.predictions_changed.connect(lambda _model: self._fill_choices())
         session.dataset_changed.connect(self._fill_choices)
         session.spec_changed.connect(self._fill_choices)
+        session.rows_added.connect(lambda _rows: self._fill_choices())
         session.slices_changed.connect(self.recompute)
         self._fill_choices()
 

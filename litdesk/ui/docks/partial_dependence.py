@@ -62,6 +62,7 @@ class PartialDependenceDock(RefreshWhenShown):
 
         session.dataset_changed.connect(self.request_refresh)
         session.spec_changed.connect(self.request_refresh)
+        session.rows_added.connect(lambda _rows: self.request_refresh())
         session.models_changed.connect(self.request_refresh)
         session.selection_changed.connect(self._on_selection)
 

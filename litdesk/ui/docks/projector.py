@@ -220,6 +220,7 @@ class ProjectorDock(QWidget):
         session.dataset_changed.connect(self._on_dataset_changed)
         session.spec_changed.connect(self._fill_sources)
         session.predictions_changed.connect(self._on_predictions_changed)
+        session.rows_added.connect(self._on_rows_added)
         session.selection_changed.connect(self._on_selection)
         if session.dataset is not None:
             self._on_dataset_changed()
@@ -374,6 +375,10 @@ class ProjectorDock(QWidget):
         self._fill_sources()
 
     def _on_predictions_changed(self, _model: str) -> None:
+        self._fill_sources()
+
+    def _on_rows_added(self, _rows: np.ndarray) -> None:
+        self._projected_request = None  # the same request now covers more rows
         self._fill_sources()
 
     # -- projecting ---------------------------------------------------------------------
@@ -618,12 +623,16 @@ class ProjectorDock(QWidget):
         if self.positions is None:
             return
         selection = self.session.selection
-        rows = selection.rows
+        rows = self._drawn(selection.rows)
         shown = rows if len(rows) <= MAX_RINGS else np.zeros(0, dtype=np.int64)
         self.highlight.setData(x=self.positions[shown, 0], y=self.positions[shown, 1])
         self._place_marker(self.primary_marker, selection.primary)
         self._place_marker(self.pinned_marker, selection.pinned)
         self._update_emphasis()
+
+    def _drawn(self, rows: np.ndarray) -> np.ndarray:
+        """Those of ``rows`` that have a point (rows just added have none until projected)."""
+        return rows[rows < len(self.positions)] if self.positions is not None else rows[:0]
 
     def _place_marker(self, marker: pg.ScatterPlotItem, row: Optional[int]) -> None:
         if row is None or row >= len(self.positions):
@@ -634,9 +643,9 @@ class ProjectorDock(QWidget):
     def _update_emphasis(self) -> None:
         """Search matches, else a selection of several rows, are drawn on top of the rest."""
         if self.matches is not None:
-            self.cloud.set_emphasis(self.matches)
+            self.cloud.set_emphasis(self._drawn(self.matches))
         elif len(self.session.selection.rows) > 1:
-            self.cloud.set_emphasis(self.session.selection.rows)
+            self.cloud.set_emphasis(self._drawn(self.session.selection.rows))
         else:
             self.cloud.set_emphasis(None)
 

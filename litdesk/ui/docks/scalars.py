@@ -164,6 +164,7 @@ class ScalarsDock(RefreshWhenShown):
 
         session.dataset_changed.connect(self.request_refresh)
         session.spec_changed.connect(self.request_refresh)
+        session.rows_added.connect(lambda _rows: self.request_refresh())
         session.predictions_changed.connect(lambda _model: self.request_refresh())
         session.selection_changed.connect(self._on_selection)
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 from litdesk.api import types
 from litdesk.core import table_query
 from litdesk.core.confusion import column_categories
+from litdesk.core.datapoints import children_of, generated_rows
 from litdesk.core.metrics import gold_column
 from litdesk.core.retype import retype_column
 from litdesk.core.rows import sorted_unique
@@ -151,6 +152,14 @@ class DataTableDock(QWidget):
         self.clear_filters_button.clicked.connect(self.clear_filters)
         self.export_button = QToolButton(text="Export CSV…")
         self.export_button.clicked.connect(self.export_view_dialog)
+        self.row_scope = QComboBox()
+        self.row_scope.setToolTip("Show every row, only the datapoints made here (edited or "
+                                  "generated), or those made from the rows selected now")
+        for label, scope in (("All rows", None), ("Made here", "made"),
+                             ("Children of the selection", "children")):
+            self.row_scope.addItem(label, scope)
+        self.row_scope.currentIndexChanged.connect(lambda _index: self._on_scope_changed())
+        self._scope_parents = np.zeros(0, dtype=np.int64)  # the selection "children" was set on
 
         self.model = ArrowTableModel(self)
         self.view = QTableView()
@@ -193,6 +202,7 @@ class DataTableDock(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.dataset_choice)
         bar.addWidget(self.search, 1)
+        bar.addWidget(self.row_scope)
         bar.addWidget(self.export_button)
         filters = QHBoxLayout()
         filters.addWidget(self.filters_label, 1)
@@ -207,6 +217,7 @@ class DataTableDock(QWidget):
 
         session.datasets_changed.connect(self._fill_dataset_choice)
         session.dataset_changed.connect(self._on_dataset_changed)
+        session.rows_added.connect(self._on_rows_added)
         session.predictions_changed.connect(self._on_predictions_changed)
         session.selection_changed.connect(self._on_session_selection)
         session.slices_changed.connect(self._on_slices_changed)
@@ -261,12 +272,42 @@ class DataTableDock(QWidget):
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
+        self.row_scope.blockSignals(True)
+        self.row_scope.setCurrentIndex(0)
+        self.row_scope.blockSignals(False)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.model.set_table(self.display_table())
         self.model.starred = self.starred_rows()
         self._fit_columns()
         self._update_filters_label()
         self._update_status()
+
+    def _on_rows_added(self, rows: np.ndarray) -> None:
+        self.model.set_table(self.display_table(), np.concatenate([self.model.rows, rows]))
+        self._fit_columns()
+        self._update_status()
+        if self.search.text().strip() or self.column_filters or self.sort_column is not None \
+                or self.row_scope.currentData() is not None:
+            self.refresh_view()  # the new rows stay if they pass the filters
+
+    def scope_rows(self) -> Optional[np.ndarray]:
+        """The rows the scope picker allows (None: all)."""
+        scope, dataset = self.row_scope.currentData(), self.session.dataset
+        if scope is None or dataset is None:
+            return None
+        if scope == "made":
+            return generated_rows(dataset)
+        return children_of(dataset, self._scope_parents)
+
+    def _on_scope_changed(self) -> None:
+        if self.row_scope.currentData() == "children":
+            self._scope_parents = self.session.selection.rows.copy()
+            count = self._scope_parents.size
+            self.row_scope.setItemText(2, f"Children of the {count:,} row(s) selected"
+                                       if count else "Children of the selection (none)")
+        else:
+            self.row_scope.setItemText(2, "Children of the selection")
+        self.refresh_view()
 
     def _on_predictions_changed(self, _model_name: str) -> None:
         self.model.set_table(self.display_table(), self.model.rows)
@@ -300,12 +341,13 @@ class DataTableDock(QWidget):
             return
         table, spec, query = self.model.table, self.display_spec(), self.query()
         column, descending = self.sort_column, self.sort_descending
+        scope = self.scope_rows()
 
         def job():
             from litdesk.core.jobs import Progress
 
             yield Progress(0, 2, "Filtering rows")
-            rows = table_query.filter_rows(table, spec, query)
+            rows = table_query.filter_rows(table, spec, query, base=scope)
             yield Progress(1, 2, "Sorting rows")
             if column is not None:
                 rows = table_query.sort_rows(table, column, descending, rows)
@@ -353,6 +395,9 @@ class DataTableDock(QWidget):
         """Drop every column filter and the search."""
         self.column_filters.clear()
         self.search.clear()
+        self.row_scope.blockSignals(True)
+        self.row_scope.setCurrentIndex(0)
+        self.row_scope.blockSignals(False)
         self._update_filters_label()
         self.refresh_view()
 
