@@ -153,6 +153,7 @@ class DataTableDock(QWidget):
         self.export_button = QToolButton(text="Export CSV…")
         self.export_button.clicked.connect(self.export_view_dialog)
         self.row_scope = QComboBox()
+        self.row_scope.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.row_scope.setToolTip("Show every row, only the datapoints made here (edited or "
                                   "generated), or those made from the rows selected now")
         for label, scope in (("All rows", None), ("Made here", "made"),
