@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -95,6 +95,21 @@ class EmbeddedTexts:
     kept: list[Sequence[int]]
 
 
+@dataclass
+class TokenVocabulary:
+    """A :class:`GradientTextModel`'s input token embeddings, for token swaps (HotFlip).
+
+    ``table`` (torch, on the model's device) is vocabulary × width: row ``i`` is what
+    :meth:`GradientTextModel.embed_texts` puts at a position holding token ``i``. ``tokens`` names
+    each token id; ``swappable`` lists the ids a swap may put into a text (words and word pieces,
+    not special tokens or placeholders).
+    """
+
+    table: Any
+    tokens: Sequence[str]
+    swappable: Sequence[int]
+
+
 class GradientTextModel(abc.ABC):
     """Optional for a torch text model: its outputs as differentiable functions of its input
     token embeddings, which gradient attribution (saliency, integrated gradients) needs."""
@@ -115,3 +130,13 @@ class GradientTextModel(abc.ABC):
     def logits_from_embeddings(self, embeddings: Any, *forward_args: Any) -> Any:
         """A batch × len(gradient_targets()) tensor, differentiable in ``embeddings``; rows of
         ``forward_args`` are aligned with those of ``embeddings``."""
+
+    def token_vocabulary(self) -> Optional[TokenVocabulary]:
+        """The input token embedding table, or None (the default) when the model does not expose
+        it; a model that returns one also defines :meth:`replace_tokens`."""
+        return None
+
+    def replace_tokens(self, text: str, replacements: Mapping[int, int]) -> str:
+        """``text`` with the token at each position (as in ``embed_texts([text])``) replaced by the
+        token id it maps to."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replace tokens")

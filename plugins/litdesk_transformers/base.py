@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 import contextlib
 import functools
-
+import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from litdesk.api import (
     TokenGradients,
     Tokens,
 )
-from litdesk.api.model import EmbeddedTexts, GradientTextModel
+from litdesk.api.model import EmbeddedTexts, GradientTextModel, TokenVocabulary
 
 #: Texts are truncated to this many tokens (special tokens included).
 MAX_LENGTH = 128
@@ -36,6 +36,9 @@ MAX_LENGTH = 128
 Example = dict[str, Any]
 ScoredCandidates = list[tuple[str, float]]
 
+
+#: Vocabulary entries that are placeholders or markers rather than text: [unused7], <0x0A>, <unk>.
+PLACEHOLDER_TOKEN = re.compile(r"\[[^\]]*\]|<[^>]*>")
 
 #: LoadOptions.precision -> the torch dtype name autocast runs in (None: full precision).
 AUTOCAST_TYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
@@ -215,6 +218,36 @@ class HFTextModel(Model, GradientTextModel):
                 out = self.network(inputs_embeds=embeddings, attention_mask=attention_mask,
                                    **extra)
         return out.logits.float()
+
+    def token_vocabulary(self) -> TokenVocabulary | None:
+        """The input embedding table; None with a slow tokenizer, which has no token offsets for
+        :meth:`replace_tokens`."""
+        return self._vocabulary if self.tokenizer.is_fast else None
+
+    @functools.cached_property
+    def _vocabulary(self) -> TokenVocabulary:
+        table = self.network.get_input_embeddings().weight.detach()
+        tokens = [token or "" for token in
+                  self.tokenizer.convert_ids_to_tokens(list(range(table.shape[0])))]
+        special = set(self.tokenizer.all_special_ids)
+        swappable = [i for i, token in enumerate(tokens) if token and i not in special
+                     and not PLACEHOLDER_TOKEN.fullmatch(token)]
+        return TokenVocabulary(table, tokens, swappable)
+
+    def replace_tokens(self, text: str, replacements: Mapping[int, int]) -> str:
+        """Each replaced token's characters in ``text`` (its offsets) give way to the new token's
+        text; the rest of ``text`` is kept as it is."""
+        with self._lock:
+            offsets = self._backend_tokenizer("right").encode(text).offsets
+        prefix = getattr(self.tokenizer.backend_tokenizer.model, "continuing_subword_prefix", None)
+        for position in sorted(replacements, reverse=True):
+            piece = self.tokenizer.convert_tokens_to_string(
+                [self._vocabulary.tokens[replacements[position]]]).strip()
+            if prefix and piece.startswith(prefix):
+                piece = piece[len(prefix):]
+            start, end = offsets[position]
+            text = text[:start] + piece + text[end:]
+        return text
 
     # --- The Model contract -----------------------------------------------------------------
 
