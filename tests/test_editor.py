@@ -175,3 +175,28 @@ def test_a_kill_right_after_an_edit_loses_nothing(qtbot, tmp_path):
     assert table.num_rows == len(ROWS) + 1
     assert table.column("text")[len(ROWS)].as_py() == "edited before the kill"
     assert table.column(PARENT)[len(ROWS)].as_py() == 2
+
+
+def test_accepted_generator_candidates_join_with_predictions_and_provenance(qtbot, window,
+                                                                           tmp_path):
+    model = load_with_model(qtbot, window, tmp_path)
+    window.docks["Generators"].raise_()
+    dock = window.generators_dock
+    dock.generator_choice.setCurrentIndex(dock.generator_choice.findData("word_replacer"))
+    window.session.select([0])
+    rules = dock.param_widgets["word_replacer"]["substitutions"]
+    rules.clear()
+    qtbot.keyClicks(rules, "great -> awful")
+    with qtbot.waitSignal(dock.run_finished, timeout=10_000):
+        qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.datapoints_added, timeout=10_000) as added:
+        qtbot.mouseClick(dock.accept_all_button, Qt.MouseButton.LeftButton)
+    (row,) = added.args[0]
+    table = window.session.dataset.table
+    assert table.column("text")[row].as_py() == "I love this awful phone"
+    assert table.column(PARENT)[row].as_py() == 0
+    assert "great" in table.column(ORIGIN)[row].as_py()
+    expected = model.predict([{"text": "I love this awful phone"}])[0]["probas"]
+    np.testing.assert_allclose(window.session.predictions["keywords"].fields["probas"][row],
+                               expected)
+    assert window.session.selection.primary == row

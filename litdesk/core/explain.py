@@ -112,7 +112,8 @@ def _text_field(model: Model) -> str | None:
                  if isinstance(t, types.TextSegment)), None)
 
 
-def _tabular_fields(model: Model) -> list[str]:
+def tabular_fields(model: Model) -> list[str]:
+    """The model's number and category inputs other than its gold label fields."""
     labels = _label_fields(model)
     return [name for name, t in model.input_spec().items()
             if isinstance(t, (types.Scalar, types.CategoryLabel)) and name not in labels]
@@ -144,7 +145,7 @@ def methods_for(model: Model) -> list[str]:
     if _explained_output(model) is not None:
         if _text_field(model) is not None:
             methods.extend(TEXT_METHODS)
-        if _tabular_fields(model):
+        if tabular_fields(model):
             methods.append("kernel_shap")
     return methods
 
@@ -371,7 +372,7 @@ def tabular_baseline(model: Model, dataset: Dataset) -> dict[str, Any]:
     binding = bind_inputs(model, dataset)
     spec = model.input_spec()
     baseline: dict[str, Any] = {}
-    for name in _tabular_fields(model):
+    for name in tabular_fields(model):
         column = dataset.table.column(binding[name]) if name in binding else None
         if column is None or column.null_count == len(column):
             baseline[name] = None

@@ -25,7 +25,7 @@ import numpy as np
 
 from litdesk.api import Dataset, Model, types
 from litdesk.api.model import GradientTextModel, TokenVocabulary
-from litdesk.core.explain import _tabular_fields, is_special_token
+from litdesk.core.explain import is_special_token, tabular_fields
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_rows
 
@@ -157,7 +157,7 @@ def applicable(name: str, dataset: Dataset, model: Model | None) -> str | None:
         return f"{str(error)[:1].upper()}{str(error)[1:]}."
     if name == "ablation_flip" and not _read_texts(model, dataset):
         return f"Model {model.name} reads no text field of dataset {dataset.name}."
-    if name == "tabular_flip" and not _bound_columns(model, dataset, _tabular_fields(model)):
+    if name == "tabular_flip" and not _bound_columns(model, dataset, tabular_fields(model)):
         return f"Model {model.name} reads no number or category field of dataset {dataset.name}."
     if name == "hotflip":
         return _hotflip_applicable(model, dataset)
@@ -608,7 +608,7 @@ def _tabular_flip(dataset: Dataset, settings: Mapping[str, Any], model: Model) -
     @functools.cache
     def columns() -> dict[str, tuple[list[Any], float | None]]:  # in the job, not the caller
         return {binding[name]: _candidate_values(dataset, binding[name], spec[name])
-                for name in _tabular_fields(model) if name in binding}
+                for name in tabular_fields(model) if name in binding}
 
     def make_row(row: _RowCandidates, progress: Progress) -> Job[list[Candidate]]:
         names = list(columns())

@@ -28,6 +28,8 @@ from litdesk.ui.docks.attention import AttentionDock
 from litdesk.ui.docks.comparison import ComparisonDock
 from litdesk.ui.docks.confusion import ConfusionDock
 from litdesk.ui.docks.editor import DatapointEditorDock
+from litdesk.ui.docks.generators import TITLE_PREFIX as GENERATOR_TITLE_PREFIX
+from litdesk.ui.docks.generators import GeneratorsDock
 from litdesk.ui.docks.metrics import MetricsDock
 from litdesk.ui.docks.outputs import OutputsDock
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.scalars_dock = ScalarsDock(self.session, self.runner)
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
         self.editor_dock = DatapointEditorDock(self.session)
+        self.generators_dock = GeneratorsDock(self.session, self.runner)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -123,6 +126,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Partial Dependence", self.partial_dependence_dock,
                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Datapoint Editor", self.editor_dock, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Generators", self.generators_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
@@ -134,6 +138,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Confusion Matrix"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Datapoint Editor"])
+        self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Generators"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Scalars"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Partial Dependence"])
         self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
@@ -159,6 +164,7 @@ class MainWindow(QMainWindow):
         self.session.rows_added.connect(lambda _rows: self.predict_missing())
         self.editor_dock.add_requested.connect(
             lambda point, compare: self.add_datapoints([point], compare))
+        self.generators_dock.accepted.connect(self.add_datapoints)
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
 
@@ -553,8 +559,8 @@ class MainWindow(QMainWindow):
         self.report_error(f"{failure.title} failed", str(failure.error))
 
     def _on_job_failed(self, failure: JobFailed) -> None:
-        if failure.title.startswith(("Load ", "Predict ")):
-            return  # already reported by the job's own handler
+        if failure.title.startswith(("Load ", "Predict ", GENERATOR_TITLE_PREFIX)):
+            return  # already reported by the job's own handler (or shown in its dock)
         self.report_error(f"{failure.title} failed", f"{type(failure.error).__name__}: "
                                                      f"{failure.error}")
 

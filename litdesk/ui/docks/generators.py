@@ -15,10 +15,10 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox,
-                               QDoubleSpinBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QSizePolicy, QSpinBox,
-                               QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+                               QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea,
+                               QSizePolicy, QSpinBox, QStackedWidget, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from litdesk.core.datapoints import NewDatapoint, own_columns
 from litdesk.core.generators import GENERATORS, Candidate, Param, applicable, generate_job
@@ -251,7 +251,15 @@ class GeneratorsDock(QWidget):
         review_bar.addWidget(self.accept_all_button)
         review_bar.addWidget(self.discard_button)
         review_bar.addStretch(1)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        scroll = QScrollArea()  # in a short window the dock scrolls instead of growing it
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(picker)
         layout.addWidget(self.forms)
