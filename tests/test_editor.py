@@ -200,3 +200,17 @@ def test_accepted_generator_candidates_join_with_predictions_and_provenance(qtbo
     np.testing.assert_allclose(window.session.predictions["keywords"].fields["probas"][row],
                                expected)
     assert window.session.selection.primary == row
+
+
+def test_a_dataset_without_a_file_says_its_datapoints_need_saving(qtbot, window):
+    import pyarrow as pa
+
+    from litdesk.api import Dataset, TextSegment
+    from litdesk.core.datapoints import NewDatapoint
+
+    window.open_objects(datasets=[Dataset(pa.table({"text": ["a", "b"]}),
+                                          {"text": TextSegment()}, "notes")])
+    with qtbot.waitSignal(window.datapoints_added, timeout=10_000):
+        assert window.add_datapoints([NewDatapoint.now({"text": "c"}, 1, "edited")])
+    assert "has no file" in window.statusBar().currentMessage()
+    assert window.session.dataset.table.column("text").to_pylist() == ["a", "b", "c"]

@@ -470,7 +470,11 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot add the datapoint", str(error))
             return False
         journal = self._journals.get(dataset.name)
-        if journal is not None:
+        if journal is None:
+            self.statusBar().showMessage(
+                f"{dataset.name} has no file, so its new datapoints last until litdesk closes; "
+                "File ▸ Save Dataset As (Ctrl+S) keeps them", 15_000)
+        else:
             try:
                 journal.append(points)
             except OSError as error:
