@@ -140,3 +140,40 @@ class GradientTextModel(abc.ABC):
         """``text`` with the token at each position (as in ``embed_texts([text])``) replaced by the
         token id it maps to."""
         raise NotImplementedError(f"{type(self).__name__} cannot replace tokens")
+
+
+class GradientImageModel(abc.ABC):
+    """Optional for a torch image model: its outputs as differentiable functions of its input
+    pixel tensor, which gradient attribution (saliency, integrated gradients) needs.
+
+    The pixel tensor is what the network reads: the images decoded, resized (maybe cropped) and
+    normalised, batch × channels × height × width, on the model's device.
+    """
+
+    #: The input field (an ImageBytes) whose pixels are explained.
+    image_field: str = "image"
+
+    @abc.abstractmethod
+    def gradient_targets(self) -> tuple[str, ...]:
+        """The name of each output column of :meth:`logits_from_pixels` (a class label); empty
+        when the model has none to explain."""
+
+    @abc.abstractmethod
+    def pixels_from_images(self, images: Sequence[bytes]) -> Any:
+        """Decode and preprocess encoded images (PNG, JPEG…) into one pixel tensor batch."""
+
+    @abc.abstractmethod
+    def logits_from_pixels(self, pixels: Any) -> Any:
+        """A batch × len(gradient_targets()) tensor, differentiable in ``pixels``."""
+
+    def baseline_pixels(self, pixels: Any) -> Any:
+        """An all-black image in the model's pixel space, shaped like ``pixels``: the baseline of
+        integrated gradients. By default zeros, right for a model reading unnormalised
+        intensities; a model that normalises its pixels returns black after normalisation."""
+        return pixels.new_zeros(pixels.shape)
+
+    def pixel_region(self, image: bytes) -> tuple[float, float, float, float]:
+        """The part of ``image`` its pixel tensor shows, as (left, top, right, bottom) fractions
+        of the image's width and height: where an attribution map lies on the image. By default
+        the whole image (it is resized, not cropped)."""
+        return (0.0, 0.0, 1.0, 1.0)

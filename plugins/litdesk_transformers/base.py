@@ -44,6 +44,32 @@ PLACEHOLDER_TOKEN = re.compile(r"\[[^\]]*\]|<[^>]*>")
 AUTOCAST_TYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`AUTOCAST_TYPES`, else ValueError."""
+    if precision not in AUTOCAST_TYPES:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(AUTOCAST_TYPES)}")
+    return precision
+
+
+def autocast(precision: str, device: str) -> Any:
+    """Mixed precision on ``device`` for ``precision`` ("bf16", "fp16"); nothing for "fp32"."""
+    import torch
+
+    dtype = AUTOCAST_TYPES[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=getattr(torch, dtype))
+
+
+def prepared_network(network: Any, device: str) -> Any:
+    """``network`` in evaluation mode without parameter gradients, on ``device`` (in full
+    precision on the CPU, where half precision is slow or missing)."""
+    network.eval().requires_grad_(False)
+    if device == "cpu":
+        network.float()
+    return network.to(device)
+
+
 def to_numpy(tensor: Any) -> np.ndarray:
     """A float32 numpy copy of a torch tensor, detached and on the CPU."""
     return tensor.detach().float().cpu().numpy()
@@ -110,9 +136,7 @@ class HFTextModel(Model, GradientTextModel):
     def __init__(self, network: Any, tokenizer: Any, name: str, device: str = "cpu",
                  fingerprint: str | None = None, label_field: str = "label",
                  precision: str = "fp32") -> None:
-        if precision not in AUTOCAST_TYPES:
-            raise ValueError(f"precision {precision!r} is not one of {', '.join(AUTOCAST_TYPES)}")
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.name = name
         self.label_field = label_field  # the input field holding gold labels, for kinds that read one
         self.tokenizer = tokenizer
@@ -124,10 +148,7 @@ class HFTextModel(Model, GradientTextModel):
                 raise ValueError("the tokenizer has no padding, end or unknown token to pad with")
         if getattr(config, "pad_token_id", None) is None:  # heads that pool the last real token
             config.pad_token_id = tokenizer.pad_token_id
-        network.eval().requires_grad_(False)
-        if device == "cpu":
-            network.float()
-        self.network = network.to(device)
+        self.network = prepared_network(network, device)
         self.max_positions: int | None = getattr(config, "max_position_embeddings", None)
         self.max_length = min(MAX_LENGTH, tokenizer.model_max_length, self.max_positions or MAX_LENGTH)
         self._folder_fingerprint = fingerprint or name
@@ -138,12 +159,7 @@ class HFTextModel(Model, GradientTextModel):
 
     def _autocast(self) -> Any:
         """Mixed precision for the forward pass when asked for (``precision``), else nothing."""
-        import torch
-
-        dtype = AUTOCAST_TYPES[self.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.split(":")[0], dtype=getattr(torch, dtype))
+        return autocast(self.precision, self.device)
 
     def _use_attention_implementation(self, implementation: str) -> None:
         if self.network.config._attn_implementation != implementation:

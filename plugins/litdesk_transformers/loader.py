@@ -1,7 +1,7 @@
 """Loading a local Hugging Face ``save_pretrained`` folder as the litdesk model of its kind.
 
-The kind comes from ``config.json``: its ``architectures`` name the head (sequence or token
-classification, causal or masked language model), and for sequence classification its
+The kind comes from ``config.json``: its ``architectures`` name the head (sequence, token or
+image classification, causal or masked language model), and for sequence classification its
 ``problem_type`` and number of labels tell single-label, multi-label and regression apart.
 
 Only the folder's own files are read: nothing is downloaded and no code from the folder runs
@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from litdesk.api import LoadOptions, ModelLoadError, read_json_document
+from litdesk.api import LoadOptions, Model, ModelLoadError, read_json_document
 from litdesk.core.device import best_device
 from litdesk_transformers.base import HFTextModel
 from litdesk_transformers.classifier import (
@@ -27,6 +28,7 @@ from litdesk_transformers.classifier import (
     HFSequenceClassifier,
     HFSequenceRegressor,
 )
+from litdesk_transformers.image_classifier import HFImageClassifier
 from litdesk_transformers.language_models import HFCausalLM, HFMaskedLM
 from litdesk_transformers.token_classifier import HFTokenClassifier
 
@@ -34,6 +36,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                 "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
                    "sentencepiece.bpe.model", "tokenizer.model")
+IMAGE_PROCESSOR_FILES = ("preprocessor_config.json",)
 
 #: Files up to this size are hashed whole for the fingerprint; larger ones by size and mtime.
 _HASH_WHOLE_LIMIT = 64 * 2**20
@@ -42,11 +45,13 @@ _FINGERPRINTED_SUFFIXES = {".json", ".txt", ".model", ".safetensors", ".bin"}
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A kind of model folder: the transformers auto class that loads it, the model that wraps it."""
+    """A kind of model folder: the transformers auto class that loads it, the model that wraps it
+    (called with the network, then the tokenizer or, for images, the image processor)."""
 
     description: str
     auto_class: str
-    wrapper: type[HFTextModel]
+    wrapper: Callable[..., Model]
+    images: bool = False  # reads images (an image processor), not text (a tokenizer)
 
 
 SEQUENCE_CLASSIFIER = ModelKind("sequence classifier", "AutoModelForSequenceClassification",
@@ -58,6 +63,8 @@ SEQUENCE_REGRESSOR = ModelKind("sequence regressor", "AutoModelForSequenceClassi
 TOKEN_CLASSIFIER = ModelKind("token classifier", "AutoModelForTokenClassification", HFTokenClassifier)
 CAUSAL_LM = ModelKind("causal language model", "AutoModelForCausalLM", HFCausalLM)
 MASKED_LM = ModelKind("masked language model", "AutoModelForMaskedLM", HFMaskedLM)
+IMAGE_CLASSIFIER = ModelKind("image classifier", "AutoModelForImageClassification",
+                             HFImageClassifier, images=True)
 
 #: The kinds a ``*ForSequenceClassification`` architecture may be.
 SEQUENCE_KINDS = (SEQUENCE_CLASSIFIER, MULTI_LABEL_CLASSIFIER, SEQUENCE_REGRESSOR)
@@ -69,6 +76,8 @@ _ARCHITECTURE_ENDINGS: tuple[tuple[str, ModelKind | None], ...] = (
     ("ForCausalLM", CAUSAL_LM),
     ("LMHeadModel", CAUSAL_LM),
     ("ForMaskedLM", MASKED_LM),
+    ("ForImageClassification", IMAGE_CLASSIFIER),
+    ("ForImageClassificationWithTeacher", IMAGE_CLASSIFIER),  # DeiT, distilled
 )
 
 
@@ -91,8 +100,8 @@ def read_config(folder: Path) -> dict:
     config = read_json_document(folder / "config.json")
     if not isinstance(config, dict):
         raise ModelLoadError(f"{folder}: config.json is not a JSON object")
-    for name, settings in (("config.json", config),
-                           ("tokenizer_config.json", _json_object(folder / "tokenizer_config.json"))):
+    for name in ("config.json", "tokenizer_config.json", *IMAGE_PROCESSOR_FILES):
+        settings = config if name == "config.json" else _json_object(folder / name)
         if "auto_map" in settings:
             raise ModelLoadError(f"{folder}: {name} names custom code (auto_map); "
                                  "litdesk does not run code shipped with a model")
@@ -124,15 +133,19 @@ def model_kind(config: dict) -> ModelKind:
                 return kind or _sequence_kind(config)
     if architectures:
         raise ValueError(f"no head litdesk can use (architectures: {', '.join(architectures)}); "
-                         "it loads sequence and token classifiers, regressors, "
+                         "it loads sequence, token and image classifiers, regressors, "
                          "causal and masked language models")
     return _sequence_kind(config)
 
 
-def _check_files(folder: Path) -> None:
+def _check_files(folder: Path, kind: ModelKind) -> None:
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise ModelLoadError(f"{folder}: no weights ({' or '.join(WEIGHT_FILES[::2])})")
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+    if kind.images:
+        if not any((folder / name).is_file() for name in IMAGE_PROCESSOR_FILES):
+            raise ModelLoadError(f"{folder}: no image processor configuration "
+                                 f"({', '.join(IMAGE_PROCESSOR_FILES)})")
+    elif not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise ModelLoadError(f"{folder}: no tokenizer files ({', '.join(TOKENIZER_FILES)})")
 
 
@@ -152,7 +165,7 @@ def folder_fingerprint(folder: Path) -> str:
 
 
 def load(path: Path, options: LoadOptions = LoadOptions(),
-         kinds: Collection[ModelKind] | None = None) -> HFTextModel:
+         kinds: Collection[ModelKind] | None = None) -> HFTextModel | HFImageClassifier:
     """Load the model saved in the folder ``path`` (or the folder of ``path``) as its kind.
 
     ``kinds``, if given, are the only kinds accepted; a folder of another kind is refused.
@@ -167,7 +180,7 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
     if kinds is not None and kind not in kinds:
         wanted = " or ".join(accepted.description for accepted in kinds)
         raise ModelLoadError(f"{folder}: a {kind.description}, not a {wanted}")
-    _check_files(folder)
+    _check_files(folder, kind)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import transformers
@@ -175,7 +188,8 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
     transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
     local_only = {"local_files_only": True, "trust_remote_code": False}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **local_only)
+        preprocessor: Any = (transformers.AutoImageProcessor if kind.images
+                             else transformers.AutoTokenizer).from_pretrained(folder, **local_only)
         network, loading_info = getattr(transformers, kind.auto_class).from_pretrained(
             folder, output_loading_info=True, **local_only)
     except Exception as error:  # transformers raises many types; each becomes one message
@@ -185,7 +199,7 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
         raise ModelLoadError(f"{folder}: the weights lack {len(missing)} tensor(s) of a "
                              f"{kind.description}, e.g. {missing[0]}")
     try:
-        return kind.wrapper(network, tokenizer, name=folder.name, device=best_device(options.device),
+        return kind.wrapper(network, preprocessor, name=folder.name, device=best_device(options.device),
                             fingerprint=folder_fingerprint(folder),
                             label_field=options.label or "label", precision=options.precision)
     except Exception as error:  # the probe forward pass failed: the model cannot be used
