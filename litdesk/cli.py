@@ -169,7 +169,8 @@ def explain_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="litdesk explain", description="Explain a model's output for each example and "
         "write one row per example: row, target, tokens (or input fields), scores, and for "
-        "integrated gradients completeness_error.")
+        "integrated gradients completeness_error. For an image model, height and width replace "
+        "tokens and scores is the height × width map, row by row.")
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")

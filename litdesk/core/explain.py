@@ -1,8 +1,9 @@
-"""Per-example attributions: why a model gave an example its output, one score per token or
-input feature.
+"""Per-example attributions: why a model gave an example its output, one score per token,
+input feature or image pixel.
 
 Gradient methods (gradient L2 norm, gradient × input, integrated gradients) run Captum on the
 input token embeddings of models implementing :class:`~litdesk.api.model.GradientTextModel`,
+or on the pixel tensor of models implementing :class:`~litdesk.api.model.GradientImageModel`,
 all the examples of a batch (and all the integration steps) in one pass, the batch halved on
 out-of-memory. Model-agnostic methods (LIME, occlusion over the words of a text field,
 KernelSHAP over tabular inputs) run Captum on a forward function wrapping ``model.predict``, so
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import Dataset, Model, types
-from litdesk.api.model import Example, GradientTextModel
+from litdesk.api.model import Example, GradientImageModel, GradientTextModel
 from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.outputs import unlabelled_example
@@ -35,13 +36,17 @@ class Attribution:
 
     model_name: str
     method: str  # a key of METHODS
-    features: tuple[str, ...]  # the tokens (text) or the input field names (tabular)
-    scores: np.ndarray  # float64, one per feature
+    features: tuple[str, ...]  # the tokens (text), the input field names (tabular), () (image)
+    scores: np.ndarray  # float64, one per feature; for an image, height × width (one per pixel)
     signed: bool  # True when scores may be negative (push towards / against)
-    kind: str = "tokens"  # "tokens" or "features"
+    kind: str = "tokens"  # "tokens", "features" or "image"
     target: str = ""  # the class (label) explained, "" for a regression score
     completeness_error: float | None = None  # integrated gradients only
     text: str = ""  # the input text the tokens come from (for word aggregation)
+    image: bytes = b""  # the encoded image explained (kind "image")
+    #: Where ``scores`` lie on ``image`` (kind "image"): (left, top, right, bottom) fractions of
+    #: its width and height, the part of it the model's pixel tensor shows.
+    region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,18 @@ METHODS: Mapping[str, MethodInfo] = MappingProxyType({
 })
 GRADIENT_METHODS = ("grad_l2", "grad_dot_input", "integrated_gradients")
 TEXT_METHODS = ("lime", "occlusion")
+#: Integrated gradients' baselines. "pad": the model's own empty input, the padding token's
+#: embedding at each real token of a text, a black image (GradientImageModel.baseline_pixels) for
+#: an image; "zeros": zero embeddings at the real tokens, or the all-zero pixel tensor (after
+#: normalisation: the mean colour, for a model that normalises its pixels by mean and spread).
 IG_BASELINES = ("pad", "zeros")
 #: Integration rule: Gauss-Legendre reaches a completeness error far below 1% on the demo BERT
 #: at 30 steps, where the Riemann rules need several hundred.
 IG_RULE = "gausslegendre"
 #: Embedding rows (examples × integration steps) per forward pass of integrated gradients.
 IG_ROWS_PER_PASS = {"cpu": 512, "cuda": 8192}
+#: The same for images (a pixel tensor row costs what a long text does), at most.
+IG_IMAGES_PER_PASS = {"cpu": 16, "cuda": 512}
 #: Perturbed inputs per ``predict`` call of the model-agnostic methods.
 PERTURBATIONS_PER_CALL = 64
 #: Below this |f(x) − f(baseline)| the completeness error is undefined (NaN).
@@ -123,6 +134,10 @@ def _has_embedding_gradients(model: Model) -> bool:
     return isinstance(model, GradientTextModel) and bool(model.gradient_targets())
 
 
+def _has_pixel_gradients(model: Model) -> bool:
+    return isinstance(model, GradientImageModel) and bool(model.gradient_targets())
+
+
 def _output_gradients(model: Model) -> tuple[str, str, str | None] | None:
     """(gradients, tokens, embeddings or None): the output fields of a model that returns its
     own token gradients (LIT's TokenGradients, e.g. a LIT model through the bridge)."""
@@ -138,7 +153,7 @@ def methods_for(model: Model) -> list[str]:
     """The METHODS keys that apply to this model (gradient methods only where the model has
     gradients)."""
     methods = []
-    if _has_embedding_gradients(model):
+    if _has_embedding_gradients(model) or _has_pixel_gradients(model):
         methods.extend(GRADIENT_METHODS)
     elif (fields := _output_gradients(model)) is not None:
         methods.extend(["grad_l2", "grad_dot_input"] if fields[2] else ["grad_l2"])
@@ -204,60 +219,115 @@ def _halving_batches(items: Sequence[Any], size: int,
 # --- Gradient methods ------------------------------------------------------------------------
 
 
+def _captum_attributions(forward: Callable[..., Any], inputs: Any, args: tuple[Any, ...],
+                         method: str, settings: Mapping[str, Any], target: int | None,
+                         baseline: Callable[[], Any], rows_per_pass: int | None = None
+                         ) -> tuple[Any, Any, list[float | None]]:
+    """Captum's attributions of ``forward``'s logits with respect to ``inputs`` (a batch), for
+    the class ``target`` (None: each row's predicted class): the attributions (shaped like
+    ``inputs``), the classes explained, and per row the completeness error of integrated
+    gradients (None for the other methods), whose baseline is ``baseline()``."""
+    import torch
+    from captum.attr import InputXGradient, IntegratedGradients, Saliency
+
+    with torch.no_grad():
+        logits = forward(inputs, *args)
+    targets = (logits.argmax(dim=-1) if target is None
+               else torch.full((len(inputs),), target, device=logits.device))
+    if method == "grad_l2":
+        attributions = Saliency(forward).attribute(inputs.requires_grad_(True), target=targets,
+                                                   additional_forward_args=args, abs=False)
+        return attributions, targets, [None] * len(inputs)
+    if method == "grad_dot_input":
+        attributions = InputXGradient(forward).attribute(
+            inputs.requires_grad_(True), target=targets, additional_forward_args=args)
+        return attributions, targets, [None] * len(inputs)
+    start = baseline()
+    with torch.no_grad():
+        baseline_logits = forward(start, *args)
+    attributions = IntegratedGradients(forward).attribute(
+        inputs, baselines=start, target=targets, additional_forward_args=args,
+        n_steps=settings["steps"], method=IG_RULE, internal_batch_size=rows_per_pass)
+    # Captum's convergence delta, from the end-point scores computed above anyway:
+    # sum of attributions − (f(x) − f(baseline)).
+    rows = torch.arange(len(inputs), device=logits.device)
+    path = (logits[rows, targets] - baseline_logits[rows, targets]).double()
+    deltas = (attributions.double().flatten(1).sum(dim=1) - path).abs()
+    errors = [float(delta / abs(change)) if abs(change) > FLAT_PATH else math.nan
+              for delta, change in zip(deltas.tolist(), path.tolist())]
+    return attributions, targets, errors
+
+
+def _normalised(scores: np.ndarray) -> np.ndarray:
+    """Gradient L2 norms scaled to sum to 1 (unchanged when they are all zero)."""
+    total = scores.sum()
+    return scores / total if total > 0 else scores
+
+
 def _gradient_batch(model: GradientTextModel, examples: Sequence[Example], method: str,
                     settings: Mapping[str, Any], target: int | None) -> list[dict[str, Any]]:
     """One padded batch through Captum: per example, tokens, scores, target and (integrated
     gradients) the completeness error."""
     import torch
-    from captum.attr import InputXGradient, IntegratedGradients, Saliency
 
     batch = model.embed_texts([str(example.get(model.text_field) or "") for example in examples])
-    forward = model.logits_from_embeddings
-    embeddings, args = batch.embeddings, batch.forward_args
-    with torch.no_grad():
-        logits = forward(embeddings, *args)
-    targets = (logits.argmax(dim=-1) if target is None
-               else torch.full((len(examples),), target, device=logits.device))
-    errors: list[float | None] = [None] * len(examples)
-    if method != "integrated_gradients":
-        embeddings = embeddings.requires_grad_(True)
+    embeddings = batch.embeddings
+
+    def baseline() -> Any:
+        if settings["baseline"] != "zeros":
+            return batch.baseline
+        # zeros at the real tokens; padding stays padding
+        real = torch.zeros(embeddings.shape[:2], dtype=torch.bool, device=embeddings.device)
+        for row, kept in enumerate(batch.kept):
+            real[row, torch.as_tensor(kept, dtype=torch.long)] = True
+        return torch.where(real[..., None], torch.zeros_like(embeddings), embeddings)
+
+    attributions, targets, errors = _captum_attributions(
+        model.logits_from_embeddings, embeddings, batch.forward_args, method, settings, target,
+        baseline)
     if method == "grad_l2":
-        gradients = Saliency(forward).attribute(embeddings, target=targets,
-                                                additional_forward_args=args, abs=False)
-        scores = gradients.float().norm(dim=-1)
+        scores = attributions.float().norm(dim=-1)
     elif method == "grad_dot_input":
-        scores = InputXGradient(forward).attribute(
-            embeddings, target=targets, additional_forward_args=args).float().sum(dim=-1)
+        scores = attributions.float().sum(dim=-1)
     else:
-        baseline = batch.baseline
-        if settings["baseline"] == "zeros":  # zeros at the real tokens; padding stays padding
-            real = torch.zeros(embeddings.shape[:2], dtype=torch.bool, device=embeddings.device)
-            for row, kept in enumerate(batch.kept):
-                real[row, torch.as_tensor(kept, dtype=torch.long)] = True
-            baseline = torch.where(real[..., None], torch.zeros_like(embeddings), embeddings)
-        with torch.no_grad():
-            baseline_logits = forward(baseline, *args)
-        attributions = IntegratedGradients(forward).attribute(
-            embeddings, baselines=baseline, target=targets, additional_forward_args=args,
-            n_steps=settings["steps"], method=IG_RULE)
         scores = attributions.double().sum(dim=-1)
-        # Captum's convergence delta, from the end-point scores computed above anyway:
-        # sum of attributions − (f(x) − f(baseline)).
-        rows = torch.arange(len(examples), device=logits.device)
-        path = (logits[rows, targets] - baseline_logits[rows, targets]).double()
-        deltas = (scores.sum(dim=1) - path).abs()
-        errors = [float(delta / abs(change)) if abs(change) > FLAT_PATH else math.nan
-                  for delta, change in zip(deltas.tolist(), path.tolist())]
     scores = scores.detach().double().cpu().numpy()
     results = []
     for row, kept in enumerate(batch.kept):
         row_scores = scores[row, np.asarray(kept)]
         if method == "grad_l2":
-            total = row_scores.sum()
-            row_scores = row_scores / total if total > 0 else row_scores
+            row_scores = _normalised(row_scores)
         results.append({"features": list(batch.tokens[row]), "scores": row_scores,
                         "target": int(targets[row]), "completeness_error": errors[row]})
     return results
+
+
+def _image_gradient_batch(model: GradientImageModel, examples: Sequence[Example], method: str,
+                          settings: Mapping[str, Any], target: int | None
+                          ) -> list[dict[str, Any]]:
+    """A batch of images through Captum on their pixel tensor: per example, a height × width
+    map (the channels reduced: L2 norm for gradients, summed for the signed methods), the
+    target, the region of the image it covers and (integrated gradients) the completeness
+    error."""
+    images = [example.get(model.image_field) for example in examples]
+    pixels = model.pixels_from_images(images)
+
+    def baseline() -> Any:
+        if settings["baseline"] == "zeros":
+            return pixels.new_zeros(pixels.shape)
+        return model.baseline_pixels(pixels)
+
+    device = str(pixels.device).split(":")[0]
+    attributions, targets, errors = _captum_attributions(
+        model.logits_from_pixels, pixels, (), method, settings, target, baseline,
+        IG_IMAGES_PER_PASS.get(device, IG_IMAGES_PER_PASS["cuda"]))
+    reduced = (attributions.float().norm(dim=1) if method == "grad_l2"
+               else attributions.double().sum(dim=1))
+    scores = reduced.detach().double().cpu().numpy()
+    return [{"features": [], "scores": _normalised(scores[row]) if method == "grad_l2"
+             else scores[row], "target": int(targets[row]), "completeness_error": errors[row],
+             "region": list(model.pixel_region(image))}
+            for row, image in enumerate(images)]
 
 
 def _output_gradient_batch(model: Model, examples: Sequence[Example], method: str
@@ -285,7 +355,8 @@ def _gradient_batch_size(model: Model, method: str, settings: Mapping[str, Any])
     if method != "integrated_gradients":
         return model.max_minibatch_size()
     device = str(getattr(model, "device", "cpu")).split(":")[0]
-    return max(1, IG_ROWS_PER_PASS.get(device, IG_ROWS_PER_PASS["cuda"]) // settings["steps"])
+    table = IG_IMAGES_PER_PASS if _has_pixel_gradients(model) else IG_ROWS_PER_PASS
+    return max(1, table.get(device, table["cuda"]) // settings["steps"])
 
 
 # --- Model-agnostic methods ------------------------------------------------------------------
@@ -430,12 +501,14 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         raise ValueError(f"{METHODS[method].label} does not apply to model {model.name}; "
                          f"its methods: {', '.join(methods_for(model)) or 'none'}")
     embedding_gradients = method in GRADIENT_METHODS and _has_embedding_gradients(model)
+    pixel_gradients = method in GRADIENT_METHODS and _has_pixel_gradients(model)
     output = _explained_output(model)
-    if embedding_gradients:
+    if embedding_gradients or pixel_gradients:
         targets = model.gradient_targets()  # type: ignore[attr-defined]
     else:
         targets = output[1] if output else ("",)
-    if method in GRADIENT_METHODS and not embedding_gradients and target is not None:
+    if method in GRADIENT_METHODS and not (embedding_gradients or pixel_gradients) \
+            and target is not None:
         raise ValueError(f"model {model.name} outputs the gradients of the class it chooses; "
                          "no other target can be explained")
     target_index = _target_index(targets, target)
@@ -460,6 +533,9 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         if embedding_gradients:
             return _gradient_batch(model, chosen, method, settings,  # type: ignore[arg-type]
                                    target_index)
+        if pixel_gradients:
+            return _image_gradient_batch(model, chosen, method, settings,  # type: ignore[arg-type]
+                                         target_index)
         if method in GRADIENT_METHODS:
             return _output_gradient_batch(model, chosen, method)
         if method == "kernel_shap":
@@ -479,13 +555,18 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         done += len(indices)
         yield Progress(done, n, f"{model.name}: {label}")
     info = METHODS[method]
+    kind = "image" if pixel_gradients else "features" if method == "kernel_shap" else "tokens"
+    image_field = model.image_field if pixel_gradients else None  # type: ignore[attr-defined]
     return [Attribution(
         model.name, method, tuple(result["features"]),
         np.asarray(result["scores"], dtype=np.float64), info.signed,
-        kind="features" if method == "kernel_shap" else "tokens", target=result["target"],
+        kind=kind, target=result["target"],
+        # .item(): the cache gives a number back as a one-element array
         completeness_error=(None if result.get("completeness_error") is None
-                            else float(result["completeness_error"])),
-        text=str(example.get(text_field) or "") if method != "kernel_shap" else "")
+                            else float(np.asarray(result["completeness_error"]).item())),
+        text=str(example.get(text_field) or "") if kind == "tokens" else "",
+        image=bytes(example[image_field]) if image_field else b"",
+        region=tuple(float(x) for x in result.get("region", (0.0, 0.0, 1.0, 1.0))))
         for example, result in zip(examples, results)]  # type: ignore[union-attr]
 
 
@@ -549,8 +630,9 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
                        target: str | None = None, device: str | None = None,
                        trust: bool = False, use_cache: bool = True) -> str:
     """Write one row per example (row, target, tokens, scores, and for integrated gradients
-    completeness_error) to the Parquet file ``out``; return a summary line. Any failure the
-    user can fix is a :class:`~litdesk.core.batch.BatchError`."""
+    completeness_error) to the Parquet file ``out``; return a summary line. For an image model,
+    height and width stand in place of tokens and scores holds the height × width map row by
+    row. Any failure the user can fix is a :class:`~litdesk.core.batch.BatchError`."""
     from pathlib import Path
 
     import pyarrow as pa
@@ -578,9 +660,15 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
     columns: dict[str, Any] = {
         "row": pa.array(list(chosen), pa.int64()),
         "target": pa.array([a.target for a in attributions], pa.string()),
-        "tokens": pa.array([list(a.features) for a in attributions], pa.list_(pa.string())),
-        "scores": pa.array([a.scores.tolist() for a in attributions], pa.list_(pa.float64())),
     }
+    if method in GRADIENT_METHODS and _has_pixel_gradients(model):
+        columns["height"] = pa.array([a.scores.shape[0] for a in attributions], pa.int32())
+        columns["width"] = pa.array([a.scores.shape[1] for a in attributions], pa.int32())
+    else:
+        columns["tokens"] = pa.array([list(a.features) for a in attributions],
+                                     pa.list_(pa.string()))
+    columns["scores"] = pa.array([a.scores.ravel().tolist() for a in attributions],
+                                 pa.list_(pa.float64()))
     if method == "integrated_gradients":
         columns["completeness_error"] = pa.array(
             [a.completeness_error for a in attributions], pa.float64())
