@@ -1,8 +1,9 @@
 """The Salience dock: why each model predicted what it did for the primary datapoint.
 
 One row per (model, method): a token heatmap for text (signed or unsigned colour map, the
-score of each token on hover, sub-word pieces merged into words on request) or a bar chart of
-feature attributions for tabular models. Integrated gradients shows its completeness error.
+score of each token on hover, sub-word pieces merged into words on request), the image with
+its attribution map laid over it for image models (the score of each pixel on hover), or a bar
+chart of feature attributions for tabular models. Integrated gradients shows its completeness error.
 With a pinned reference row, its explanations stand beside the primary row's.
 """
 
@@ -14,8 +15,9 @@ from collections.abc import Generator, Sequence
 from typing import Optional, Union
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QFontMetricsF, QLinearGradient, QMouseEvent, QPainter, QPen
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (QColor, QFontMetricsF, QImage, QLinearGradient, QMouseEvent, QPainter,
+                           QPen)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QSizePolicy, QToolTip, QVBoxLayout, QWidget)
 
@@ -37,6 +39,10 @@ TOP_FEATURES = 15
 COMPUTING = "computing…"
 #: The width of the method names' column, the same in every model's section.
 METHOD_COLUMN_WIDTH = 140
+#: The longer side of an image attribution, in pixels.
+IMAGE_SIDE = 256
+#: The opacity of an image attribution map where its score is largest (it fades to clear at 0).
+OVERLAY_OPACITY = 0.7
 
 
 def default_methods(applicable: Sequence[str]) -> list[str]:
@@ -213,6 +219,98 @@ class FeatureBars(QWidget):
                               f"{self.features[row]}: {score_text(float(self.scores[row]))}", self)
 
 
+def overlay_colors(scores: np.ndarray, maximum: float, signed: bool) -> np.ndarray:
+    """Height × width × 4 RGBA bytes: each score's salience colour, its opacity growing with
+    the score's magnitude from clear (0) to OVERLAY_OPACITY (``maximum``)."""
+    levels = 256
+    magnitude = np.abs(scores) / maximum if maximum > 0 else np.zeros_like(scores)
+    strength = np.rint(np.clip(magnitude, 0, 1) * (levels - 1)).astype(np.intp)
+    tables = []
+    for sign in ((-1.0, 1.0) if signed else (1.0,)):
+        table = np.empty((levels, 4), dtype=np.uint8)
+        for level in range(levels):
+            color = salience_color(sign * maximum * level / (levels - 1), maximum, signed)
+            table[level] = (color.red(), color.green(), color.blue(),
+                            round(255 * OVERLAY_OPACITY * level / (levels - 1)))
+        tables.append(table)
+    if not signed:
+        return tables[0][strength]
+    return np.where((scores < 0)[..., None], tables[0][strength], tables[1][strength])
+
+
+class ImageOverlay(QWidget):
+    """An image with an attribution map (one score per pixel of the model's input) laid over
+    the part of it the model saw; hovering shows the score under the cursor."""
+
+    def __init__(self, image: bytes, scores: np.ndarray, signed: bool,
+                 region: Sequence[float] = (0.0, 0.0, 1.0, 1.0), parent=None) -> None:
+        super().__init__(parent)
+        self.scores = np.asarray(scores, dtype=np.float64)
+        self.signed = signed
+        self.maximum = float(np.abs(self.scores).max()) if self.scores.size else 0.0
+        self.region = tuple(region)
+        self.image = QImage.fromData(image) if image else QImage()
+        self.hovered: Optional[tuple[int, int]] = None
+        rgba = np.ascontiguousarray(overlay_colors(self.scores, self.maximum, signed))
+        height, width = self.scores.shape
+        self.map = QImage(rgba.data, width, height, 4 * width,
+                          QImage.Format.Format_RGBA8888).copy()  # owns its pixels
+        shown = self.image.size() if not self.image.isNull() else QSize(width, height)
+        scale = IMAGE_SIDE / max(1, shown.width(), shown.height())
+        self.setFixedSize(max(1, round(shown.width() * scale)),
+                          max(1, round(shown.height() * scale)))
+        self.setMouseTracking(True)
+
+    def map_rect(self) -> QRectF:
+        """Where the attribution map is drawn, in widget coordinates."""
+        left, top, right, bottom = self.region
+        width, height = self.width(), self.height()
+        return QRectF(left * width, top * height, (right - left) * width, (bottom - top) * height)
+
+    def pixel_at(self, pos: QPointF) -> Optional[tuple[int, int]]:
+        """(row, column) of the map's pixel under ``pos``, or None outside the map."""
+        rect = self.map_rect()
+        if not rect.contains(pos) or rect.isEmpty():
+            return None
+        rows, columns = self.scores.shape
+        row = int((pos.y() - rect.top()) / rect.height() * rows)
+        column = int((pos.x() - rect.left()) / rect.width() * columns)
+        return min(row, rows - 1), min(column, columns - 1)
+
+    def pixel_center(self, row: int, column: int) -> QPoint:
+        """The centre of the map's pixel (row, column), in widget coordinates."""
+        rect = self.map_rect()
+        rows, columns = self.scores.shape
+        return QPointF(rect.left() + (column + 0.5) * rect.width() / columns,
+                       rect.top() + (row + 0.5) * rect.height() / rows).toPoint()
+
+    def tooltip_text(self, row: int, column: int) -> str:
+        """What hovering pixel (row, column) of the map shows."""
+        return f"row {row}, column {column}: {score_text(float(self.scores[row, column]))}"
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        if self.image.isNull():
+            painter.fillRect(self.rect(), QColor("#808080"))
+        else:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(QRectF(self.rect()), self.image)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(self.map_rect(), self.map)  # one block per score: no blur
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.hovered = self.pixel_at(event.position())
+        if self.hovered is None:
+            QToolTip.hideText()
+        else:
+            QToolTip.showText(event.globalPosition().toPoint(), self.tooltip_text(*self.hovered),
+                              self)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.hovered = None
+        super().leaveEvent(event)
+
+
 class ColorBar(QWidget):
     """The legend of one heatmap: its colour map between the extreme scores."""
 
@@ -258,8 +356,13 @@ def attribution_view(attribution: Attribution, words: bool) -> QWidget:
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(2)
-    chart_type = FeatureBars if attribution.kind == "features" else TokenHeatmap
-    chart = chart_type(attribution.features, attribution.scores, attribution.signed)
+    chart: Union[ImageOverlay, FeatureBars, TokenHeatmap]
+    if attribution.kind == "image":
+        chart = ImageOverlay(attribution.image, attribution.scores, attribution.signed,
+                             attribution.region)
+    else:
+        chart_type = FeatureBars if attribution.kind == "features" else TokenHeatmap
+        chart = chart_type(attribution.features, attribution.scores, attribution.signed)
     layout.addWidget(chart)
     footer = QHBoxLayout()
     footer.addWidget(ColorBar(chart.maximum, attribution.signed))
@@ -419,7 +522,7 @@ class SalienceDock(PrimaryRowDock):
 
     def header_note(self) -> str:
         return ("Blue: pushes towards the class explained; red: against it; purple: "
-                "influence without a sign. Hover a token for its score.")
+                "influence without a sign. Hover a token or an image for its score.")
 
     # -- the view -----------------------------------------------------------------------
 
