@@ -16,8 +16,9 @@ from tests.test_session import TEXTS, make_dataset
 
 def test_encoding_round_trips_arrays_and_strings():
     outputs = {"probas": np.array([0.25, 0.75], np.float32), "ids": np.arange(6).reshape(2, 3),
-               "tokens": ["a", "b"], "text": "hello"}
+               "tokens": ["a", "b"], "text": "hello", "score": 0.5}
     decoded = decode_outputs(encode_outputs(outputs))
+    assert decoded["score"].shape == () and float(decoded["score"]) == 0.5  # a number stays one
     assert decoded["tokens"] == ["a", "b"] and decoded["text"] == "hello"
     np.testing.assert_array_equal(decoded["ids"], outputs["ids"])
     assert decoded["probas"].dtype == np.float32

@@ -88,7 +88,7 @@ def encode_outputs(outputs: dict[str, Any]) -> bytes:
     for name, value in outputs.items():
         array = _numeric_array(value)
         if array is not None:
-            array = np.ascontiguousarray(array)
+            array = np.require(array, requirements="C")  # ascontiguousarray makes 0-d 1-d
             header[name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
             buffers.append(array.tobytes())
         else:

@@ -561,7 +561,7 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         model.name, method, tuple(result["features"]),
         np.asarray(result["scores"], dtype=np.float64), info.signed,
         kind=kind, target=result["target"],
-        # .item(): the cache gives a number back as a one-element array
+        # .item(): results cached by earlier versions hold the number as a one-element array
         completeness_error=(None if result.get("completeness_error") is None
                             else float(np.asarray(result["completeness_error"]).item())),
         text=str(example.get(text_field) or "") if kind == "tokens" else "",
