@@ -85,6 +85,25 @@ def test_the_package_imports_without_torch():
     subprocess.run([sys.executable, "-c", blocked], check=True)
 
 
+@pytest.mark.slow  # a fresh interpreter imports transformers
+def test_models_loading_at_once_in_a_fresh_process_all_load():
+    """The demo opens its models on parallel threads; the first import of transformers must
+    not leave one of them with a half-imported module."""
+    script = (
+        "import sys; from concurrent.futures import ThreadPoolExecutor\n"
+        "from litdesk.api import LoadOptions\n"
+        "from litdesk.core import paths\n"
+        "from litdesk_transformers import loader\n"
+        "folders = [paths.DEMO_MODELS[0], paths.RESOURCES_DIR / 'demo' / 'models' / 'tiny_lm'] * 2\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    models = list(pool.map(lambda f: loader.load(f, LoadOptions(device='cpu')), folders))\n"
+        "print(len(models))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "4"
+
+
 @pytest.mark.parametrize("config, kind", [
     ({"architectures": ["BertForSequenceClassification"], "id2label": {"0": "a", "1": "b"}},
      loader.SEQUENCE_CLASSIFIER),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,9 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+_LOADING = threading.Lock()
+
+
 def load(path: Path, options: LoadOptions = LoadOptions(),
          kinds: Collection[ModelKind] | None = None) -> HFTextModel | HFImageClassifier:
     """Load the model saved in the folder ``path`` (or the folder of ``path``) as its kind.
@@ -183,17 +187,21 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
     _check_files(folder, kind)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
     local_only = {"local_files_only": True, "trust_remote_code": False}
-    try:
-        preprocessor: Any = (transformers.AutoImageProcessor if kind.images
-                             else transformers.AutoTokenizer).from_pretrained(folder, **local_only)
-        network, loading_info = getattr(transformers, kind.auto_class).from_pretrained(
-            folder, output_loading_info=True, **local_only)
-    except Exception as error:  # transformers raises many types; each becomes one message
-        raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
+    # One load at a time: transformers resolves its classes lazily, and two threads doing so
+    # at once (the demo's models load in parallel) can see a half-imported module.
+    with _LOADING:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
+        try:
+            preprocessor: Any = (
+                transformers.AutoImageProcessor if kind.images
+                else transformers.AutoTokenizer).from_pretrained(folder, **local_only)
+            network, loading_info = getattr(transformers, kind.auto_class).from_pretrained(
+                folder, output_loading_info=True, **local_only)
+        except Exception as error:  # transformers raises many types; each becomes one message
+            raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
     if loading_info.get("missing_keys"):
         missing = sorted(loading_info["missing_keys"])
         raise ModelLoadError(f"{folder}: the weights lack {len(missing)} tensor(s) of a "
