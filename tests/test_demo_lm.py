@@ -8,10 +8,11 @@ import re
 
 from litdesk.api import LoadOptions
 from litdesk.core.jobs import run_job
-from litdesk.core.paths import DEMO_DATASET, RESOURCES_DIR
+from litdesk.core.paths import DEMO_DATASET
+from litdesk.core.paths import DEMO_LM as TINY_LM
 from litdesk.core.sequence_salience import continuation_job
 
-TINY_LM = RESOURCES_DIR / "demo" / "models" / "tiny_lm"
+
 PROMPTS = ["The food was", "I would not recommend", "The hotel room"]
 
 

@@ -10,14 +10,14 @@ from PySide6.QtCore import Qt
 from litdesk.api import LoadOptions
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
-from litdesk.core.paths import RESOURCES_DIR
+from litdesk.core.paths import DEMO_LM as TINY_LM
 from litdesk.core.sequence_salience import (SequenceSalience, continuation_job, segments,
                                             sequence_salience_job, supports_sequence_salience)
 from tests.fakes import KeywordModel
 from tests.test_gui import window  # noqa: F401  (the fixture)
 from tests.test_gui import write_csv
 
-TINY_LM = RESOURCES_DIR / "demo" / "models" / "tiny_lm"
+
 TEXT = "The food was cold. The service was slow and rude."
 
 

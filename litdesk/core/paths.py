@@ -12,6 +12,8 @@ RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 DEMO_DATASET = RESOURCES_DIR / "demo" / "sentiment.csv"
 DEMO_MODELS = (RESOURCES_DIR / "demo" / "models" / "bert_tiny",
                RESOURCES_DIR / "demo" / "models" / "bow_linear")
+#: A tiny causal language model trained on the demo corpus (Sequence Salience, top-k tokens).
+DEMO_LM = RESOURCES_DIR / "demo" / "models" / "tiny_lm"
 #: The tabular demo: breast cancer measurements and three scikit-learn classifiers.
 DEMO_TABULAR_DATASET = RESOURCES_DIR / "demo_tabular" / "breast_cancer.csv"
 DEMO_TABULAR_MODELS = tuple(RESOURCES_DIR / "demo_tabular" / f"{name}.joblib"

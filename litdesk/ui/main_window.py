@@ -385,8 +385,9 @@ class MainWindow(QMainWindow):
             self.open_model(path, trust=True)
 
     def open_demo(self) -> None:
-        """Open the built-in sentiment demo: its dataset and its two models."""
-        self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS])
+        """Open the built-in sentiment demo: its dataset, its two classifiers and its tiny
+        language model."""
+        self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS, paths.DEMO_LM])
 
     def open_tabular_demo(self) -> None:
         """Open the tabular demo: breast cancer measurements and three scikit-learn models.
