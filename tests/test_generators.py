@@ -397,3 +397,6 @@ def test_hotflip_on_a_tiny_bert(tmp_path: Path):
     for candidate in candidates:
         parent = dataset.example(candidate.parent)
         assert predicted(model, candidate.values) != predicted(model, parent)
+        assert "→ ##" not in candidate.origin  # every position here starts a word
+    assert vocabulary.continuation[tokenizer.vocab["##s"]] and \
+        not vocabulary.continuation[tokenizer.vocab["film"]]

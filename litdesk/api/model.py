@@ -102,12 +102,15 @@ class TokenVocabulary:
     ``table`` (torch, on the model's device) is vocabulary × width: row ``i`` is what
     :meth:`GradientTextModel.embed_texts` puts at a position holding token ``i``. ``tokens`` names
     each token id; ``swappable`` lists the ids a swap may put into a text (words and word pieces,
-    not special tokens or placeholders).
+    not special tokens or placeholders). ``continuation`` marks, per id, the pieces that continue
+    a word ("##s" in WordPiece); when given, a swap keeps a position's kind, so a word's start is
+    never replaced by the end of another word. Empty: the tokenizer does not say.
     """
 
     table: Any
     tokens: Sequence[str]
     swappable: Sequence[int]
+    continuation: Sequence[bool] = ()
 
 
 class GradientTextModel(abc.ABC):

@@ -493,6 +493,7 @@ def _hotflip(dataset: Dataset, settings: Mapping[str, Any], model: Any) -> RowJo
     by their summed estimates), up to ``max_swaps``; each verified by a prediction."""
     vocabulary: TokenVocabulary = model.token_vocabulary()
     blocked = functools.cache(functools.partial(_unswappable, vocabulary))  # made in the job
+    continues = dict(zip(vocabulary.tokens, vocabulary.continuation))
     binding = bind_inputs(model, dataset)
     column = binding[model.text_field]
     output, classes = _classifier_output(model)  # type: ignore[misc]
@@ -502,7 +503,7 @@ def _hotflip(dataset: Dataset, settings: Mapping[str, Any], model: Any) -> RowJo
         (original,) = _classes(model, output, binding, [row.values])
         target = model.gradient_targets().index(classes[original])
         positions, tokens, options = _swap_estimates(model, vocabulary, blocked(), text,
-                                                     target)
+                                                     target, continues)
         lowest = min((swaps[0][0] for swaps in options if swaps), default=0.0)
         costs = [[estimate - lowest for estimate, _ in swaps] for swaps in options]
 
@@ -521,10 +522,12 @@ def _hotflip(dataset: Dataset, settings: Mapping[str, Any], model: Any) -> RowJo
 
 
 def _swap_estimates(model: Any, vocabulary: TokenVocabulary, blocked: Any, text: str,
-                    target: int) -> tuple[list[int], list[str], list[list[tuple[float, int]]]]:
+                    target: int, continues: Mapping[str, bool]
+                    ) -> tuple[list[int], list[str], list[list[tuple[float, int]]]]:
     """The positions of the real (not special) tokens of ``text``, those tokens, and per position
     the swaps estimated to lower logit ``target`` most, to first order ((e_new − e_old) · its
-    gradient), as (estimate, token id), lowest first; only swaps estimated to lower it."""
+    gradient), as (estimate, token id), lowest first; only swaps estimated to lower it.
+    ``continues`` says which token strings continue a word (see TokenVocabulary)."""
     import torch
 
     batch = model.embed_texts([text])
@@ -540,7 +543,13 @@ def _swap_estimates(model: Any, vocabulary: TokenVocabulary, blocked: Any, text:
     table = vocabulary.table.float()
     gradients = embeddings.grad[0, index].float().to(table.device)
     current = (embeddings[0, index].detach().float().to(table.device) * gradients).sum(-1)
-    estimates = (table @ gradients.T - current).masked_fill(blocked[:, None], math.inf)
+    excluded = blocked[:, None]
+    if vocabulary.continuation:  # a word's start stays a word's start, a piece a piece
+        pieces = torch.as_tensor(vocabulary.continuation, dtype=torch.bool, device=table.device)
+        here = torch.as_tensor([bool(continues.get(token)) for token in tokens],
+                               dtype=torch.bool, device=table.device)
+        excluded = excluded | (pieces[:, None] != here[None, :])
+    estimates = (table @ gradients.T - current).masked_fill(excluded, math.inf)
     values, ids = estimates.topk(min(SWAPS_PER_POSITION, len(table)), dim=0, largest=False)
     options = [[(value, token_id) for value, token_id in zip(column_values, column_ids)
                 if value < 0]

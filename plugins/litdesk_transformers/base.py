@@ -248,7 +248,10 @@ class HFTextModel(Model, GradientTextModel):
         special = set(self.tokenizer.all_special_ids)
         swappable = [i for i, token in enumerate(tokens) if token and i not in special
                      and not PLACEHOLDER_TOKEN.fullmatch(token)]
-        return TokenVocabulary(table, tokens, swappable)
+        prefix = getattr(self.tokenizer.backend_tokenizer.model, "continuing_subword_prefix",
+                         None)
+        continuation = [token.startswith(prefix) for token in tokens] if prefix else []
+        return TokenVocabulary(table, tokens, swappable, continuation)
 
     def replace_tokens(self, text: str, replacements: Mapping[int, int]) -> str:
         """Each replaced token's characters in ``text`` (its offsets) give way to the new token's
