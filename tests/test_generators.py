@@ -14,7 +14,7 @@ import torch
 
 from litdesk.api import (CategoryLabel, Dataset, LoadOptions, Model, MulticlassPreds, Scalar,
                          TextSegment)
-from litdesk.api.model import TokenVocabulary
+from litdesk.api.model import TokenSwapModel, TokenVocabulary
 from litdesk.core.generators import (GENERATORS, Candidate, applicable, generate_job,
                                      parse_substitutions)
 from litdesk.core.jobs import run_job
@@ -213,7 +213,7 @@ def test_ablation_flip_stops_at_its_cap_and_budget():
 # --- HotFlip ---------------------------------------------------------------------------------
 
 
-class VocabularyModel(TinyTextModel):
+class VocabularyModel(TinyTextModel, TokenSwapModel):
     """TinyTextModel exposing its embedding table: words swap for words of VOCAB."""
 
     def __init__(self, linear: bool = True) -> None:

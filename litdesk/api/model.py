@@ -134,15 +134,21 @@ class GradientTextModel(abc.ABC):
         """A batch × len(gradient_targets()) tensor, differentiable in ``embeddings``; rows of
         ``forward_args`` are aligned with those of ``embeddings``."""
 
-    def token_vocabulary(self) -> Optional[TokenVocabulary]:
-        """The input token embedding table, or None (the default) when the model does not expose
-        it; a model that returns one also defines :meth:`replace_tokens`."""
-        return None
 
+
+class TokenSwapModel(abc.ABC):
+    """Optional for a :class:`GradientTextModel` whose token swaps can be written back as text,
+    which HotFlip needs: its input embedding table and a way to put other tokens in a text."""
+
+    @abc.abstractmethod
+    def token_vocabulary(self) -> Optional[TokenVocabulary]:
+        """The input token embedding table, or None when this instance cannot swap tokens
+        (say, a tokenizer without character offsets)."""
+
+    @abc.abstractmethod
     def replace_tokens(self, text: str, replacements: Mapping[int, int]) -> str:
         """``text`` with the token at each position (as in ``embed_texts([text])``) replaced by the
         token id it maps to."""
-        raise NotImplementedError(f"{type(self).__name__} cannot replace tokens")
 
 
 class GradientImageModel(abc.ABC):

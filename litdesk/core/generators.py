@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import Dataset, Model, types
-from litdesk.api.model import GradientTextModel, TokenVocabulary
+from litdesk.api.model import GradientTextModel, TokenSwapModel, TokenVocabulary
 from litdesk.core.explain import is_special_token, tabular_fields
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_rows
@@ -170,7 +170,7 @@ def _hotflip_applicable(model: Model, dataset: Dataset) -> str | None:
     _, classes = _classifier_output(model)  # type: ignore[misc]
     if not set(classes) <= set(model.gradient_targets()):
         return f"Model {model.name} has no gradient for each of its classes."
-    if model.token_vocabulary() is None:
+    if not isinstance(model, TokenSwapModel) or model.token_vocabulary() is None:
         return f"Model {model.name} does not expose its token embedding table."
     if not _bound_columns(model, dataset, [model.text_field]):
         return f"Dataset {dataset.name} has no text field for model {model.name}."

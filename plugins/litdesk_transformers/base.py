@@ -28,7 +28,7 @@ from litdesk.api import (
     TokenGradients,
     Tokens,
 )
-from litdesk.api.model import EmbeddedTexts, GradientTextModel, TokenVocabulary
+from litdesk.api.model import EmbeddedTexts, GradientTextModel, TokenSwapModel, TokenVocabulary
 
 #: Texts are truncated to this many tokens (special tokens included).
 MAX_LENGTH = 128
@@ -115,7 +115,7 @@ class Batch:
         return self.inputs["input_ids"]
 
 
-class HFTextModel(Model, GradientTextModel):
+class HFTextModel(Model, GradientTextModel, TokenSwapModel):
     """A transformers model with its tokenizer, reading the field ``text``.
 
     A kind of model (classifier, language model…) defines :meth:`task_spec` and
