@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 
 from litdesk.api import CategoryLabel, Dataset, ImageBytes, Scalar, TextSegment
-from litdesk.core.datapoints import (CREATED, ORIGIN, PARENT, NewDatapoint, children_of,
-                                     generated_rows, new_predictions_job, with_datapoints)
+from litdesk.core.datapoints import (CREATED, MAX_CHUNKS, ORIGIN, PARENT, NewDatapoint,
+                                     children_of, generated_rows, new_predictions_job,
+                                     with_datapoints)
 from litdesk.core.jobs import run_job
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.loaders import load_dataset
@@ -45,6 +46,17 @@ def test_appended_rows_carry_parent_origin_and_time_and_loaded_rows_none():
     assert grown.table.column(CREATED).to_pylist()[3].startswith("20")
     assert generated_rows(grown).tolist() == [3, 4]
     assert children_of(grown, [2]).tolist() == [4] and children_of(reviews(), [0]).size == 0
+
+
+def test_appending_leaves_the_rows_there_in_place_and_merges_chunks_now_and_then():
+    dataset = reviews()
+    grown = with_datapoints(dataset, [edit(0)])
+    kept = grown.table.column("text").chunk(0).buffers()[-1]
+    assert kept.address == dataset.table.column("text").chunk(0).buffers()[-1].address
+    for _ in range(MAX_CHUNKS + 1):
+        grown = with_datapoints(grown, [edit(0)])
+    assert grown.table.column("text").num_chunks <= MAX_CHUNKS
+    assert len(grown) == len(dataset) + MAX_CHUNKS + 2
 
 
 def test_a_value_that_does_not_fit_names_its_field():

@@ -26,6 +26,8 @@ ORIGIN = "_origin"  # string: how it was made ("edited", "word replacer: great â
 CREATED = "_created"  # string: when, ISO 8601 in UTC
 PROVENANCE_COLUMNS = (PARENT, ORIGIN, CREATED)
 _PROVENANCE_TYPES = {PARENT: pa.int64(), ORIGIN: pa.string(), CREATED: pa.string()}
+#: Appended chunks a table may collect before they are merged into one.
+MAX_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -57,27 +59,37 @@ def with_provenance(table: pa.Table) -> pa.Table:
     return table
 
 
-def with_datapoints(dataset: Dataset, points: Sequence[NewDatapoint]) -> Dataset:
-    """A dataset with ``points`` appended (same name, path and spec).
-
-    Raises ValueError naming the field when a value does not fit its column's type."""
-    table = with_provenance(dataset.table)
+def datapoints_table(dataset: Dataset, points: Sequence[NewDatapoint]) -> pa.Table:
+    """``points`` as rows of the dataset's table, provenance columns included (what
+    :func:`with_datapoints` appends). Raises ValueError naming the field when a value does not
+    fit its column's type."""
+    schema = dataset.table.schema
+    for name in PROVENANCE_COLUMNS:
+        if name not in schema.names:
+            schema = schema.append(pa.field(name, _PROVENANCE_TYPES[name]))
     columns = own_columns(dataset)
     rows = []
     for point in points:
         unknown = set(point.values) - set(columns)
         if unknown:
             raise ValueError(f"the dataset has no column {sorted(unknown)[0]!r}")
-        if point.parent is not None and not 0 <= point.parent < table.num_rows + len(rows):
+        if point.parent is not None and not 0 <= point.parent < len(dataset) + len(rows):
             raise ValueError(f"parent row {point.parent} is not in the dataset")
         rows.append({**{name: point.values.get(name) for name in columns},
                      PARENT: point.parent, ORIGIN: point.origin, CREATED: point.created})
     try:
-        added = pa.Table.from_pylist(rows, schema=table.schema)
+        return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as error:
-        raise ValueError(_which_field(rows, table.schema) or str(error)) from error
-    return Dataset(pa.concat_tables([table, added]).combine_chunks(), dataset.spec(),
-                   dataset.name, dataset.path)
+        raise ValueError(_which_field(rows, schema) or str(error)) from error
+
+
+def with_datapoints(dataset: Dataset, points: Sequence[NewDatapoint]) -> Dataset:
+    """A dataset with ``points`` appended (same name, path and spec), without copying the rows
+    it has; see :func:`datapoints_table` for the errors."""
+    grown = pa.concat_tables([with_provenance(dataset.table), datapoints_table(dataset, points)])
+    if grown.num_columns and grown.column(0).num_chunks > MAX_CHUNKS:
+        grown = grown.combine_chunks()  # rarely: each add makes a chunk
+    return Dataset(grown, dataset.spec(), dataset.name, dataset.path)
 
 
 def _which_field(rows: list[dict[str, Any]], schema: pa.Schema) -> Optional[str]:
@@ -120,8 +132,7 @@ def new_predictions_job(models: Mapping[str, Model], dataset: Dataset,
                         ) -> Job[dict[str, Predictions]]:
     """Each model's predictions for ``points`` alone (not yet rows of ``dataset``), as
     :meth:`Session.add_datapoints` takes them; models the dataset cannot feed are left out."""
-    grown = with_datapoints(dataset, points)
-    new = Dataset(grown.table.slice(len(dataset)), grown.spec(), dataset.name)
+    new = Dataset(datapoints_table(dataset, points), dataset.spec(), dataset.name)
     results = {}
     for name, model in models.items():
         try:

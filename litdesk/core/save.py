@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from litdesk.api import Dataset
 from litdesk.core.datapoints import with_provenance
 from litdesk.core.jobs import Job, Progress
@@ -48,8 +50,6 @@ def save_dataset_job(dataset: Dataset, path: Path) -> Job[Path]:
     os.close(handle)
     try:
         if suffix == ".csv":
-            import numpy as np
-
             export_csv(table, np.arange(n, dtype=np.int64), temporary)
         elif suffix == ".parquet":
             import pyarrow.parquet as pq

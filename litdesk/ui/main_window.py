@@ -19,7 +19,8 @@ from litdesk.core.model_loading import load_model_job, looks_like_model
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.cache import ResultCache
-from litdesk.core.datapoints import NewDatapoint, new_predictions_job, with_datapoints
+from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
+                                     with_datapoints)
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.save import SAVE_FORMATS, save_dataset_job
 from litdesk.core.session import Session
@@ -465,7 +466,7 @@ class MainWindow(QMainWindow):
         if dataset is None or not points:
             return False
         try:
-            with_datapoints(dataset, points)
+            datapoints_table(dataset, points)  # every value fits its column
         except ValueError as error:
             self.editor_dock.show_error(str(error))
             self.report_error("Cannot add the datapoint", str(error))
