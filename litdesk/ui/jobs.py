@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
 from litdesk.core.jobs import Progress
@@ -36,8 +36,9 @@ def _guarded(job: Generator, title: str) -> Generator:
 class JobRunner(QObject):
     """Starts jobs on the thread pool and reports on them.
 
-    ``idle`` is emitted when the last running job has finished, after its result handler
-    ran (so a handler that starts a follow-up job keeps the runner busy).
+    ``idle`` is emitted when the last running job has finished, after its result handler and
+    any other slot on the worker's signals ran (so a handler that starts a follow-up job keeps
+    the runner busy).
     """
 
     progress = Signal(str, object)  # title, Progress
@@ -116,6 +117,12 @@ class JobRunner(QObject):
 
     def _finished(self, worker: GeneratorWorker) -> None:
         self._workers.pop(worker, None)
+        if not self._workers:
+            # On the next turn of the event loop: the callers' own slots on the worker's
+            # finished signal (connected after this runner's) have run by then.
+            QTimer.singleShot(0, self._report_idle)
+
+    def _report_idle(self) -> None:
         if not self._workers:
             self.busy_changed.emit(False)
             self.idle.emit()
