@@ -16,7 +16,8 @@ Writes into DIR (default: this folder):
   each model's test accuracy.
 
 The CSV is read back before training, so the models see exactly the values litdesk loads.
-Seeds are fixed: on the same machine and library versions a run writes the same bytes.
+Seeds are fixed: a run writes the same CSV and models that predict the same; the pickles'
+bytes differ across CPUs, so the shipped ones are the reference.
 """
 
 from __future__ import annotations
