@@ -1,4 +1,9 @@
-"""Running core jobs on background threads, with progress, cancel and error reporting."""
+"""Running core jobs on background threads, with progress, cancel and error reporting.
+
+:class:`JobRunner` is the window's one runner. A dock does its work through a
+:class:`JobSlot`: a newer request cancels the older one, a stale result never reaches the
+dock, and a failure the dock shows itself stays in the dock.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,9 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
-from litdesk.core.jobs import Progress
-
+from litdesk.core.jobs import JobFailed, Progress, function_job
 
 INTERACTIVE_PRIORITY = 10
-
-
-class JobFailed(Exception):
-    """A job raised; carries the job's title and the original exception."""
-
-    def __init__(self, title: str, error: BaseException) -> None:
-        super().__init__(f"{title}: {type(error).__name__}: {error}")
-        self.title = title
-        self.error = error
 
 
 def _guarded(job: Generator, title: str) -> Generator:
@@ -42,7 +37,7 @@ class JobRunner(QObject):
     """
 
     progress = Signal(str, object)  # title, Progress
-    failed = Signal(object)  # JobFailed
+    failed = Signal(object)  # JobFailed of a job submitted without an error handler
     busy_changed = Signal(bool)
     idle = Signal()
 
@@ -66,7 +61,8 @@ class JobRunner(QObject):
                interactive: bool = False) -> GeneratorWorker:
         """Run ``job`` (a started generator) in the background; call back on the main thread.
 
-        ``interactive`` jobs (what the user is waiting on: a salience, a search) go ahead of
+        A failure goes to ``on_error`` when given (the caller tells the user), else to
+        :attr:`failed` (the window tells the user). ``interactive`` jobs (what the user is waiting on: a salience, a search) go ahead of
         queued bulk work such as predicting a whole dataset. After ``shutdown`` the worker
         returned is never started.
         """
@@ -151,8 +147,64 @@ class _JobRelay(QObject):
         failure = error if isinstance(error, JobFailed) else JobFailed(self.title, error)
         if self.on_error is not None:
             self.on_error(failure)
-        self.runner.failed.emit(failure)
+        else:
+            self.runner.failed.emit(failure)
 
     def on_finished(self) -> None:
         self.runner._finished(self.worker)
         self.deleteLater()
+
+
+class JobSlot(QObject):
+    """One view's background work, one request at a time.
+
+    :meth:`submit` cancels the request still running, and only the newest request's result
+    or failure is delivered: a view never shows a result computed for an older state. Work
+    is a job (a generator yielding :class:`Progress`, stopped at its next ``yield`` when
+    cancelled) or a plain function. A failure goes to ``on_error`` when given and stays in
+    the view; without one the window reports it.
+    """
+
+    def __init__(self, runner: JobRunner, title: str, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.runner, self.title = runner, title
+        self._worker: Optional[GeneratorWorker] = None
+        self._generation = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is running."""
+        return self._worker is not None
+
+    def submit(self, work: "Generator | Callable[[], Any]",
+               on_result: Callable[[Any], None],
+               on_error: Optional[Callable[[JobFailed], None]] = None,
+               interactive: bool = True, title: Optional[str] = None) -> None:
+        """Run ``work`` in the background instead of the request before it."""
+        self.cancel()
+        generation = self._generation
+        job = work if isinstance(work, Generator) else function_job(work, title or self.title)
+
+        def deliver(result: Any) -> None:
+            if generation == self._generation:
+                self._worker = None
+                on_result(result)
+
+        def fail(failure: JobFailed) -> None:
+            if generation != self._generation:
+                return
+            self._worker = None
+            if on_error is not None:
+                on_error(failure)
+            else:
+                self.runner.failed.emit(failure)
+
+        self._worker = self.runner.submit(job, title or self.title, deliver, fail,
+                                          interactive=interactive)
+
+    def cancel(self) -> None:
+        """Stop the running request; neither its result nor its failure is delivered."""
+        self._generation += 1
+        if self._worker is not None:
+            self.runner.cancel(self._worker)
+            self._worker = None

@@ -1,0 +1,109 @@
+"""The job runner and the job slot every dock computes through: a newer request cancels the
+older one, stale results are dropped, plain functions run in the background, and a failure
+that a dock shows itself stays in that dock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from litdesk.core.jobs import JobFailed, Progress, function_job, run_job
+from litdesk.ui.jobs import JobRunner, JobSlot
+
+
+@pytest.fixture
+def runner(qtbot):
+    runner = JobRunner()
+    yield runner
+    runner.shutdown()
+
+
+def _waiting_job(release: threading.Event, value):
+    """Reports progress until ``release`` is set, then returns ``value``."""
+    while not release.wait(0.005):
+        yield Progress(0, 1, "waiting")
+    return value
+
+
+def test_a_plain_function_is_a_job():
+    assert run_job(function_job(lambda: 42)) == 42
+
+
+def test_a_plain_function_runs_in_the_background(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    results = []
+    main_thread = threading.get_ident()
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        slot.submit(lambda: threading.get_ident(), results.append)
+    assert len(results) == 1 and results[0] != main_thread
+    assert not slot.busy
+
+
+def test_a_newer_request_cancels_the_older_and_only_the_newest_result_arrives(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    results = []
+    first, second = threading.Event(), threading.Event()
+    slot.submit(_waiting_job(first, "old"), results.append)
+    slot.submit(_waiting_job(second, "new"), results.append)
+    first.set()
+    second.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == ["new"]
+
+
+def test_a_result_that_arrives_after_cancel_is_dropped(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    results = []
+    release = threading.Event()
+
+    def job():
+        release.wait(5)
+        return "stale"
+        yield  # a generator that reports no progress, so it cannot be stopped half-way
+
+    slot.submit(job(), results.append)
+    slot.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == [] and not slot.busy
+
+
+def test_a_failure_the_view_handles_stays_in_the_view(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    shown, reported = [], []
+    runner.failed.connect(reported.append)
+
+    def broken():
+        raise ValueError("no such column")
+
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        slot.submit(broken, lambda _result: None, shown.append)
+    assert [str(failure.error) for failure in shown] == ["no such column"]
+    assert isinstance(shown[0], JobFailed) and shown[0].title == "Compute"
+    assert reported == []
+
+
+def test_a_failure_nobody_handles_reaches_the_window(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    with qtbot.waitSignal(runner.failed, timeout=5000) as blocker:
+        slot.submit(lambda: 1 / 0, lambda _result: None)
+    assert isinstance(blocker.args[0].error, ZeroDivisionError)
+
+
+def test_a_stale_failure_is_dropped(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    shown, reported = [], []
+    runner.failed.connect(reported.append)
+    release = threading.Event()
+
+    def job():
+        release.wait(5)
+        raise ValueError("old state")
+        yield
+
+    slot.submit(job(), lambda _result: None, shown.append)
+    slot.submit(lambda: "fresh", lambda _result: None, shown.append)
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert shown == [] and reported == []
