@@ -412,12 +412,12 @@ def test_device_and_precision_choices_persist_and_apply_to_new_models(qtbot, tmp
     second = MainWindow(show_dialogs=False)
     qtbot.addWidget(second)
     assert second.device_actions["cpu"].isChecked() and second.precision_actions["bf16"].isChecked()
-    import litdesk.ui.main_window as main_window_module
+    import litdesk.core.workbench as workbench_module
 
-    seen, original = [], main_window_module.load_model_job
-    monkeypatch.setattr(main_window_module, "load_model_job",
+    seen, original = [], workbench_module.load_model_job
+    monkeypatch.setattr(workbench_module, "load_model_job",
                         lambda path, options: (seen.append(options), original(path, options))[1])
-    second.open_model(tmp_path / "any_model")
+    second.workbench.open_model(tmp_path / "any_model")
     qtbot.waitUntil(lambda: not second.runner.busy, timeout=30_000)
     assert seen[0].device == "cpu" and seen[0].precision == "bf16"
 

@@ -16,6 +16,7 @@ from psygnal import Signal
 
 from litdesk.api import Dataset, Model
 from litdesk.core.datapoints import NewDatapoint, with_datapoints
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions
 from litdesk.core.rows import sorted_unique
 
@@ -62,6 +63,8 @@ class Session:
     rows_added = Signal(object)
     #: Emitted with the source that changed the selection, so a view can ignore its own echo.
     selection_changed = Signal(object)
+    #: The active dataset's outcomes (:attr:`outcomes`) were computed again.
+    outcomes_changed = Signal()
 
     def __init__(self) -> None:
         self.datasets: dict[str, Dataset] = {}
@@ -70,6 +73,25 @@ class Session:
         self._predictions: dict[str, dict[str, Predictions]] = {}
         self._slices: dict[str, dict[str, np.ndarray]] = {}
         self.selection = Selection()
+        self._outcomes: Optional[Outcomes] = None
+
+    @property
+    def outcomes(self) -> Optional[Outcomes]:
+        """Every classifier's outcome on the active dataset (predicted label, confidence,
+        gold, correct, disagreement), or None until they are computed for its current rows."""
+        current = self._outcomes
+        if current is None or self.dataset is None or current.dataset_name != self.dataset.name \
+                or current.num_rows != len(self.dataset):
+            return None
+        return current
+
+    def set_outcomes(self, outcomes: Outcomes) -> None:
+        """Keep the outcomes the workbench computed (ignored when the rows changed since)."""
+        if self.dataset is None or outcomes.dataset_name != self.dataset.name \
+                or outcomes.num_rows != len(self.dataset):
+            return
+        self._outcomes = outcomes
+        self.outcomes_changed.emit()
 
     @property
     def predictions(self) -> dict[str, Predictions]:

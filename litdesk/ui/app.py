@@ -33,8 +33,9 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     app.setOrganizationName("litdesk")
     from litdesk.ui.main_window import MainWindow
 
-    window = MainWindow(device=device, show_dialogs=not exit_when_ready, trust=trust,
-                        label=label)
+    # --trust covers the files named here, not whatever is opened later.
+    window = MainWindow(device=device, show_dialogs=not exit_when_ready,
+                        trusted_paths=paths_in if trust else (), label=label)
     window.show()
     app.processEvents()
     window_shown_s = time.time() - started_at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -12,24 +12,18 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QProgressBar, QToolButton)
 
 from litdesk import __version__
-from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
+from litdesk.api import Dataset, Model
 from litdesk.core import paths
-from litdesk.core.loaders import SUPPORTED_SUFFIXES, iter_load_dataset
-from litdesk.core.model_loading import load_model_job, looks_like_model
+from litdesk.core.datapoints import NewDatapoint
+from litdesk.core.loaders import SUPPORTED_SUFFIXES
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
-from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
-from litdesk.core.cache import ResultCache
-from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
-                                     with_datapoints)
-from litdesk.core.journal import Journal, journal_for
-from litdesk.core.save import SAVE_FORMATS, save_dataset_job
+from litdesk.core.save import SAVE_FORMATS
 from litdesk.core.session import Session
-from litdesk.core.slice_store import SliceStore
+from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.attention import AttentionDock
 from litdesk.ui.docks.comparison import ComparisonDock
 from litdesk.ui.docks.confusion import ConfusionDock
 from litdesk.ui.docks.editor import DatapointEditorDock
-from litdesk.ui.docks.generators import TITLE_PREFIX as GENERATOR_TITLE_PREFIX
 from litdesk.ui.docks.generators import GeneratorsDock
 from litdesk.ui.docks.metrics import MetricsDock
 from litdesk.ui.docks.outputs import OutputsDock
@@ -40,21 +34,11 @@ from litdesk.ui.docks.scalars import ScalarsDock
 from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
-from litdesk.ui.jobs import JobFailed, JobRunner
+from litdesk.ui.jobs import JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
 LAYOUT_VERSION = 4  # bump when docks are added, so an old saved layout is not applied
-
-
-@dataclass
-class _PendingDatapoints:
-    """Datapoints made and journaled, waiting for their predictions before they join."""
-
-    dataset_name: str
-    points: list[NewDatapoint]
-    compare: bool
-    predictions: Optional[dict] = None
 
 
 class MainWindow(QMainWindow):
@@ -69,24 +53,17 @@ class MainWindow(QMainWindow):
     datapoints_added = Signal(object)
 
     def __init__(self, session: Optional[Session] = None, device: Optional[str] = None,
-                 show_dialogs: bool = True, trust: bool = False,
+                 show_dialogs: bool = True, trusted_paths: Iterable["Path | str"] = (),
                  label: Optional[str] = None) -> None:
+        """``trusted_paths``: the files ``--trust`` covers (those named on the command line)."""
         super().__init__()
-        self.session = session or Session()
-        settings = self._settings()
-        # --device wins over the saved choice; both apply to models opened from now on.
-        self.device = device or str(settings.value("models/device", "auto"))
-        self.precision = str(settings.value("models/precision", "fp32"))
-        self.trust = trust  # set by --trust: files opened at launch may be unpickled
-        self.label = label
         self.show_dialogs = show_dialogs
-        self.errors: list[str] = []
-        self.trust_prompt: Optional[QMessageBox] = None  # open while a pickle awaits an answer
+        self.trust_prompt: Optional[QMessageBox] = None  # open while a file awaits trust
         self.runner = JobRunner(self)
-        self.cache = ResultCache()
-        self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
-        self._journals: dict[str, Journal] = {}  # dataset name -> its journal
-        self._pending: list[_PendingDatapoints] = []  # made, being predicted, in order
+        self.workbench = Workbench(self.runner, session, device=device, label=label,
+                                   trusted_paths=trusted_paths)
+        self.session = self.workbench.session
+        self.cache = self.workbench.cache
         self.setWindowTitle("litdesk")
         if APP_ICON.exists():
             self.setWindowIcon(QIcon(str(APP_ICON)))
@@ -155,14 +132,19 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self.addAction(self.slices_dock.new_slice_action)  # Ctrl+Shift+S even while it is hidden
-        self.slice_store = SliceStore(self.session)  # slices persist with their dataset
-        self.slice_store.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
 
-        self.runner.failed.connect(self._on_job_failed)
+        workbench = self.workbench
+        workbench.dataset_loaded.connect(self.dataset_loaded.emit)
+        workbench.model_loaded.connect(self.model_loaded.emit)
+        workbench.datapoints_added.connect(self.datapoints_added.emit)
+        workbench.error_reported.connect(self._show_error)
+        workbench.status_message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        workbench.trust_required.connect(self._ask_trust)
+        workbench.datapoint_rejected.connect(self.editor_dock.show_error)
+        self.runner.failed.connect(lambda failure: workbench.report_error(
+            f"{failure.title} failed", f"{type(failure.error).__name__}: {failure.error}"))
         self.session.models_changed.connect(self._update_title)
         self.session.dataset_changed.connect(self._update_title)
-        self.session.dataset_changed.connect(self.predict_missing)
-        self.session.rows_added.connect(lambda _rows: self.predict_missing())
         self.editor_dock.add_requested.connect(
             lambda point, compare: self.add_datapoints([point], compare))
         self.generators_dock.accepted.connect(self.add_datapoints)
@@ -245,11 +227,11 @@ class MainWindow(QMainWindow):
 
         models_menu = self.menuBar().addMenu("&Models")
         self.device_actions = self._choice_menu(
-            models_menu.addMenu("&Device"), "models/device", self.device,
+            models_menu.addMenu("&Device"), "device", self.workbench.device,
             {"auto": "Automatic (CUDA, then MPS, then CPU)", "cpu": "CPU", "cuda": "CUDA GPU",
              "mps": "Apple GPU (MPS)"})
         self.precision_actions = self._choice_menu(
-            models_menu.addMenu("&Precision"), "models/precision", self.precision,
+            models_menu.addMenu("&Precision"), "precision", self.workbench.precision,
             {"fp32": "Full (float32)", "bf16": "Mixed bfloat16 (GPU)", "fp16": "Mixed float16 (GPU)"})
         models_menu.addSeparator()
         models_menu.addAction("Applies to models opened from now on").setEnabled(False)
@@ -266,28 +248,20 @@ class MainWindow(QMainWindow):
         help_menu.addAction("&Plugins", self.show_plugins)
         help_menu.addAction("&About litdesk", self.show_about)
 
-    def _choice_menu(self, menu, key: str, current: str, choices: dict[str, str]
+    def _choice_menu(self, menu, setting: str, current: str, choices: dict[str, str]
                      ) -> dict[str, QAction]:
-        """Exclusive, checkable actions that save the chosen value under ``key``."""
+        """Exclusive, checkable actions that set the workbench's ``setting`` (saved)."""
         group = QActionGroup(menu)
         actions = {}
         for value, label in choices.items():
             action = menu.addAction(label)
             action.setCheckable(True)
             action.setChecked(value == current)
-            action.triggered.connect(lambda _checked=False, v=value: self._set_model_setting(key, v))
+            action.triggered.connect(
+                lambda _checked=False, v=value: setattr(self.workbench, setting, v))
             group.addAction(action)
             actions[value] = action
         return actions
-
-    def _set_model_setting(self, key: str, value: str) -> None:
-        settings = self._settings()
-        settings.setValue(key, value)
-        settings.sync()
-        if key == "models/device":
-            self.device = value
-        else:
-            self.precision = value
 
     def _build_status_bar(self) -> None:
         self.progress_label = QLabel("Ready")
@@ -344,34 +318,19 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths_in) -> None:
         """Open datasets and models; each path is routed by what the plugins declare."""
-        for path in map(Path, paths_in):
-            if looks_like_model(path):
-                self.open_model(path, trust=self.trust)
-            else:
-                self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
-                                   self._on_dataset_loaded, self._report_failure)
+        self.workbench.open_paths(paths_in)
 
-    def open_objects(self, models=(), datasets=()) -> None:
+    def open_objects(self, models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()
+                     ) -> None:
         """Add models and datasets that are already in memory (``litdesk.show``)."""
-        for model in models:
-            self._on_model_loaded(model)
-        for dataset in reversed(list(datasets)):  # the first one given ends up shown
-            self._on_dataset_loaded(dataset)
+        self.workbench.open_objects(models, datasets)
 
-    def open_model(self, path: Path, trust: bool = False) -> None:
-        """Load a model in the background; a pickle asks the user before it is opened."""
-        options = LoadOptions(device=self.device, trust=trust, label=self.label,
-                              precision=self.precision)
-        self.runner.submit(load_model_job(path, options), f"Load {path.name}",
-                           self._on_model_loaded,
-                           lambda failure: self._on_model_failed(path, failure))
-
-    def _on_model_failed(self, path: Path, failure: JobFailed) -> None:
-        if not isinstance(failure.error, TrustRequired) or not self.show_dialogs:
-            self._report_failure(failure)
+    def _ask_trust(self, path: Path, reason: str) -> None:
+        if not self.show_dialogs:
+            self.workbench.report_error(f"Load {path.name} failed", reason)
             return
         box = QMessageBox(QMessageBox.Icon.Warning, "Open a file that runs code?",
-                          f"{failure.error}\n\nOpen {path.name} and run its code?",
+                          f"{reason}\n\nOpen {path.name} and run its code?",
                           QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
                           self)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
@@ -383,20 +342,16 @@ class MainWindow(QMainWindow):
     def _on_trust_answer(self, path: Path, result: int) -> None:
         self.trust_prompt = None
         if result == QMessageBox.StandardButton.Open:
-            self.open_model(path, trust=True)
+            self.workbench.open_model(path, trust=True)
 
     def open_demo(self) -> None:
         """Open the built-in sentiment demo: its dataset, its two classifiers and its tiny
         language model."""
-        self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS, paths.DEMO_LM])
+        self.workbench.open_demo()
 
     def open_tabular_demo(self) -> None:
-        """Open the tabular demo: breast cancer measurements and three scikit-learn models.
-
-        Its pickles open without the trust dialog because their hashes match the shipped
-        manifest (litdesk.core.trusted_files).
-        """
-        self.open_paths([paths.DEMO_TABULAR_DATASET, *paths.DEMO_TABULAR_MODELS])
+        """Open the tabular demo: breast cancer measurements and three scikit-learn models."""
+        self.workbench.open_tabular_demo()
 
     def open_dataset_dialog(self) -> None:
         """Ask for a dataset file and open it."""
@@ -422,94 +377,11 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_paths(local)
 
-    def _on_dataset_loaded(self, dataset: Dataset) -> None:
-        journal = journal_for(dataset)
-        if journal is not None:
-            dataset = self._restore_datapoints(dataset, journal)
-        name = self.session.set_dataset(dataset)
-        if journal is not None:
-            self._journals[name] = journal
-        if len(dataset):
-            self.session.select([0], 0, source=self)
-        self.dataset_loaded.emit(name)
-
-    def _on_model_loaded(self, model: Model) -> None:
-        name = self.session.add_model(model)
-        self.model_loaded.emit(name)
-        self.predict_missing()
-
     # -- datapoints the user makes -------------------------------------------------------------
 
-    def _restore_datapoints(self, dataset: Dataset, journal: Journal) -> Dataset:
-        """``dataset`` with the datapoints its journal kept from earlier sessions."""
-        points, messages = journal.read()
-        for message in messages:
-            self.report_error("The journal of datapoints", message)
-        if not points:
-            return dataset
-        try:
-            restored = with_datapoints(dataset, points)
-        except ValueError as error:
-            self.report_error("Datapoints made earlier could not be restored",
-                              f"{error} (they stay in {journal.path})")
-            return dataset
-        self.statusBar().showMessage(
-            f"Restored {len(points):,} datapoint(s) made on {dataset.name} earlier", 10_000)
-        return restored
-
     def add_datapoints(self, points: list[NewDatapoint], compare: bool = False) -> bool:
-        """Keep ``points`` (in the journal first), predict them with every model, then add them
-        to the active dataset and select them; ``compare`` pins the first one's parent.
-
-        Returns False, after telling the user why, when a value does not fit its column."""
-        dataset = self.session.dataset
-        if dataset is None or not points:
-            return False
-        try:
-            datapoints_table(dataset, points)  # every value fits its column
-        except ValueError as error:
-            self.editor_dock.show_error(str(error))
-            self.report_error("Cannot add the datapoint", str(error))
-            return False
-        journal = self._journals.get(dataset.name)
-        if journal is None:
-            self.statusBar().showMessage(
-                f"{dataset.name} has no file, so its new datapoints last until litdesk closes; "
-                "File ▸ Save Dataset As (Ctrl+S) keeps them", 15_000)
-        else:
-            try:
-                journal.append(points)
-            except OSError as error:
-                self.report_error("Could not write the journal of datapoints",
-                                  f"{journal.path}: {error}")
-        pending = _PendingDatapoints(dataset.name, points, compare)
-        self._pending.append(pending)
-        self.runner.submit(
-            new_predictions_job(dict(self.session.models), dataset, points, self.cache),
-            f"Predict {len(points):,} new datapoint(s)",
-            lambda predictions: self._on_new_predictions(pending, predictions),
-            lambda failure: self._on_new_predictions_failed(pending, failure), interactive=True)
-        return True
-
-    def _on_new_predictions(self, pending: "_PendingDatapoints", predictions: dict) -> None:
-        pending.predictions = predictions
-        while self._pending and self._pending[0].predictions is not None:
-            done = self._pending.pop(0)  # in the order they were made, as in the journal
-            if done.dataset_name not in self.session.datasets:
-                continue
-            positions = self.session.add_datapoints(done.points, done.predictions,
-                                                    done.dataset_name)
-            self.datapoints_added.emit(positions)
-            if self.session.dataset is not None \
-                    and self.session.dataset.name == done.dataset_name:
-                self.session.select(positions, int(positions[0]), source=self)
-                if done.compare:
-                    self.session.pin(done.points[0].parent, source=self)
-
-    def _on_new_predictions_failed(self, pending: "_PendingDatapoints", failure: JobFailed
-                                   ) -> None:
-        self._report_failure(failure)
-        self._on_new_predictions(pending, {})  # they join all the same, without predictions
+        """Add datapoints the user made (see :meth:`Workbench.add_datapoints`)."""
+        return self.workbench.add_datapoints(points, compare)
 
     def save_dataset_dialog(self) -> None:
         """Ask where to save the active dataset (with the datapoints made) and save it."""
@@ -527,52 +399,24 @@ class MainWindow(QMainWindow):
 
     def save_dataset(self, path: Path) -> None:
         """Save the active dataset to ``path`` in the background (CSV, JSONL or Parquet)."""
-        self.runner.submit(save_dataset_job(self.session.dataset, path), f"Save {path.name}",
-                           lambda saved: self.statusBar().showMessage(f"Saved {saved}", 10_000))
-
-    # -- predictions --------------------------------------------------------------------------
+        self.workbench.save_dataset(path)
 
     def predict_missing(self) -> None:
         """Start predictions for every model that has none for the active dataset."""
-        dataset = self.session.dataset
-        if dataset is None:
-            return
-        for name, model in self.session.models.items():
-            key = (dataset.name, name)
-            if name in self.session.predictions or key in self._predicting:
-                continue
-            try:
-                bind_inputs(model, dataset)
-            except SpecMismatchError as error:
-                self._report_failure(JobFailed(f"Predict {name}", error))
-                continue
-            self._predicting.add(key)
-            self.runner.submit(predict_job(model, dataset, cache=self.cache), f"Predict {name}",
-                               self._on_predictions,
-                               lambda failure, key=key: self._on_predict_failed(key, failure))
-
-    def _on_predict_failed(self, key: tuple[str, str], failure: JobFailed) -> None:
-        self._predicting.discard(key)
-        self._report_failure(failure)
-
-    def _on_predictions(self, predictions: Predictions) -> None:
-        self._predicting.discard((predictions.dataset_name, predictions.model_name))
-        self.session.set_predictions(predictions)
+        self.workbench.predict_missing()
 
     # -- errors and help ---------------------------------------------------------------------
 
-    def _report_failure(self, failure: JobFailed) -> None:
-        self.report_error(f"{failure.title} failed", str(failure.error))
-
-    def _on_job_failed(self, failure: JobFailed) -> None:
-        if failure.title.startswith(("Load ", "Predict ", GENERATOR_TITLE_PREFIX)):
-            return  # already reported by the job's own handler (or shown in its dock)
-        self.report_error(f"{failure.title} failed", f"{type(failure.error).__name__}: "
-                                                     f"{failure.error}")
+    @property
+    def errors(self) -> list[str]:
+        """Every failure reported to the user in this window, as "title: message"."""
+        return self.workbench.errors
 
     def report_error(self, title: str, message: str) -> None:
         """Tell the user what failed, without blocking; the app goes on."""
-        self.errors.append(f"{title}: {message}")
+        self.workbench.report_error(title, message)
+
+    def _show_error(self, title: str, message: str) -> None:
         self.statusBar().showMessage(f"{title}: {message}", 10_000)
         self.error_reported.emit(message)
         if self.show_dialogs:

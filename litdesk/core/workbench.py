@@ -1,0 +1,325 @@
+"""The workbench: litdesk without its window.
+
+It owns what the application decides and keeps: the session, the result cache, the device
+and precision settings, opening files (routing each path to a dataset or model loader, asking
+for trust through an event), predicting what is missing, the datapoints the user makes (the
+journal first, then predictions, then the dataset), the named slices' persistence, and the
+outcomes every view reads. It runs its jobs through a :class:`~litdesk.core.jobs.Runner`
+(the window's background runner, or :class:`~litdesk.core.jobs.InlineRunner` in tests and
+scripts) and tells its views what happened through psygnal events. The window only lays out
+docks, menus and dialogs on top of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from psygnal import Signal
+
+from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
+from litdesk.core import paths
+from litdesk.core.cache import ResultCache
+from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
+                                     with_datapoints)
+from litdesk.core.jobs import JobFailed, Runner
+from litdesk.core.journal import Journal, journal_for
+from litdesk.core.loaders import iter_load_dataset
+from litdesk.core.model_loading import load_model_job, looks_like_model
+from litdesk.core.outcomes import outcomes_job
+from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.save import save_dataset_job
+from litdesk.core.session import Session
+from litdesk.core.settings import Settings
+from litdesk.core.slice_store import SliceStore
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class _PendingDatapoints:
+    """Datapoints made and journaled, waiting for their predictions before they join."""
+
+    dataset_name: str
+    points: list[NewDatapoint]
+    compare: bool
+    predictions: Optional[dict] = None
+
+
+def _resolved(path: "Path | str") -> Path:
+    return Path(path).expanduser().resolve()
+
+
+class Workbench:
+    """The application's state and work, without Qt.
+
+    ``trusted_paths`` are the files the user said may run code when loaded (``--trust`` on
+    the command line covers the paths given there, nothing opened later).
+    """
+
+    #: A dataset joined the session (its name); tests and scripts wait on it.
+    dataset_loaded = Signal(str)
+    #: A model joined the session (its name).
+    model_loaded = Signal(str)
+    #: Datapoints the user made joined their dataset (their row positions).
+    datapoints_added = Signal(object)
+    #: Something failed: a title and a one-line message for the user. The app goes on.
+    error_reported = Signal(str, str)
+    #: A passing message for the status bar.
+    status_message = Signal(str)
+    #: Loading ``path`` would run code from it (a pickle, TorchScript): ask the user, then call
+    #: :meth:`open_model` with ``trust=True``. Arguments: the path and the loader's reason.
+    trust_required = Signal(object, str)
+    #: A datapoint could not be added: the value that does not fit, for the editor to show.
+    datapoint_rejected = Signal(str)
+
+    def __init__(self, runner: Runner, session: Optional[Session] = None,
+                 cache: Optional[ResultCache] = None, settings: Optional[Settings] = None,
+                 device: Optional[str] = None, label: Optional[str] = None,
+                 trusted_paths: Iterable["Path | str"] = ()) -> None:
+        self.runner = runner
+        self.session = session or Session()
+        self.cache = cache or ResultCache()
+        self.settings = settings or Settings()
+        self._device_override = device  # --device wins over the saved choice
+        self.label = label
+        self.trusted_paths = {_resolved(path) for path in trusted_paths}
+        self.errors: list[str] = []
+        self._predicting: set[tuple[str, str]] = set()  # (dataset, model) being predicted
+        self._journals: dict[str, Journal] = {}  # dataset name -> its journal
+        self._pending: list[_PendingDatapoints] = []  # made, being predicted, in order
+        self._outcomes_generation = 0
+        self.slice_store = SliceStore(self.session)  # slices persist with their dataset
+        self.slice_store.message.connect(self.status_message.emit)
+        self.session.dataset_changed.connect(self.predict_missing)
+        self.session.rows_added.connect(lambda _rows: self.predict_missing())
+        for signal in (self.session.dataset_changed, self.session.spec_changed,
+                       self.session.predictions_changed, self.session.rows_added):
+            signal.connect(self.refresh_outcomes)
+
+    # -- settings ----------------------------------------------------------------------------
+
+    @property
+    def device(self) -> str:
+        """The torch device for models opened from now on: auto, cpu, cuda or mps."""
+        return self._device_override or str(self.settings.get("models/device", "auto"))
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device_override = None
+        self._save_setting("models/device", value)
+
+    @property
+    def precision(self) -> str:
+        """fp32, or bf16/fp16 autocast on a GPU, for models opened from now on."""
+        return str(self.settings.get("models/precision", "fp32"))
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._save_setting("models/precision", value)
+
+    def _save_setting(self, key: str, value) -> None:
+        try:
+            self.settings.set(key, value)
+        except OSError as error:
+            self.report_error("The setting is kept until litdesk closes",
+                              f"{self.settings.path}: {error.strerror or error}")
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open_paths(self, paths_in: Iterable["Path | str"]) -> None:
+        """Open datasets and models; each path is routed by what the plugins declare."""
+        for path in map(Path, paths_in):
+            if looks_like_model(path):
+                self.open_model(path, trust=_resolved(path) in self.trusted_paths)
+            else:
+                self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
+                                   self._on_dataset_loaded, self._report_failure)
+
+    def open_model(self, path: "Path | str", trust: bool = False) -> None:
+        """Load a model in the background; a file that would run code asks first
+        (:attr:`trust_required`)."""
+        path = Path(path)
+        options = LoadOptions(device=self.device, trust=trust, label=self.label,
+                              precision=self.precision)
+        self.runner.submit(load_model_job(path, options), f"Load {path.name}",
+                           self._on_model_loaded,
+                           lambda failure: self._on_model_failed(path, failure))
+
+    def open_objects(self, models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()
+                     ) -> None:
+        """Add models and datasets that are already in memory (``litdesk.show``)."""
+        for model in models:
+            self._on_model_loaded(model)
+        for dataset in reversed(list(datasets)):  # the first one given ends up shown
+            self._on_dataset_loaded(dataset)
+
+    def open_demo(self) -> None:
+        """The built-in sentiment demo: its dataset, two classifiers and a tiny language model."""
+        self.open_paths([paths.DEMO_DATASET, *paths.DEMO_MODELS, paths.DEMO_LM])
+
+    def open_tabular_demo(self) -> None:
+        """Breast cancer measurements and three scikit-learn models; the pickles open without
+        asking because their hashes match the shipped manifest."""
+        self.open_paths([paths.DEMO_TABULAR_DATASET, *paths.DEMO_TABULAR_MODELS])
+
+    def _on_model_failed(self, path: Path, failure: JobFailed) -> None:
+        if isinstance(failure.error, TrustRequired) and len(self.trust_required):  # someone asks
+            self.trust_required.emit(path, str(failure.error))
+        else:
+            self._report_failure(failure)
+
+    def _on_dataset_loaded(self, dataset: Dataset) -> None:
+        journal = journal_for(dataset)
+        if journal is not None:
+            dataset = self._restore_datapoints(dataset, journal)
+        name = self.session.set_dataset(dataset)
+        if journal is not None:
+            self._journals[name] = journal
+        if len(dataset):
+            self.session.select([0], 0, source=self)
+        self.dataset_loaded.emit(name)
+
+    def _on_model_loaded(self, model: Model) -> None:
+        name = self.session.add_model(model)
+        self.model_loaded.emit(name)
+        self.predict_missing()
+
+    # -- predictions -------------------------------------------------------------------------
+
+    def predict_missing(self) -> None:
+        """Start predictions for every model that has none for the active dataset."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        for name, model in self.session.models.items():
+            key = (dataset.name, name)
+            if name in self.session.predictions or key in self._predicting:
+                continue
+            try:
+                bind_inputs(model, dataset)
+            except SpecMismatchError as error:
+                self._report_failure(JobFailed(f"Predict {name}", error))
+                continue
+            self._predicting.add(key)
+            self.runner.submit(predict_job(model, dataset, cache=self.cache), f"Predict {name}",
+                               self._on_predictions,
+                               lambda failure, key=key: self._on_predict_failed(key, failure))
+
+    def _on_predict_failed(self, key: tuple[str, str], failure: JobFailed) -> None:
+        self._predicting.discard(key)
+        self._report_failure(failure)
+
+    def _on_predictions(self, predictions: Predictions) -> None:
+        self._predicting.discard((predictions.dataset_name, predictions.model_name))
+        self.session.set_predictions(predictions)
+
+    def refresh_outcomes(self, *_args) -> None:
+        """Compute the active dataset's outcomes again, on the runner (a newer request wins)."""
+        self._outcomes_generation += 1
+        generation = self._outcomes_generation
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        predictions = dict(self.session.predictions)
+
+        def deliver(outcomes) -> None:
+            if generation == self._outcomes_generation:
+                self.session.set_outcomes(outcomes)
+
+        self.runner.submit(outcomes_job(dataset, predictions), "Outcomes", deliver,
+                           self._report_failure)
+
+    # -- datapoints the user makes -----------------------------------------------------------
+
+    def _restore_datapoints(self, dataset: Dataset, journal: Journal) -> Dataset:
+        """``dataset`` with the datapoints its journal kept from earlier sessions."""
+        points, messages = journal.read()
+        for message in messages:
+            self.report_error("The journal of datapoints", message)
+        if not points:
+            return dataset
+        try:
+            restored = with_datapoints(dataset, points)
+        except ValueError as error:
+            self.report_error("Datapoints made earlier could not be restored",
+                              f"{error} (they stay in {journal.path})")
+            return dataset
+        self.status_message.emit(
+            f"Restored {len(points):,} datapoint(s) made on {dataset.name} earlier")
+        return restored
+
+    def add_datapoints(self, points: list[NewDatapoint], compare: bool = False) -> bool:
+        """Keep ``points`` (in the journal first), predict them with every model, then add them
+        to the active dataset and select them; ``compare`` pins the first one's parent.
+
+        Returns False, after telling the user why, when a value does not fit its column."""
+        dataset = self.session.dataset
+        if dataset is None or not points:
+            return False
+        try:
+            datapoints_table(dataset, points)  # every value fits its column
+        except ValueError as error:
+            self.datapoint_rejected.emit(str(error))
+            self.report_error("Cannot add the datapoint", str(error))
+            return False
+        journal = self._journals.get(dataset.name)
+        if journal is None:
+            self.status_message.emit(
+                f"{dataset.name} has no file, so its new datapoints last until litdesk closes; "
+                "File ▸ Save Dataset As (Ctrl+S) keeps them")
+        else:
+            try:
+                journal.append(points)
+            except OSError as error:
+                self.report_error("Could not write the journal of datapoints",
+                                  f"{journal.path}: {error}")
+        pending = _PendingDatapoints(dataset.name, points, compare)
+        self._pending.append(pending)
+        self.runner.submit(
+            new_predictions_job(dict(self.session.models), dataset, points, self.cache),
+            f"Predict {len(points):,} new datapoint(s)",
+            lambda predictions: self._on_new_predictions(pending, predictions),
+            lambda failure: self._on_new_predictions_failed(pending, failure), interactive=True)
+        return True
+
+    def _on_new_predictions(self, pending: _PendingDatapoints, predictions: dict) -> None:
+        pending.predictions = predictions
+        while self._pending and self._pending[0].predictions is not None:
+            done = self._pending.pop(0)  # in the order they were made, as in the journal
+            if done.dataset_name not in self.session.datasets:
+                continue
+            positions = self.session.add_datapoints(done.points, done.predictions,
+                                                    done.dataset_name)
+            self.datapoints_added.emit(positions)
+            if self.session.dataset is not None \
+                    and self.session.dataset.name == done.dataset_name:
+                self.session.select(positions, int(positions[0]), source=self)
+                if done.compare:
+                    self.session.pin(done.points[0].parent, source=self)
+
+    def _on_new_predictions_failed(self, pending: _PendingDatapoints, failure: JobFailed
+                                   ) -> None:
+        self._report_failure(failure)
+        self._on_new_predictions(pending, {})  # they join all the same, without predictions
+
+    def save_dataset(self, path: Path) -> None:
+        """Save the active dataset to ``path`` in the background (CSV, JSONL or Parquet)."""
+        if self.session.dataset is None:
+            return
+        self.runner.submit(save_dataset_job(self.session.dataset, path), f"Save {path.name}",
+                           lambda saved: self.status_message.emit(f"Saved {saved}"),
+                           self._report_failure)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _report_failure(self, failure: JobFailed) -> None:
+        self.report_error(f"{failure.title} failed", str(failure.error))
+
+    def report_error(self, title: str, message: str) -> None:
+        """Tell the user what failed (:attr:`error_reported`); the app goes on."""
+        self.errors.append(f"{title}: {message}")
+        self.error_reported.emit(title, message)
