@@ -26,6 +26,8 @@ from litdesk.api.types import (
     Tokens,
     TokenSalience,
     TokenTopKPreds,
+    find_spec_keys,
+    first_spec_key,
 )
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "Spec",
     "TextSegment",
     "TokenEmbeddings",
+    "find_spec_keys",
+    "first_spec_key",
     "TokenGradients",
     "TokenSalience",
     "TokenTopKPreds",

@@ -8,7 +8,7 @@ through specs alone: the projector looks for :class:`Embeddings`, the salience d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 
 @dataclass(frozen=True)
@@ -146,3 +146,17 @@ class GeneratedText(FieldType):
 
 
 Spec = dict[str, FieldType]
+
+
+def find_spec_keys(spec: Spec, field_types: "type | tuple[type, ...]",
+                   where: "Callable[[FieldType], bool] | None" = None) -> list[str]:
+    """The names of the fields of ``spec`` that are instances of ``field_types`` (and for which
+    ``where`` holds, when given), in spec order. LIT's helper of the same name."""
+    return [name for name, field_type in spec.items()
+            if isinstance(field_type, field_types) and (where is None or where(field_type))]
+
+
+def first_spec_key(spec: Spec, field_types: "type | tuple[type, ...]",
+                   where: "Callable[[FieldType], bool] | None" = None) -> "str | None":
+    """The first name :func:`find_spec_keys` gives, or None."""
+    return next(iter(find_spec_keys(spec, field_types, where)), None)

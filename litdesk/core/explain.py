@@ -102,13 +102,11 @@ def _explained_output(model: Model) -> tuple[str, tuple[str, ...]] | None:
     """The output the model-agnostic methods explain, and its target names: the first
     MulticlassPreds (one per class), else the first RegressionScore ("")."""
     spec = model.output_spec()
-    for name, field_type in spec.items():
-        if isinstance(field_type, types.MulticlassPreds):
-            return name, tuple(field_type.vocab)
-    for name, field_type in spec.items():
-        if isinstance(field_type, types.RegressionScore):
-            return name, ("",)
-    return None
+    classes = types.first_spec_key(spec, types.MulticlassPreds)
+    if classes is not None:
+        return classes, tuple(spec[classes].vocab)
+    score = types.first_spec_key(spec, types.RegressionScore)
+    return None if score is None else (score, ("",))
 
 
 def _label_fields(model: Model) -> set[str]:
@@ -119,15 +117,15 @@ def _label_fields(model: Model) -> set[str]:
 def _text_field(model: Model) -> str | None:
     if isinstance(model, GradientTextModel):
         return model.text_field
-    return next((name for name, t in model.input_spec().items()
-                 if isinstance(t, types.TextSegment)), None)
+    return types.first_spec_key(model.input_spec(), types.TextSegment)
 
 
 def tabular_fields(model: Model) -> list[str]:
     """The model's number and category inputs other than its gold label fields."""
     labels = _label_fields(model)
-    return [name for name, t in model.input_spec().items()
-            if isinstance(t, (types.Scalar, types.CategoryLabel)) and name not in labels]
+    return [name for name in types.find_spec_keys(model.input_spec(),
+                                                  (types.Scalar, types.CategoryLabel))
+            if name not in labels]
 
 
 def _has_embedding_gradients(model: Model) -> bool:

@@ -118,13 +118,14 @@ CHUNK_ROWS = 1024
 
 
 def _text_columns(dataset: Dataset) -> list[str]:
-    return [name for name, t in dataset.spec().items() if isinstance(t, types.TextSegment)]
+    return types.find_spec_keys(dataset.spec(), types.TextSegment)
 
 
 def _classifier_output(model: Model) -> tuple[str, tuple[str, ...]] | None:
     """The first MulticlassPreds output and its classes."""
-    return next(((name, tuple(t.vocab)) for name, t in model.output_spec().items()
-                 if isinstance(t, types.MulticlassPreds)), None)
+    spec = model.output_spec()
+    name = types.first_spec_key(spec, types.MulticlassPreds)
+    return None if name is None else (name, tuple(spec[name].vocab))
 
 
 def _bound_columns(model: Model, dataset: Dataset, fields: Iterable[str]) -> list[str]:
@@ -135,7 +136,7 @@ def _bound_columns(model: Model, dataset: Dataset, fields: Iterable[str]) -> lis
 
 def _read_texts(model: Model, dataset: Dataset) -> list[str]:
     """The dataset's text columns that the model reads."""
-    texts = [name for name, t in model.input_spec().items() if isinstance(t, types.TextSegment)]
+    texts = types.find_spec_keys(model.input_spec(), types.TextSegment)
     return [c for c in _bound_columns(model, dataset, texts) if c in _text_columns(dataset)]
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from litdesk.api import Embeddings, LoadOptions
+from litdesk.api import Embeddings, LoadOptions, find_spec_keys
 from litdesk.core.batch import BatchError, load_batch_inputs
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
@@ -18,8 +18,7 @@ from litdesk.core.projection import (METHODS, ProjectionError, dataset_vectors, 
 
 
 def _model_vectors(model, dataset, field: str, cache: Optional[ResultCache]) -> np.ndarray:
-    embeddings = [name for name, kind in model.output_spec().items()
-                  if isinstance(kind, Embeddings)]
+    embeddings = find_spec_keys(model.output_spec(), Embeddings)
     if field not in embeddings:
         raise BatchError(f"{model.name} has no Embeddings output {field!r} "
                          f"(it has: {', '.join(embeddings) or 'none'})")

@@ -108,8 +108,8 @@ def readable_token(name: str) -> str:
 
 def supports_sequence_salience(model: Model) -> bool:
     """Whether ``model`` is a causal LM that sequence salience can explain."""
-    return isinstance(model, SequenceGradientModel) and any(
-        isinstance(field_type, types.GeneratedText) for field_type in model.output_spec().values())
+    return isinstance(model, SequenceGradientModel) and \
+        types.first_spec_key(model.output_spec(), types.GeneratedText) is not None
 
 
 def _spans(text: str, granularity: str) -> list[tuple[int, int]]:
@@ -190,8 +190,7 @@ def sequence_salience_job(model: Model, text: str, target_start: int, target_end
         if cache is not None:
             cache.put_many([(key, cached)])
     yield Progress(1, 2)
-    preds = next(name for name, field_type in model.output_spec().items()
-                 if isinstance(field_type, types.TokenTopKPreds))
+    preds = types.first_spec_key(model.output_spec(), types.TokenTopKPreds)
     top_k = predict_example(model, {"text": text}, [preds], "outputs", cache)[preds]
     yield Progress(2, 2)
     first, end = (int(value) for value in cached["target"])
@@ -203,8 +202,7 @@ def sequence_salience_job(model: Model, text: str, target_start: int, target_end
 
 def continuation_job(model: Model, prompt: str, cache: ResultCache | None = None) -> Job[str]:
     """The model's greedy continuation of ``prompt`` (its ``generated_text`` output), cached."""
-    field = next((name for name, field_type in model.output_spec().items()
-                  if isinstance(field_type, types.GeneratedText)), None)
+    field = types.first_spec_key(model.output_spec(), types.GeneratedText)
     if field is None:
         raise ValueError(f"{model.name} generates no text")
     yield Progress(0, 1, f"{model.name}: generating")
