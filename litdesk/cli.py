@@ -7,7 +7,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 
 def process_start_time() -> float:
@@ -24,9 +26,32 @@ def process_start_time() -> float:
 
 _IMPORTED_AT = time.time()
 
+#: The file in litdesk's log folder that keeps the tracebacks of its own bugs.
+LOG_FILE = "litdesk.log"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in the arguments told in one line (exit code 2) instead of the
+    usage and the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"litdesk: {message} (see {self.prog} --help)\n")
+
+
+def _path(text: str) -> Path:
+    """A path argument, refused at once when its name is not valid UTF-8, which pyarrow could
+    not open and the summary line could not print."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        from litdesk.core.batch import printable
+
+        raise argparse.ArgumentTypeError(f"{printable(text)} is not a UTF-8 name") from None
+    return Path(text)
+
 
 def _app_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="litdesk", description="Understand and compare ML models, offline. With no paths, "
         "opens the built-in demo. Other commands: litdesk inspect PATH.")
     parser.add_argument("paths", nargs="*", help="datasets and models to open")
@@ -36,31 +61,58 @@ def _app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--label", help="the dataset column holding gold labels")
     parser.add_argument("--exit-when-ready", action="store_true",
                         help="exit once every job started at launch has finished")
-    parser.add_argument("--screenshot", type=Path, help="save a PNG of the window when ready")
+    parser.add_argument("--screenshot", type=_path, help="save a PNG of the window when ready")
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser, cache: bool = True) -> None:
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """The options every batch command that loads a model takes."""
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--trust", action="store_true",
                         help="allow the model file to run code when loaded (pickles)")
-    if cache:
-        parser.add_argument("--no-cache", action="store_true",
-                            help="neither read nor store results")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor store results")
 
 
-def _run_batch(work) -> int:
-    """Run a batch command's ``work``, printing what it returns; a BatchError becomes one
-    line on stderr and exit code 2."""
-    from litdesk.core.batch import BatchError
+def _run_batch(task: str, work: Callable[[], str]) -> int:
+    """Run a batch command's ``work`` and print what it returns.
+
+    Bad input and the machine's limits (see :func:`~litdesk.core.batch.failure_line`) end as
+    one line on stderr and exit code 2, ``task`` saying what was being done; a bug in litdesk
+    as one line and exit code 1, its traceback in the log; Ctrl+C as exit code 130.
+    """
+    from litdesk.core.batch import failure_line
 
     try:
         print(work())
-    except BatchError as error:
-        print(f"litdesk: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("litdesk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        line = failure_line(error, task)
+        print(f"litdesk: {line if line is not None else _logged_bug(error, task)}",
+              file=sys.stderr)
+        return 2 if line is not None else 1
     return 0
+
+
+def _logged_bug(error: BaseException, task: str) -> str:
+    """Append ``error``'s traceback to the log; return what to say instead of it (with the
+    traceback on stderr when the log cannot be written)."""
+    import traceback
+
+    from litdesk.core import paths
+    from litdesk.core.batch import first_line
+
+    summary = f"a bug in litdesk, {type(error).__name__}: {first_line(error)} ({task})"
+    try:
+        log = paths.log_dir() / LOG_FILE
+        with open(log, "a", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {task}\n"
+                         + "".join(traceback.format_exception(error)))
+    except OSError:
+        traceback.print_exception(error)
+        return summary
+    return f"{summary}; details in {log}"
 
 
 def describe_field(field_type) -> str:
@@ -77,52 +129,50 @@ def describe_field(field_type) -> str:
 
 def inspect_command(argv: list[str]) -> int:
     """``litdesk inspect PATH``: print a dataset's spec and row count."""
-    parser = argparse.ArgumentParser(prog="litdesk inspect",
-                                     description="Load a dataset and print its spec.")
-    parser.add_argument("path", type=Path)
+    parser = _Parser(prog="litdesk inspect", description="Load a dataset and print its spec.")
+    parser.add_argument("path", type=_path)
     args = parser.parse_args(argv)
-    from litdesk.core.loaders import DatasetLoadError, load_dataset
 
-    try:
+    def work() -> str:
+        from litdesk.core.loaders import load_dataset
+
         dataset = load_dataset(args.path)
-    except DatasetLoadError as error:
-        print(f"litdesk: {error}", file=sys.stderr)
-        return 2
-    print(f"{dataset.name}: {len(dataset):,} rows")
-    for name, field_type in dataset.spec().items():
-        print(f"  {name}: {describe_field(field_type)}")
-    return 0
+        return "\n".join([f"{dataset.name}: {len(dataset):,} rows"] + [
+            f"  {name}: {describe_field(field_type)}"
+            for name, field_type in dataset.spec().items()])
+
+    return _run_batch(f"reading {args.path}", work)
 
 
 def predict_command(argv: list[str]) -> int:
     """``litdesk predict``: every output of a model for every row of a dataset, to Parquet."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="litdesk predict", description="Run a model over a dataset and write its outputs "
         "(one row per example; vectors and class probabilities as list columns).")
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--model", type=_path, required=True)
+    parser.add_argument("--data", type=_path, required=True)
+    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--label", help="the dataset column holding gold labels")
     _add_model_options(parser)
     args = parser.parse_args(argv)
     from litdesk.core.batch import predict_to_parquet
 
-    return _run_batch(lambda: predict_to_parquet(
+    return _run_batch(f"predicting {args.data} with {args.model}", lambda: predict_to_parquet(
         args.model, args.data, args.out, batch_size=args.batch_size, device=args.device,
         trust=args.trust, label=args.label, use_cache=not args.no_cache))
 
 
 def compare_command(argv: list[str]) -> int:
     """``litdesk compare``: every model's metrics on a dataset and their disagreements."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="litdesk compare", description="Run models over a dataset and print each one's "
         "metrics against the gold labels, and on how many rows their predicted labels differ.")
-    parser.add_argument("--model", type=Path, action="append", required=True,
+    parser.add_argument("--model", type=_path, action="append", required=True,
                         help="a model file or folder (repeat for each model)")
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=_path, required=True)
     parser.add_argument("--label", help="the dataset column holding gold labels")
-    _add_model_options(parser, cache=False)
+    _add_model_options(parser)
     parser.add_argument("--json", action="store_true",
                         help='one line: {"models": {name: {metric: value}}, "disagreements": n}')
     args = parser.parse_args(argv)
@@ -132,32 +182,32 @@ def compare_command(argv: list[str]) -> int:
 
     def work() -> str:
         comparison = compare_models(args.model, args.data, label=args.label, device=args.device,
-                                    trust=args.trust)
+                                    trust=args.trust, use_cache=not args.no_cache)
         return json.dumps(comparison.summary()) if args.json else comparison.report()
 
-    return _run_batch(work)
+    return _run_batch(f"comparing {', '.join(map(str, args.model))} on {args.data}", work)
 
 
 def project_command(argv: list[str]) -> int:
     """``litdesk project``: a 2-D or 3-D projection of one field, to Parquet."""
     from litdesk.core.projection import METHODS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="litdesk project", description="Project an embeddings field (a dataset column, "
         "comma-separated numeric columns, or a model's Embeddings output with --model) and "
         "write its coordinates: one row per example, float32 columns x, y (and z).")
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=_path, required=True)
     parser.add_argument("--field", required=True)
     parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
     parser.add_argument("--dims", type=int, default=2, help="2 (default) or 3")
-    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
-    parser.add_argument("--model", type=Path, help="project this model's Embeddings output")
+    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
+    parser.add_argument("--model", type=_path, help="project this model's Embeddings output")
     _add_model_options(parser)
     args = parser.parse_args(argv)
     from litdesk.api import LoadOptions
     from litdesk.core.projection_batch import project_to_parquet
 
-    return _run_batch(lambda: project_to_parquet(
+    return _run_batch(f"projecting {args.field} of {args.data}", lambda: project_to_parquet(
         args.data, args.field, args.method, args.out, dims=args.dims, model_path=args.model,
         use_cache=not args.no_cache, options=LoadOptions(device=args.device, trust=args.trust)))
 
@@ -166,15 +216,15 @@ def explain_command(argv: list[str]) -> int:
     """``litdesk explain``: per-example attributions of one model over a dataset, to Parquet."""
     from litdesk.core.explain import METHODS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="litdesk explain", description="Explain a model's output for each example and "
         "write one row per example: row, target, tokens (or input fields), scores, and for "
         "integrated gradients completeness_error. For an image model, height and width replace "
         "tokens and scores is the height × width map, row by row.")
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", type=_path, required=True)
+    parser.add_argument("--data", type=_path, required=True)
     parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
-    parser.add_argument("--out", type=Path, required=True, help="a .parquet file")
+    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
     parser.add_argument("--steps", type=int, help="integration steps (integrated_gradients)")
     parser.add_argument("--rows", help="a:b, the rows to explain (default: all)")
     parser.add_argument("--target", help="the class to explain (default: the predicted one)")
@@ -182,7 +232,7 @@ def explain_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from litdesk.core.explain import explain_to_parquet
 
-    return _run_batch(lambda: explain_to_parquet(
+    return _run_batch(f"explaining {args.model} on {args.data}", lambda: explain_to_parquet(
         args.model, args.data, args.out, args.method, steps=args.steps, rows=args.rows,
         target=args.target, device=args.device, trust=args.trust, use_cache=not args.no_cache))
 

@@ -1,7 +1,13 @@
-"""Batch commands' work, Qt-free: load, check, run, write."""
+"""Batch commands' work, Qt-free: load, check, run, write; and what to tell the user when it
+fails."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import sqlite3
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -10,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 
 from litdesk.api import Dataset, LoadOptions, Model, ModelLoadError
-from litdesk.core.cache import ResultCache
+from litdesk.core import paths
+from litdesk.core.cache import CACHE_FILE, ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.loaders import DatasetLoadError, load_dataset
 from litdesk.core.model_loading import load_model
@@ -19,6 +26,84 @@ from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
 
 class BatchError(Exception):
     """A batch command cannot go on; the message is one line for the user."""
+
+
+#: Said instead of torch's advice to re-run ``torch.load`` with ``weights_only=False``.
+PICKLED_MODEL = ("holds pickled Python objects{named} besides tensors, which litdesk never "
+                 "loads; save the model as safetensors")
+_PICKLE_ADVICE = re.compile(r"weights only load failed|weights_only\W*(=|set to)\W*false",
+                            re.IGNORECASE)
+_PICKLED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+_ERRNO_PREFIX = re.compile(r"^\[Errno \d+\] ")
+
+
+def failure_line(error: BaseException, task: str) -> Optional[str]:
+    """What went wrong, as one line for the user, when ``error`` is bad input or a limit of
+    the machine (memory, disk) rather than a bug in litdesk; None for anything else.
+
+    File problems read ``<where>: <what>``; the rest ``<what> (<task>)``, ``task`` saying what
+    was being done ("predicting data.csv with bert").
+    """
+    if isinstance(error, (BatchError, DatasetLoadError, ModelLoadError)):
+        return first_line(error)
+    if isinstance(error, MemoryError):
+        return f"not enough memory ({task})"
+    if isinstance(error, sqlite3.DatabaseError):
+        return (f"{paths.cache_dir() / CACHE_FILE}: the result cache failed ({first_line(error)}"
+                "); run again with --no-cache, or delete the file if it is damaged")
+    if isinstance(error, UnicodeEncodeError):
+        return f"{printable(error.object)[:200]} is not valid {error.encoding} ({task})"
+    if isinstance(error, OSError):
+        return _os_line(error, task)
+    if _is_decompression_bomb(error):
+        return f"an image is too large to open safely: {first_line(error)} ({task})"
+    if isinstance(error, ValueError):
+        return f"{first_line(error)} ({task})"
+    return None
+
+
+def _pickled(error: BaseException) -> str:
+    """:data:`PICKLED_MODEL`, naming the class torch refused to unpickle when it said which."""
+    chain: list[BaseException] = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    found = _PICKLED_GLOBAL.search(" ".join(map(str, chain)))
+    return PICKLED_MODEL.format(named=f" ({found.group(1)})" if found else "")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, printable (no terminal codes), without "[Errno
+    N]"; its type's name when it has no message. torch's advice to unpickle never shows."""
+    text = printable(_TERMINAL_CODES.sub("", str(error)))
+    if _PICKLE_ADVICE.search(text):
+        return f"a model file {_pickled(error)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return _ERRNO_PREFIX.sub("", lines[0]) if lines else type(error).__name__
+
+
+def printable(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (surrogate escapes) as ``\\xff``."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _os_line(error: OSError, task: str) -> str:
+    name = error.filename
+    where = printable(os.fsdecode(name)) if isinstance(name, (str, bytes, os.PathLike)) else None
+    if error.errno == errno.ENOSPC or "No space left" in str(error):
+        return f"the disk is full ({where or task})"
+    if where is not None:
+        return f"{where}: {error.strerror or first_line(error)}"
+    return f"{first_line(error)} ({task})"
+
+
+def _is_decompression_bomb(error: BaseException) -> bool:
+    image = sys.modules.get("PIL.Image")  # an error of PIL's means PIL is imported
+    return image is not None and isinstance(error, image.DecompressionBombError)
 
 
 def _column(values: np.ndarray) -> pa.Array:
@@ -34,16 +119,23 @@ def load_batch_inputs(model_paths: Sequence[Path], data_path: Path, *,
     in the dataset; any failure is a :class:`BatchError`."""
     try:
         dataset = load_dataset(data_path)
-        models = [load_model(path, LoadOptions(device=device, trust=trust, label=label))
+        models = [_load_model(path, LoadOptions(device=device, trust=trust, label=label))
                   for path in model_paths]
         for model in models:
             bind_inputs(model, dataset)
-    except ModelLoadError as error:
-        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
-        raise BatchError(f"{error}{hint}") from error
     except (DatasetLoadError, SpecMismatchError) as error:
         raise BatchError(str(error)) from error
     return dataset, models
+
+
+def _load_model(path: Path, options: LoadOptions) -> Model:
+    try:
+        return load_model(path, options)
+    except ModelLoadError as error:
+        if _PICKLE_ADVICE.search(str(error)):
+            raise BatchError(f"{path}: {_pickled(error)}") from error
+        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
+        raise BatchError(f"{error}{hint}") from error
 
 
 def predict_to_parquet(model_path: Path, data_path: Path, out: Path, *,

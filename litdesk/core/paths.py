@@ -47,3 +47,8 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Recomputable results."""
     return _folder("cache")
+
+
+def log_dir() -> Path:
+    """What went wrong, in detail (the tracebacks of litdesk's own bugs)."""
+    return _folder("log")
