@@ -44,7 +44,8 @@ def test_json_on_the_demo_has_the_metrics_and_the_disagreements(litdesk_home):
         assert CLASSIFIER_METRICS <= set(values)
         assert values["count"] == 1418 and 0.5 < values["accuracy"] <= 1
     differ = predicted_labels(BERT) != predicted_labels(BOW)
-    assert report["disagreements"] == int(differ.sum()) == 75
+    assert report["disagreements"] == int(differ.sum())
+    assert abs(report["disagreements"] - 75) <= 3  # 75 where the demo was built; BLAS may tip a tie
 
 
 @demo

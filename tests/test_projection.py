@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
-import time
 
 import numpy as np
 import pyarrow as pa
@@ -105,10 +105,8 @@ def test_cancel_in_the_middle_of_a_umap_kills_the_child_and_caches_nothing(monke
         if progress.message.startswith("UMAP:") and progress.message != "UMAP: starting":
             break
     assert started and started[0].poll() is None, messages
-    begun = time.monotonic()
     job.close()
-    assert time.monotonic() - begun < 2.0
-    assert started[0].poll() is not None  # the child is gone
+    assert started[0].poll() == -signal.SIGKILL  # killed, not waited for
     assert cache.size_bytes() < 100_000 and not list(cache.path.parent.glob("projection-*"))
     monkeypatch.setattr(projection, "_in_child_process", None)
     with pytest.raises(TypeError):  # nothing cached: the next run must compute
