@@ -4,6 +4,12 @@ A key is a hash of (kind of result, model fingerprint, the example's input value
 parameters), so a result is found again whatever file or row order the example comes from,
 and a run cancelled half-way resumes where it stopped. Values are numpy arrays stored as raw
 bytes with a small JSON header: nothing is ever unpickled from the cache.
+
+The cache is an optimisation and never stops the app. A damaged database (truncated, garbage,
+a bad page) is set aside in ``damaged/`` and a new one started; when writes fail (a full disk,
+a read-only folder) new results stay in memory. Either way the user is told once, in one line,
+through :attr:`ResultCache.message`. Its size is capped by evicting the least recently used
+results.
 """
 
 from __future__ import annotations
@@ -11,18 +17,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
+import sys
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
+from psygnal import Signal
 
 from litdesk.core import paths
+from litdesk.core.settings import Settings
 
 CACHE_FILE = "results.sqlite"
+#: Where a damaged database is moved (the last one only), for whoever wants to look at it.
+DAMAGED_FOLDER = "damaged"
+DEFAULT_MAX_BYTES = 4 * 1024 ** 3
+#: The setting (:class:`~litdesk.core.settings.Settings`) that holds the cap, in bytes.
+MAX_BYTES_SETTING = "cache/max_bytes"
 _LOOKUP_CHUNK = 500
+#: A result's last use is written at most once this often (seconds), so reading stays cheap.
+_TOUCH_SECONDS = 3600
+#: Eviction goes down to this fraction of the cap, so that it runs rarely.
+_LOW_WATER = 0.9
+_WAL_LIMIT = 4 * 1024 ** 2  # what the write-ahead log is cut back to after a checkpoint
+T = TypeVar("T")
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,49 +134,336 @@ def decode_outputs(blob: bytes) -> dict[str, Any]:
     return outputs
 
 
-class ResultCache:
-    """A key-value store of encoded results in one SQLite file, safe to share across threads."""
+def saved_max_bytes() -> int:
+    """The cap the user chose (Jobs ▸ Cache Size Limit), else the default."""
+    try:
+        value = int(Settings().get(MAX_BYTES_SETTING, DEFAULT_MAX_BYTES))
+    except (OSError, TypeError, ValueError):
+        return DEFAULT_MAX_BYTES
+    return value if value > 0 else DEFAULT_MAX_BYTES
 
-    def __init__(self, folder: Optional[Path] = None) -> None:
-        self.path = (folder or paths.cache_dir()) / CACHE_FILE
-        self._lock = threading.Lock()
-        self._connection = sqlite3.connect(self.path, check_same_thread=False)
-        with self._lock, self._connection:
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS results (key BLOB PRIMARY KEY, value BLOB)")
+
+def _now() -> int:
+    """Seconds since the epoch: when a result was last used."""
+    return int(time.time())
+
+
+def _is_damage(error: sqlite3.Error) -> bool:
+    """Whether ``error`` says the database file is damaged (rather than full or busy)."""
+    name = getattr(error, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) \
+        or "malformed" in str(error) or "not a database" in str(error)
+
+
+def _identity(path: Path) -> Optional[tuple[int, int]]:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+class _Unavailable(Exception):
+    """The database cannot serve this call; the user has been told why."""
+
+
+class ResultCache:
+    """A key-value store of encoded results in one SQLite file, safe to share across threads.
+
+    ``max_bytes`` caps the files on disk (default: the saved setting, else 4 GiB); past it
+    the least recently used results are evicted. The database is opened on first use, so
+    creating a cache never fails.
+    """
+
+    #: One line for the user when the cache is damaged or cannot be written, said once per
+    #: event. With nothing connected it is printed on stderr (the batch commands).
+    message = Signal(str)
+
+    def __init__(self, folder: Optional[Path] = None, max_bytes: Optional[int] = None) -> None:
+        self._folder = Path(folder) if folder is not None else None
+        self.max_bytes = max_bytes or saved_max_bytes()
+        self._lock = threading.RLock()
+        self._connection: Optional[sqlite3.Connection] = None
+        self._opened: Optional[tuple[int, int]] = None  # the file the connection has open
+        self._usable = True  # False: no database at all this session (memory only)
+        self._writable = True  # False: writes failed; new results go to memory
+        self._set_aside_once = False
+        self._told: set[str] = set()
+        self._memory: OrderedDict[bytes, bytes] = OrderedDict()  # results not written
+        self._memory_bytes = 0
+        self._touched: dict[bytes, None] = {}  # keys read since their last use was written
+
+    @property
+    def folder(self) -> Path:
+        """The cache folder (created on first use)."""
+        return self._folder or paths.cache_dir()
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self.folder / CACHE_FILE
+
+    # -- reading and writing ---------------------------------------------------------------
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
         """The cached results among ``keys``."""
         found: dict[bytes, dict[str, Any]] = {}
-        for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = list(keys[start:start + _LOOKUP_CHUNK])
+        on_disk = []
+        with self._lock:
+            for key in keys:
+                blob = self._memory.get(key)
+                if blob is None:
+                    on_disk.append(key)
+                else:
+                    self._memory.move_to_end(key)
+                    found[key] = decode_outputs(blob)
+        stale_before = _now() - _TOUCH_SECONDS
+        for start in range(0, len(on_disk), _LOOKUP_CHUNK):
+            chunk = on_disk[start:start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._connection.execute(
-                    f"SELECT key, value FROM results WHERE key IN ({marks})", chunk).fetchall()
-            found.update((key, decode_outputs(value)) for key, value in rows)
+            try:
+                rows = self._run(lambda connection: connection.execute(
+                    f"SELECT key, value, used FROM results WHERE key IN ({marks})",
+                    chunk).fetchall(), writing=False)
+            except _Unavailable:
+                break
+            for key, value, used in rows:
+                try:
+                    found[key] = decode_outputs(value)
+                except (ValueError, KeyError, TypeError):  # a garbled value: computed again
+                    continue
+                if used < stale_before:
+                    self._touched[key] = None
+        self._write_touches()
         return found
 
     def put_many(self, items: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
-        """Store results (one transaction)."""
-        rows = [(key, encode_outputs(outputs)) for key, outputs in items]
-        with self._lock, self._connection:
-            self._connection.executemany(
-                "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
+        """Store results (one transaction); in memory when the disk cannot take them."""
+        now = _now()
+        rows = [(key, encode_outputs(outputs), now) for key, outputs in items]
+        if not rows:
+            return
+
+        def write(connection: sqlite3.Connection) -> None:
+            with connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO results (key, value, used) VALUES (?, ?, ?)", rows)
+            self._keep_cap(connection)
+
+        with self._lock:
+            try:
+                if not self._writable:
+                    raise _Unavailable
+                self._run(write, writing=True)
+            except _Unavailable:
+                self._remember(rows)
+
+    def _remember(self, rows: list[tuple[bytes, bytes, int]]) -> None:
+        """Keep results in memory (the oldest go past the cap)."""
+        for key, blob, _used in rows:
+            previous = self._memory.pop(key, None)
+            self._memory_bytes += len(blob) - (len(previous) if previous is not None else 0)
+            self._memory[key] = blob
+        self._trim_memory()
+
+    def _trim_memory(self) -> None:
+        while self._memory and self._memory_bytes > self.max_bytes:
+            self._memory_bytes -= len(self._memory.popitem(last=False)[1])
+
+    def _write_touches(self) -> None:
+        """Record the last use of the results read (batched, at most hourly per result)."""
+        with self._lock:
+            if not self._touched or not self._writable:
+                return
+            now, keys = _now(), list(self._touched)
+            self._touched.clear()
+
+            def touch(connection: sqlite3.Connection) -> None:
+                with connection:
+                    connection.executemany("UPDATE results SET used = ? WHERE key = ?",
+                                           [(now, key) for key in keys])
+            try:
+                self._run(touch, writing=True)
+            except _Unavailable:
+                pass
+
+    # -- the size cap ------------------------------------------------------------------------
 
     def size_bytes(self) -> int:
-        """Bytes on disk, the write-ahead log included."""
-        return sum(p.stat().st_size for p in self.path.parent.glob(CACHE_FILE + "*"))
+        """Bytes on disk, the write-ahead log included (the cap counts the database's pages,
+        so a few MB of log may come on top)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += Path(f"{self.path}{suffix}").stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def trim(self) -> None:
+        """Evict down to :attr:`max_bytes` now, after it was lowered (this may take seconds on
+        a large cache: run it off the GUI thread)."""
+        with self._lock:
+            self._trim_memory()
+            try:
+                self._run(self._keep_cap, writing=True)
+            except _Unavailable:
+                pass
+
+    def _keep_cap(self, connection: sqlite3.Connection) -> None:
+        """Past the cap, evict the least recently used results down to the low-water mark."""
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+        size = connection.execute("PRAGMA page_count").fetchone()[0] * page_size
+        if size <= self.max_bytes:
+            return
+        excess, freed, last = size - _LOW_WATER * self.max_bytes, 0, None
+        cursor = connection.execute("SELECT used, rowid, length(key) + length(value) "
+                                    "FROM results ORDER BY used, rowid")
+        while freed < excess:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                break
+            for used, rowid, row_bytes in rows:
+                last = used, rowid
+                freed += row_bytes + 32  # the record's and the index's overhead, roughly
+                if freed >= excess:
+                    break
+        cursor.close()
+        if last is not None:
+            with connection:
+                connection.execute("DELETE FROM results WHERE used < ? OR used = ? AND rowid <= ?",
+                                   (last[0], *last))
+        if connection.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            connection.executescript("PRAGMA incremental_vacuum;")
+        else:  # a cache made before the cap: switched over once, then shrunk incrementally
+            connection.executescript("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- the database and its troubles -------------------------------------------------------
+
+    def _run(self, work: Callable[[sqlite3.Connection], T], writing: bool) -> T:
+        """``work`` on the database. A damaged file is set aside and the work done again on a
+        new one; any other failure is told once and raises :class:`_Unavailable`."""
+        with self._lock:
+            while True:
+                if not self._usable:
+                    raise _Unavailable
+                opening = self._connection is None
+                try:
+                    if opening:
+                        self._connection = self._connect()
+                    return work(self._connection)
+                except sqlite3.Error as error:
+                    if _is_damage(error) and self._set_aside(error):
+                        continue
+                    self._failed(error, writing or opening)
+                    raise _Unavailable from error
+                except OSError as error:  # the folder cannot be made
+                    self._failed(error, True)
+                    raise _Unavailable from error
+
+    def _connect(self) -> sqlite3.Connection:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+        try:
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+            with connection:
+                connection.execute("CREATE TABLE IF NOT EXISTS results (key BLOB PRIMARY KEY, "
+                                   "value BLOB NOT NULL, used INTEGER NOT NULL DEFAULT 0)")
+                names = {row[1] for row in connection.execute("PRAGMA table_info(results)")}
+                if "used" not in names:  # a cache made before the cap
+                    connection.execute(
+                        "ALTER TABLE results ADD COLUMN used INTEGER NOT NULL DEFAULT 0")
+                connection.execute("CREATE INDEX IF NOT EXISTS results_by_use ON results (used)")
+        except BaseException:
+            connection.close()
+            raise
+        self._opened = _identity(self.path)
+        return connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except sqlite3.Error:
+                pass
+            self._connection = None
+
+    def _set_aside(self, error: sqlite3.Error) -> bool:
+        """Move the damaged database into ``damaged/``; True when a new one may be started."""
+        self._close()
+        self._touched.clear()
+        if self._set_aside_once:  # damaged again: the disk itself may be failing
+            return False
+        self._set_aside_once = True
+        damaged = self.folder / DAMAGED_FOLDER
+        still_ours = self._opened is None or _identity(self.path) == self._opened
+        try:
+            if still_ours:  # not already replaced by another litdesk
+                damaged.mkdir(exist_ok=True)
+                for suffix in ("", "-wal", "-shm"):
+                    source = Path(f"{self.path}{suffix}")
+                    if source.exists():
+                        os.replace(source, damaged / source.name)
+        except OSError as move_error:
+            self._failed(move_error, True)
+            return False
+        self._opened = None
+        self._tell(f"The result cache was damaged ({error}); it was set aside in {damaged} "
+                   "and a new one started, so results are computed again when needed")
+        return True
+
+    def _failed(self, error: Exception, writing: bool) -> None:
+        """Tell the user once; after a failed write (or open), new results stay in memory."""
+        reason = getattr(error, "strerror", None) or str(error)
+        if writing:
+            self._writable = False
+            if self._connection is None:
+                self._usable = False
+            self._tell_once("write", f"The result cache in {self.folder} cannot be written "
+                                     f"({reason}); new results stay in memory until litdesk "
+                                     "closes")
+        else:
+            self._tell_once("read", f"The result cache in {self.folder} cannot be read "
+                                    f"({reason}); results are computed again")
+
+    def _tell_once(self, topic: str, text: str) -> None:
+        if topic not in self._told:
+            self._told.add(topic)
+            self._tell(text)
+
+    def _tell(self, text: str) -> None:
+        if len(self.message):
+            self.message.emit(text)
+        else:
+            print(f"litdesk: {text}", file=sys.stderr)
+
+    # -- clearing and closing ----------------------------------------------------------------
 
     def clear(self) -> None:
-        """Forget every result and give the disk space back."""
+        """Forget every result (the damaged or unwritable database too) and start afresh."""
         with self._lock:
-            with self._connection:
-                self._connection.execute("DELETE FROM results")
-            self._connection.execute("VACUUM")
+            self._close()
+            self._memory.clear()
+            self._memory_bytes = 0
+            self._touched.clear()
+            self._usable = self._writable = True
+            self._told.clear()
+            self._opened = None
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            except OSError:  # held open elsewhere (Windows): empty it instead
+                try:
+                    self._run(lambda connection: connection.executescript(
+                        "DELETE FROM results; VACUUM;"), writing=True)
+                except _Unavailable:
+                    pass
 
     def close(self) -> None:
-        """Close the database."""
+        """Write the pending last-use times and close the database."""
+        self._write_touches()
         with self._lock:
-            self._connection.close()
+            self._close()

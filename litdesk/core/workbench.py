@@ -21,10 +21,10 @@ from psygnal import Signal
 
 from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
 from litdesk.core import paths
-from litdesk.core.cache import ResultCache
+from litdesk.core.cache import MAX_BYTES_SETTING, ResultCache
 from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
                                      with_datapoints)
-from litdesk.core.jobs import JobFailed, Runner
+from litdesk.core.jobs import JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.loaders import iter_load_dataset
 from litdesk.core.model_loading import load_model_job, looks_like_model
@@ -120,6 +120,18 @@ class Workbench:
     @precision.setter
     def precision(self, value: str) -> None:
         self._save_setting("models/precision", value)
+
+    @property
+    def cache_max_bytes(self) -> int:
+        """The result cache's size cap; a lower one evicts in the background."""
+        return self.cache.max_bytes
+
+    @cache_max_bytes.setter
+    def cache_max_bytes(self, value: int) -> None:
+        self.cache.max_bytes = value
+        self._save_setting(MAX_BYTES_SETTING, value)
+        self.runner.submit(function_job(self.cache.trim, "Trimming the result cache"),
+                           "Trim the result cache")
 
     def _save_setting(self, key: str, value) -> None:
         try:

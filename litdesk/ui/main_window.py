@@ -38,6 +38,8 @@ from litdesk.ui.jobs import JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
+#: The choices of Jobs ▸ Cache Size Limit, in GB (2**30 bytes).
+CACHE_LIMITS_GB = (1, 2, 4, 8, 16, 32, 64)
 LAYOUT_VERSION = 4  # bump when docks are added, so an old saved layout is not applied
 
 
@@ -51,6 +53,8 @@ class MainWindow(QMainWindow):
     error_reported = Signal(str)
     #: Emitted with the row positions of datapoints once they joined their dataset.
     datapoints_added = Signal(object)
+    #: A message of the result cache (damage, a full disk), brought to the GUI thread.
+    cache_told = Signal(str)
 
     def __init__(self, session: Optional[Session] = None, device: Optional[str] = None,
                  show_dialogs: bool = True, trusted_paths: Iterable["Path | str"] = (),
@@ -64,6 +68,8 @@ class MainWindow(QMainWindow):
                                    trusted_paths=trusted_paths)
         self.session = self.workbench.session
         self.cache = self.workbench.cache
+        self.cache.message.connect(self.cache_told.emit)  # told on a worker thread
+        self.cache_told.connect(self._show_cache_message)
         self.setWindowTitle("litdesk")
         if APP_ICON.exists():
             self.setWindowIcon(QIcon(str(APP_ICON)))
@@ -74,13 +80,13 @@ class MainWindow(QMainWindow):
         self.table_dock = DataTableDock(self.session, self.runner)
         self.projector_dock = ProjectorDock(self.session, self.runner, self.cache)
         self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
-        self.comparison_dock = ComparisonDock(self.session)
+        self.comparison_dock = ComparisonDock(self.session, self.runner)
         self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
         self.attention_dock = AttentionDock(self.session, self.runner, self.cache)
         self.sequence_salience_dock = SequenceSalienceDock(self.session, self.runner, self.cache)
         self.metrics_dock = MetricsDock(self.session, self.runner)
-        self.slices_dock = SlicesDock(self.session)
-        self.confusion_dock = ConfusionDock(self.session)
+        self.slices_dock = SlicesDock(self.session, self.runner)
+        self.confusion_dock = ConfusionDock(self.session, self.runner)
         self.scalars_dock = ScalarsDock(self.session, self.runner)
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
         self.editor_dock = DatapointEditorDock(self.session)
@@ -242,6 +248,10 @@ class MainWindow(QMainWindow):
         jobs_menu.addAction(self.cancel_action)
         jobs_menu.addSeparator()
         self.clear_cache_action = jobs_menu.addAction("Clear Cache…", self.clear_cache)
+        self.cache_limit_actions = self._choice_menu(
+            jobs_menu.addMenu("Cache Size &Limit"), "cache_max_bytes",
+            self.workbench.cache_max_bytes,
+            {gib * 2 ** 30: f"{gib} GB" for gib in CACHE_LIMITS_GB})
         jobs_menu.aboutToShow.connect(self._update_cache_action)
 
         help_menu = self.menuBar().addMenu("&Help")
@@ -281,12 +291,15 @@ class MainWindow(QMainWindow):
         self.runner.busy_changed.connect(self._on_busy_changed)
 
     def _update_cache_action(self) -> None:
-        self.clear_cache_action.setText(
-            f"Clear Cache ({self.cache.size_bytes() / 1e6:,.1f} MB)…")
+        self.clear_cache_action.setText(f"Clear Cache ({self.cache.size_bytes() / 2 ** 20:,.1f} "
+                                        f"MB of {self.cache.max_bytes / 2 ** 30:g} GB)…")
+
+    def _show_cache_message(self, text: str) -> None:
+        self.workbench.report_error("Result cache", text)
 
     def clear_cache(self) -> None:
         """Forget stored results (after asking); what is on screen stays."""
-        size = self.cache.size_bytes() / 1e6
+        size = self.cache.size_bytes() / 2 ** 20
         if self.show_dialogs and QMessageBox.question(
                 self, "Clear cache", f"Forget {size:,.1f} MB of stored predictions? "
                 "They are recomputed when needed.") != QMessageBox.StandardButton.Yes:

@@ -1,0 +1,306 @@
+"""The result cache never breaks the app: damage, a full disk, and its size cap."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from litdesk.core import cache as cache_module
+from litdesk.core import paths
+from litdesk.core.cache import CACHE_FILE, DAMAGED_FOLDER, ResultCache, result_key
+
+PAGE = 4096
+
+
+def results(count: int, width: int = 64, seed: int = 0) -> list[tuple[bytes, dict]]:
+    """``count`` distinct keys, each with a vector of ``width`` floats."""
+    rng = np.random.default_rng(seed)
+    return [(result_key("test", "model", {"row": seed * 1_000_000 + i}),
+             {"vector": rng.random(width, dtype=np.float32)}) for i in range(count)]
+
+
+def listening(cache: ResultCache) -> list[str]:
+    """The messages the cache tells, as they come."""
+    told: list[str] = []
+    cache.message.connect(told.append)
+    return told
+
+
+def filled_cache_file(count: int = 2000) -> tuple[list[tuple[bytes, dict]], bytes]:
+    """A closed cache in the home's cache folder holding ``count`` results; its bytes."""
+    cache = ResultCache()
+    items = results(count)
+    cache.put_many(items)
+    cache.close()  # checkpoints the write-ahead log into the file
+    return items, (paths.cache_dir() / CACHE_FILE).read_bytes()
+
+
+def truncate(data: bytes) -> bytes:
+    return data[:len(data) // 2]
+
+
+def garbage(data: bytes) -> bytes:
+    return np.random.default_rng(1).bytes(len(data))
+
+
+def bad_page(data: bytes) -> bytes:
+    """One page in the middle of the file overwritten with noise, the rest intact."""
+    middle = (len(data) // PAGE // 2) * PAGE
+    return data[:middle] + np.random.default_rng(2).bytes(PAGE) + data[middle + PAGE:]
+
+
+@pytest.mark.parametrize("damage", [truncate, garbage, bad_page])
+def test_a_damaged_cache_is_set_aside_and_a_new_one_started(damage):
+    items, data = filled_cache_file()
+    damaged_bytes = damage(data)
+    (paths.cache_dir() / CACHE_FILE).write_bytes(damaged_bytes)
+
+    cache = ResultCache()
+    told = listening(cache)
+    keys = [key for key, _ in items]
+    found = cache.get_many(keys)  # reads what it can; raises nothing
+    assert len(told) == 1 and "damaged" in told[0] and DAMAGED_FOLDER in told[0]
+    for key, value in found.items():  # read before the damage showed: still right
+        np.testing.assert_array_equal(value["vector"], dict(items)[key]["vector"])
+    aside = paths.cache_dir() / DAMAGED_FOLDER / CACHE_FILE
+    assert aside.read_bytes()[100:] == damaged_bytes[100:]  # kept (past SQLite's header)
+
+    cache.put_many(items[:10])  # the new cache works
+    assert set(cache.get_many(keys)) >= set(keys[:10])
+    assert len(told) == 1
+
+
+def test_garbage_in_place_of_the_cache_stops_no_write():
+    (paths.cache_dir() / CACHE_FILE).write_bytes(b"this is not a database" * 100)
+    cache = ResultCache()
+    told = listening(cache)
+    items = results(5)
+    cache.put_many(items)  # the first call finds the damage; its results are kept
+    assert set(cache.get_many([key for key, _ in items])) == {key for key, _ in items}
+    assert len(told) == 1 and "damaged" in told[0]
+
+
+def test_clearing_a_damaged_cache_starts_an_empty_one():
+    _items, data = filled_cache_file()
+    (paths.cache_dir() / CACHE_FILE).write_bytes(truncate(data))
+    cache = ResultCache()
+    cache.clear()
+    assert cache.size_bytes() == 0
+    items = results(3, seed=5)
+    cache.put_many(items)
+    assert len(cache.get_many([key for key, _ in items])) == 3
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every cache's database stops growing past its size when it is opened (SQLITE_FULL),
+    as on a disk with no space left."""
+    connect = ResultCache._connect
+
+    def connect_full(self):
+        connection = connect(self)
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")
+        return connection
+
+    monkeypatch.setattr(ResultCache, "_connect", connect_full)
+
+
+def test_on_a_full_disk_results_stay_in_memory_and_the_user_is_told_once(full_disk):
+    cache = ResultCache()
+    told = listening(cache)
+    first, second = results(50), results(50, seed=1)
+    cache.put_many(first)
+    cache.put_many(second)
+    assert len(told) == 1 and "database or disk is full" in told[0] and "memory" in told[0]
+    found = cache.get_many([key for key, _ in first + second])
+    assert len(found) == 100  # nothing lost
+    np.testing.assert_array_equal(found[first[7][0]]["vector"], first[7][1]["vector"])
+
+
+def test_without_a_listener_the_message_goes_to_stderr(full_disk, capsys):
+    ResultCache().put_many(results(50))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("litdesk: ") and "full" in lines[0]
+
+
+def test_past_its_cap_the_least_recently_used_results_go(monkeypatch):
+    clock = [1_000_000]
+    monkeypatch.setattr(cache_module, "_now", lambda: clock[0])
+    cache = ResultCache(max_bytes=800_000)
+    read_again, unread, new = results(800, seed=1), results(800, seed=2), results(800, seed=3)
+    cache.put_many(read_again)
+    clock[0] += 10
+    cache.put_many(unread)
+    clock[0] += 7200  # later, the first results are read again
+    assert len(cache.get_many([key for key, _ in read_again])) == 800
+    clock[0] += 10
+    cache.put_many(new)  # over the cap now: the least recently used go
+    cache.close()  # the write-ahead log into the file
+    assert cache.size_bytes() <= 800_000
+    assert len(cache.get_many([key for key, _ in read_again + new])) == 1600
+    assert len(cache.get_many([key for key, _ in unread])) < 800
+
+
+def test_lowering_the_cap_shrinks_the_file():
+    cache = ResultCache()
+    cache.put_many(results(3000))
+    assert cache.size_bytes() > 800_000
+    cache.max_bytes = 300_000
+    cache.trim()
+    cache.close()
+    assert cache.size_bytes() <= 300_000
+    assert cache.get_many([key for key, _ in results(3000)[-100:]])  # the newest stay
+
+
+def test_a_cache_made_before_the_cap_is_read_and_capped(monkeypatch):
+    items = results(3000)
+    connection = sqlite3.connect(paths.cache_dir() / CACHE_FILE)
+    with connection:  # the layout litdesk used before
+        connection.execute("CREATE TABLE results (key BLOB PRIMARY KEY, value BLOB)")
+        connection.executemany("INSERT INTO results VALUES (?, ?)",
+                               [(key, cache_module.encode_outputs(value)) for key, value in items])
+    connection.close()
+    cache = ResultCache(max_bytes=400_000)
+    assert len(cache.get_many([key for key, _ in items])) == 3000
+    cache.put_many(results(10, seed=9))
+    cache.close()
+    assert cache.size_bytes() <= 400_000
+
+
+# -- the batch commands and the window go on -----------------------------------------------
+
+
+def predict_command(tmp_path, capsys) -> tuple[int, list[str], "pa.Table"]:
+    """``litdesk predict`` of the demo's linear model on its dataset: exit code, stderr lines,
+    the table written."""
+    import pyarrow.parquet as pq
+
+    from litdesk.cli import main
+
+    out = tmp_path / "predictions.parquet"
+    code = main(["predict", "--model", str(paths.DEMO_MODELS[1]), "--data",
+                 str(paths.DEMO_DATASET), "--out", str(out)])
+    return code, capsys.readouterr().err.splitlines(), pq.read_table(out)
+
+
+@pytest.mark.parametrize("damage", [truncate, garbage, bad_page])
+def test_litdesk_predict_goes_on_with_a_damaged_cache(tmp_path, capsys, damage):
+    code, err, expected = predict_command(tmp_path, capsys)  # fills the cache
+    assert code == 0 and not err
+    cache_file = paths.cache_dir() / CACHE_FILE
+    connection = sqlite3.connect(cache_file)  # the write-ahead log into the file
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    cache_file.write_bytes(damage(cache_file.read_bytes()))
+    code, err, table = predict_command(tmp_path, capsys)
+    assert code == 0
+    assert len(err) == 1 and "damaged" in err[0]
+    assert table.equals(expected)
+    code, err, _table = predict_command(tmp_path, capsys)  # the new cache serves the next run
+    assert code == 0 and not err
+
+
+def test_litdesk_predict_goes_on_with_a_full_disk(tmp_path, capsys, full_disk):
+    code, err, table = predict_command(tmp_path, capsys)
+    assert code == 0 and len(table) > 0
+    assert len(err) == 1 and "database or disk is full" in err[0]
+
+
+def window_predictions(qtbot, tmp_path, models):
+    """A new window's predictions of ``models`` on a small CSV, and the window."""
+    from tests.test_gui import write_csv
+    from litdesk.ui.main_window import MainWindow
+
+    window = MainWindow(show_dialogs=False)
+    qtbot.addWidget(window)
+    rows = [(f"review {i}: {'good' if i % 3 else 'awful'}", "positive") for i in range(300)]
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv", rows)])
+    for model in models:
+        with qtbot.waitSignal(window.session.predictions_changed, timeout=10_000):
+            window.workbench.open_objects([model])
+    return window
+
+
+def expected_probas(window, model):
+    return np.stack([output["probas"] for output in model.predict(
+        [{"text": text} for text in window.session.dataset.table.column("text").to_pylist()])])
+
+
+@pytest.mark.parametrize("damage", [truncate, garbage, bad_page])
+def test_the_window_starts_and_predicts_on_a_damaged_cache(qtbot, tmp_path, damage):
+    from tests.fakes import KeywordModel
+
+    _items, data = filled_cache_file()
+    (paths.cache_dir() / CACHE_FILE).write_bytes(damage(data))
+    model = KeywordModel()
+    window = window_predictions(qtbot, tmp_path, [model])
+    np.testing.assert_allclose(window.session.predictions[model.name].fields["probas"],
+                               expected_probas(window, model))
+    # a damage found late (a bad page) may first show on the next read
+    window.cache.get_many([key for key, _ in _items])
+    qtbot.waitUntil(lambda: any("damaged" in error for error in window.workbench.errors))
+    told = [error for error in window.workbench.errors if error.startswith("Result cache")]
+    assert len(told) == 1 and "set aside" in told[0]
+    assert "damaged" in window.statusBar().currentMessage()
+
+
+def jobs_menu(window):
+    menu = next(action.menu() for action in window.menuBar().actions()
+                if action.text() == "&Jobs")
+    menu.aboutToShow.emit()
+    return {action.text(): action for action in menu.actions()}
+
+
+def test_on_a_full_disk_the_window_predicts_and_tells_once(qtbot, tmp_path, full_disk):
+    from tests.fakes import KeywordModel
+
+    first, second = KeywordModel("first"), KeywordModel("second")
+    window = window_predictions(qtbot, tmp_path, [first, second])
+    for model in (first, second):
+        np.testing.assert_allclose(window.session.predictions[model.name].fields["probas"],
+                                   expected_probas(window, model))
+    qtbot.waitUntil(lambda: any(e.startswith("Result cache") for e in window.workbench.errors))
+    told = [error for error in window.workbench.errors if error.startswith("Result cache")]
+    assert len(told) == 1 and "database or disk is full" in told[0]
+    actions = jobs_menu(window)
+    clear = next(action for text, action in actions.items() if text.startswith("Clear Cache"))
+    clear.trigger()  # clearing is how the user makes room again
+    assert "Cache cleared" in window.statusBar().currentMessage()
+
+
+def test_clear_cache_in_the_menu_works_on_a_damaged_cache(qtbot, tmp_path):
+    from litdesk.ui.main_window import MainWindow
+
+    _items, data = filled_cache_file()
+    (paths.cache_dir() / CACHE_FILE).write_bytes(bad_page(data))
+    window = MainWindow(show_dialogs=False)
+    qtbot.addWidget(window)
+    actions = jobs_menu(window)
+    clear = next(action for text, action in actions.items() if text.startswith("Clear Cache"))
+    assert "MB of 4 GB" in clear.text()
+    clear.trigger()
+    assert "Cache cleared" in window.statusBar().currentMessage()
+    assert window.cache.size_bytes() == 0
+
+
+def test_the_cache_limit_is_chosen_in_the_menu_and_kept_for_every_litdesk(qtbot):
+    from litdesk.ui.main_window import MainWindow
+
+    cache = ResultCache()
+    cache.put_many(results(3000))
+    window = MainWindow(show_dialogs=False)
+    qtbot.addWidget(window)
+    window.cache._folder = cache.folder
+    limits = next(action.menu() for text, action in jobs_menu(window).items()
+                  if text == "Cache Size &Limit")
+    assert [a.text() for a in limits.actions() if a.isChecked()] == ["4 GB"]
+    one = next(action for action in limits.actions() if action.text() == "1 GB")
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):  # the trim runs in the background
+        one.trigger()
+    assert window.cache.max_bytes == 2 ** 30
+    assert "MB of 1 GB" in next(t for t in jobs_menu(window) if t.startswith("Clear Cache"))
+    assert ResultCache().max_bytes == 2 ** 30  # the batch commands' too
