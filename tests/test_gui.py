@@ -196,15 +196,16 @@ def test_docks_close_come_back_and_the_layout_persists(qtbot, tmp_path):
     first = MainWindow(show_dialogs=False)
     qtbot.addWidget(first)
     first.show()
+    default = first.size()
     first.docks["Salience"].close()
-    first.resize(first.minimumSizeHint().width(), 500)  # the offscreen screen is 800 × 600
+    first.resize(first.minimumSizeHint().width(), 500)  # or more: the minimum grows with the font
     size = first.size()
     first.close()
     second = MainWindow(show_dialogs=False)
     qtbot.addWidget(second)
     second.show()
     assert not second.docks["Salience"].isVisible()
-    assert second.size() == size and size.height() == 500
+    assert second.size() == size != default
     view_action = second.docks["Salience"].toggleViewAction()
     view_action.trigger()
     assert second.docks["Salience"].isVisible()
