@@ -8,12 +8,14 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from litdesk.api import CategoryLabel, Dataset, TextSegment
-from litdesk.core.confusion import (MAX_LABELS, MISSING_LABEL, column_categories,
-                                    confusion_matrix, predicted_categories)
+from litdesk.core.confusion import MAX_LABELS, MISSING_LABEL, confusion_matrix
 from litdesk.core.jobs import run_job
-from litdesk.core.predict import predict_job
+from litdesk.core.outcomes import Categories, encode_categories
+from litdesk.core.predict import Predictions, predict_job
 from litdesk.core.session import Session
+from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.confusion import ConfusionDock
+from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
 from tests.test_gui import ROWS, load_with_model, window  # noqa: F401 (the window fixture)
 
@@ -28,8 +30,8 @@ def test_counts_equal_scikit_learns_confusion_matrix():
     vocab = ("cat", "dog", "bird")
     gold = generator.choice(["dog", "cat", "bird", "fish"], size=5_000)
     predicted = generator.integers(0, len(vocab), size=5_000)
-    matrix = confusion_matrix(column_categories(pa.array(gold)),
-                              predicted_categories(predicted, vocab))
+    matrix = confusion_matrix(encode_categories(pa.array(gold)),
+                              Categories(predicted, vocab))
     assert matrix.row_labels == matrix.column_labels == ("bird", "cat", "dog", "fish")
     expected = sklearn_confusion_matrix(gold, np.array(vocab)[predicted],
                                         labels=list(matrix.row_labels))
@@ -39,8 +41,8 @@ def test_counts_equal_scikit_learns_confusion_matrix():
 
 
 def test_only_the_rows_asked_for_are_counted_and_missing_values_get_a_row():
-    gold = column_categories(pa.array(["a", None, "b", "a", "b"]), vocab=("b", "a"))
-    predicted = predicted_categories(np.array([0, 0, 1, 1, 0]), ("a", "b"))
+    gold = encode_categories(pa.array(["a", None, "b", "a", "b"]), ("b", "a"))
+    predicted = Categories(np.array([0, 0, 1, 1, 0]), ("a", "b"))
     matrix = confusion_matrix(gold, predicted, rows=[0, 1, 3])
     assert matrix.row_labels == ("b", "a", MISSING_LABEL)
     assert matrix.column_labels == ("b", "a")
@@ -51,8 +53,8 @@ def test_only_the_rows_asked_for_are_counted_and_missing_values_get_a_row():
 
 
 def test_fields_with_no_label_in_common_keep_their_own_axes():
-    topic = column_categories(pa.array(["x", "y", "x"]))
-    predicted = predicted_categories(np.array([1, 0, 1]), ("no", "yes"))
+    topic = encode_categories(pa.array(["x", "y", "x"]))
+    predicted = Categories(np.array([1, 0, 1]), ("no", "yes"))
     matrix = confusion_matrix(topic, predicted)
     assert (matrix.row_labels, matrix.column_labels) == (("x", "y"), ("no", "yes"))
     np.testing.assert_array_equal(matrix.counts, [[0, 2], [1, 0]])
@@ -60,16 +62,21 @@ def test_fields_with_no_label_in_common_keep_their_own_axes():
 
 
 def test_a_field_with_too_many_values_is_refused_with_a_message():
-    ids = column_categories(pa.array([f"id{i}" for i in range(MAX_LABELS + 1)]))
-    predicted = predicted_categories(np.zeros(MAX_LABELS + 1, dtype=np.int64), ("no", "yes"))
+    ids = encode_categories(pa.array([f"id{i}" for i in range(MAX_LABELS + 1)]))
+    predicted = Categories(np.zeros(MAX_LABELS + 1, dtype=np.int64), ("no", "yes"))
     with pytest.raises(ValueError, match=f"{MAX_LABELS + 1} values on one axis"):
         confusion_matrix(ids, predicted)
 
 
 def gold_and_predicted(session: Session) -> tuple[np.ndarray, np.ndarray]:
     gold = np.array(session.dataset.table.column("label").to_pylist())
-    _field, argmax, vocab = session.predictions["keywords"].predicted_labels()
-    return gold, np.array(vocab)[argmax]
+    return gold, session.outcomes.models["keywords"].predicted_names()
+
+
+def predict(qtbot, session: Session, model) -> None:
+    """Predict every row with ``model`` and wait for the outcomes (a workbench computes them)."""
+    with qtbot.waitSignal(session.outcomes_changed, timeout=10_000):
+        session.set_predictions(run_job(predict_job(model, session.dataset)))
 
 
 def click_cell(qtbot, dock: ConfusionDock, row_label: str, column_label: str) -> None:
@@ -81,9 +88,12 @@ def click_cell(qtbot, dock: ConfusionDock, row_label: str, column_label: str) ->
 
 
 def test_a_cell_click_selects_exactly_its_rows_everywhere(qtbot, window, tmp_path):
-    load_with_model(qtbot, window, tmp_path, KeywordModel(bias=BIAS))
-    window.docks["Confusion Matrix"].raise_()
+    with qtbot.waitSignal(window.session.outcomes_changed, timeout=10_000):
+        load_with_model(qtbot, window, tmp_path, KeywordModel(bias=BIAS))
     dock = window.confusion_dock
+    assert dock.model.matrix is None  # a background tab counts nothing
+    with qtbot.waitSignal(dock.counted, timeout=10_000):
+        window.docks["Confusion Matrix"].raise_()
     qtbot.waitExposed(dock.view)
     assert (dock.row_choice.currentText(), dock.column_choice.currentText()) == \
         ("label", "keywords (prediction)")
@@ -99,20 +109,23 @@ def test_a_cell_click_selects_exactly_its_rows_everywhere(qtbot, window, tmp_pat
 
 @pytest.fixture
 def dock(qtbot):
-    session = Session()
+    runner = JobRunner()
+    session = Workbench(runner).session
     texts, labels = zip(*ROWS)
     table = pa.table({"text": list(texts), "label": list(labels)})
     session.set_dataset(Dataset(table, {"text": TextSegment(), "label": CategoryLabel()},
                                 "reviews"))
     model = KeywordModel(bias=BIAS)
     session.add_model(model)
-    session.set_predictions(run_job(predict_job(model, session.dataset)))
-    widget = ConfusionDock(session)
+    predict(qtbot, session, model)
+    widget = ConfusionDock(session, runner)
     qtbot.addWidget(widget)
     widget.resize(500, 300)
-    widget.show()
+    with qtbot.waitSignal(widget.counted, timeout=10_000):
+        widget.show()
     qtbot.waitExposed(widget)
-    return widget
+    yield widget
+    runner.shutdown()
 
 
 def test_header_clicks_select_a_whole_row_or_column(qtbot, dock):
@@ -141,8 +154,39 @@ def test_row_percentages_and_selection_only(qtbot, dock):
     qtbot.mouseClick(dock.row_percent, Qt.MouseButton.LeftButton)
     assert model.data(model.index(negative, positive)) == "66.7%"
 
-    qtbot.mouseClick(dock.selection_only, Qt.MouseButton.LeftButton)
-    dock.session.select([0, 1, 3])
+    with qtbot.waitSignal(dock.counted, timeout=10_000):
+        qtbot.mouseClick(dock.selection_only, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dock.counted, timeout=10_000):
+        dock.session.select([0, 1, 3])
     assert model.matrix.counts.sum() == 3
     assert model.data(model.index(negative, positive)) == "50.0%"
     assert "3</b> selected rows" in dock.summary.text()
+
+
+def test_the_predicted_labels_come_from_the_outcomes(qtbot, dock, monkeypatch):
+    def recomputed(_predictions):
+        raise AssertionError("a dock recomputed the predicted labels")
+
+    monkeypatch.setattr(Predictions, "predicted_labels", recomputed)
+    other = dock.column_choice.findData("column:label")
+    with qtbot.waitSignal(dock.counted, timeout=10_000):
+        dock.column_choice.setCurrentIndex(other)
+    with qtbot.waitSignal(dock.counted, timeout=10_000):
+        dock.row_choice.setCurrentIndex(dock.row_choice.findData("model:keywords"))
+    gold, predicted = gold_and_predicted(dock.session)
+    matrix = dock.model.matrix
+    assert int(matrix.counts[matrix.row_labels.index("positive"),
+                             matrix.column_labels.index("negative")]) == \
+        np.count_nonzero((predicted == "positive") & (gold == "negative"))
+
+
+def test_only_the_newest_count_is_shown(qtbot, dock):
+    shown = []
+    dock.counted.connect(lambda: shown.append(dock.model.matrix.counts.tolist()))
+    with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
+        dock.column_choice.setCurrentIndex(dock.column_choice.findData("column:label"))
+        dock.row_choice.setCurrentIndex(dock.row_choice.findData("model:keywords"))
+    gold, predicted = gold_and_predicted(dock.session)
+    expected = [[np.count_nonzero((predicted == p) & (gold == g)) for g in ("negative", "positive")]
+                for p in ("negative", "positive")]
+    assert shown == [expected] and expected[1][0] > 0  # never gold against gold

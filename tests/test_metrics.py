@@ -15,11 +15,11 @@ from sklearn.preprocessing import label_binarize
 from litdesk.api import (CategoryLabel, Dataset, MulticlassPreds, RegressionScore, Scalar,
                          TextSegment)
 from litdesk.core.jobs import run_job
-from litdesk.core.metrics import (MetricsError, classification_metrics, disagreements,
-                                  facet_groups, generation_metrics, gold_column, metric_output,
-                                  metrics_table, model_metrics, multilabel_fields,
-                                  multilabel_metrics, paired_metrics, rank_models,
-                                  regression_metrics)
+from litdesk.core.metrics import (MetricsError, classification_metrics, facet_groups,
+                                  generation_metrics, gold_column, metric_output, metrics_table,
+                                  model_metrics, multilabel_fields, multilabel_metrics,
+                                  paired_metrics, rank_models, regression_metrics)
+from litdesk.core.outcomes import compute_outcomes
 from litdesk.core.predict import Predictions, predict_job
 from tests.fakes import KeywordModel
 
@@ -330,6 +330,10 @@ def test_disagreements_compare_labels_by_name():
     plain, eager = keyword_predictions(dataset), keyword_predictions(dataset, "eager", 3.0)
     flipped = Predictions("flipped", "reviews", {"probas": plain.fields["probas"][:, ::-1]},
                           {"probas": MulticlassPreds(vocab=("positive", "negative"))})
+
+    def disagreements(predictions):
+        return np.flatnonzero(compute_outcomes(dataset, predictions).disagree)
+
     assert disagreements({"a": plain, "b": flipped}).size == 0
     expected = np.flatnonzero(plain.fields["probas"].argmax(1) != eager.fields["probas"].argmax(1))
     assert expected.size and disagreements({"a": plain, "b": eager}).tolist() == expected.tolist()

@@ -11,8 +11,8 @@ from typing import Any, Optional
 from litdesk.core.batch import BatchError, load_batch_inputs
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
-from litdesk.core.metrics import (COUNT_KEYS, MetricsError, MetricsTable, disagreements,
-                                  gold_column, metrics_table)
+from litdesk.core.metrics import COUNT_KEYS, MetricsError, MetricsTable, gold_column, metrics_table
+from litdesk.core.outcomes import compute_outcomes
 from litdesk.core.predict import predict_job
 
 WHOLE_DATASET = "dataset"
@@ -102,4 +102,5 @@ def compare_models(model_paths: Sequence[Path], data_path: Path, *,
     except MetricsError as error:
         raise BatchError(f"{data_path}: {error}") from error
     gold = {name: label or gold_column(dataset, p.spec) for name, p in predictions.items()}
-    return Comparison(dataset.name, len(dataset), gold, table, len(disagreements(predictions)))
+    disagree = compute_outcomes(dataset, predictions).disagree
+    return Comparison(dataset.name, len(dataset), gold, table, int(disagree.sum()))

@@ -1,9 +1,9 @@
 """Confusion matrices of two categorical fields (gold vs a model, model vs model), vectorised.
 
-A field is first turned into :class:`Categories` (an integer code per dataset row and the
-label of each code); counting is then one ``np.bincount`` over the rows asked for, and the
-rows behind any cell, row or column come from comparing codes, so a million rows take
-milliseconds.
+A field is :class:`~litdesk.core.outcomes.Categories` (an integer code per dataset row and the
+label of each code: a column through :func:`~litdesk.core.outcomes.encode_categories`, a
+model's predicted labels from its outcome); counting is then one ``np.bincount`` over the
+rows asked for, and the rows behind any cell, row or column come from comparing codes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
-import pyarrow as pa
 
+from litdesk.core.outcomes import MISSING, Categories
 from litdesk.core.rows import sorted_unique
 
 MISSING_LABEL = "(missing)"
@@ -21,40 +21,11 @@ MISSING_LABEL = "(missing)"
 MAX_LABELS = 200
 
 
-@dataclass(frozen=True)
-class Categories:
-    """A categorical field: ``codes[row]`` indexes ``labels``; -1 marks a missing value."""
-
-    codes: np.ndarray
-    labels: tuple[str, ...]
-
-
-def column_categories(column: "pa.ChunkedArray | pa.Array",
-                      vocab: Optional[Sequence[str]] = None) -> Categories:
-    """Encode a dataset column; labels follow ``vocab`` when given, then sorted order."""
-    import pyarrow.compute as pc
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
-    values = [str(value) for value in encoded.dictionary.to_pylist()]
-    known = [str(label) for label in vocab or ()]
-    labels = known + sorted(set(values) - set(known))
-    position = {label: index for index, label in enumerate(labels)}
-    lookup = np.array([position[value] for value in values] + [-1], dtype=np.int64)
-    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return Categories(lookup[indices], tuple(labels))
-
-
-def predicted_categories(argmax: np.ndarray, vocab: Sequence[str]) -> Categories:
-    """A model's predicted label per row (``Predictions.predicted_labels()``) as categories."""
-    return Categories(np.asarray(argmax, dtype=np.int64), tuple(str(label) for label in vocab))
-
-
 def _relabel(categories: Categories, labels: Sequence[str], rows: np.ndarray) -> np.ndarray:
-    """The codes of ``rows`` re-expressed as positions in ``labels`` (missing stays -1)."""
+    """The codes of ``rows`` re-expressed as positions in ``labels`` (missing stays missing)."""
     position = {label: index for index, label in enumerate(labels)}
-    lookup = np.array([position[label] for label in categories.labels] + [-1], dtype=np.int64)
+    lookup = np.array([position[label] for label in categories.labels] + [MISSING],
+                      dtype=np.int64)
     return lookup[categories.codes[rows]]
 
 

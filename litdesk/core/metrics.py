@@ -61,20 +61,6 @@ def _arrow(values: Any) -> pa.Array | pa.ChunkedArray:
     return pa.array(values if isinstance(values, np.ndarray) else list(values), from_pandas=True)
 
 
-def _vocab_indices(values: Any, vocab: Sequence[str]) -> np.ndarray:
-    """Per value, its position in ``vocab``; -1 for nulls and values outside it."""
-    values = _arrow(values)
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if not pa.types.is_string(values.type):
-        try:
-            values = values.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise MetricsError(f"gold values of type {values.type} are not labels") from error
-    indices = pc.index_in(values, value_set=pa.array(list(vocab), pa.string()))
-    return np.asarray(indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
 def _floats(values: Any, what: str) -> np.ndarray:
     """``values`` as float64, nulls as NaN."""
     values = _arrow(values)
@@ -141,7 +127,13 @@ def classification_metrics(gold: Any, probs: np.ndarray, vocab: Sequence[str],
         raise MetricsError(f"positive label {positive_label!r} is not one of {', '.join(vocab)}")
     if threshold is not None and not binary:
         raise MetricsError(f"a threshold applies to two classes, not {len(vocab)}")
-    gold_index = _vocab_indices(gold, vocab)
+    from litdesk.core.outcomes import encode_categories  # the one encoder; it imports us
+
+    gold = _arrow(gold)
+    try:
+        gold_index = encode_categories(gold, vocab, closed=True).codes
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise MetricsError(f"gold values of type {gold.type} are not labels") from error
     if gold_index.size != probs.shape[0]:
         raise MetricsError(f"{gold_index.size} gold values for {probs.shape[0]} predictions")
     labelled = gold_index >= 0
@@ -457,20 +449,6 @@ def _split_by_code(codes: np.ndarray, labels: Mapping[int, str]) -> dict[str, np
     bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=max(labels) + 1))]
     return {label: order[bounds[code]:bounds[code + 1]] for code, label in labels.items()
             if bounds[code + 1] > bounds[code]}
-
-
-def disagreements(predictions_by_model: Mapping[str, Predictions]) -> np.ndarray:
-    """Rows (sorted positions) where the classifiers' predicted labels are not all the same;
-    empty with fewer than two classifiers. Labels are compared by name, not class index."""
-    labelled = [p.predicted_labels() for p in predictions_by_model.values()]
-    labelled = [value for value in labelled if value is not None]
-    if len(labelled) < 2:
-        return np.zeros(0, dtype=np.int64)
-    names = {label: i for i, label in
-             enumerate(dict.fromkeys(label for _f, _a, vocab in labelled for label in vocab))}
-    stacked = np.vstack([np.asarray([names[label] for label in vocab])[argmax]
-                         for _f, argmax, vocab in labelled])
-    return np.flatnonzero(np.any(stacked != stacked[0], axis=0)).astype(np.int64)
 
 
 # -- the table -------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.sequence_salience_dock = SequenceSalienceDock(self.session, self.runner, self.cache)
         self.metrics_dock = MetricsDock(self.session, self.runner)
         self.slices_dock = SlicesDock(self.session)
-        self.confusion_dock = ConfusionDock(self.session)
+        self.confusion_dock = ConfusionDock(self.session, self.runner)
         self.scalars_dock = ScalarsDock(self.session, self.runner)
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
         self.editor_dock = DatapointEditorDock(self.session)

@@ -1,19 +1,26 @@
-"""The Confusion Matrix dock: any two categorical fields against each other; a click selects."""
+"""The Confusion Matrix dock: any two categorical fields against each other; a click selects.
+
+A model's predicted labels come from the session's outcomes; a column is encoded and the
+pairs counted on the worker, only while the dock is on screen.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView,
-                               QLabel, QTableView, QVBoxLayout, QWidget)
+                               QLabel, QTableView, QVBoxLayout)
 
-from litdesk.api import types
-from litdesk.core.confusion import (Categories, ConfusionMatrix, column_categories,
-                                    confusion_matrix, predicted_categories)
+from litdesk.api import Dataset, types
+from litdesk.core.confusion import ConfusionMatrix, confusion_matrix
+from litdesk.core.jobs import JobFailed
+from litdesk.core.outcomes import Categories, Outcomes, encode_categories
 from litdesk.core.session import Session
+from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 
 #: Cell shades at full strength: agreement (the diagonal) and confusion (elsewhere).
 DIAGONAL_SHADE = QColor("#2e9e5b")
@@ -22,6 +29,17 @@ CATEGORICAL_TYPES = (types.CategoryLabel, types.Boolean)
 
 #: A field of the matrix: "column:<dataset column>" or "model:<model name>".
 FieldKey = str
+
+
+def field_categories(dataset: Dataset, outcomes: Optional[Outcomes], key: FieldKey
+                     ) -> Categories:
+    """The categories of a field: a dataset column's values, or a model's predicted labels."""
+    kind, _colon, name = key.partition(":")
+    if kind == "model":
+        outcome = outcomes.models[name]
+        return Categories(outcome.predicted, outcome.labels)
+    return encode_categories(dataset.table.column(name),
+                             getattr(dataset.spec()[name], "vocab", None))
 
 
 def _shade(color: QColor, strength: float) -> QColor:
@@ -101,13 +119,18 @@ class ConfusionTableModel(QAbstractTableModel):
         return None
 
 
-class ConfusionDock(QWidget):
+class ConfusionDock(RefreshWhenShown):
     """Pick the row and column fields (dataset categories, models' predicted labels)."""
 
-    def __init__(self, session: Session, parent=None) -> None:
+    #: Emitted when the view shows the matrix (or the message) for the current choices.
+    counted = Signal()
+
+    def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self._categories: dict[FieldKey, Categories] = {}
+        self.runner = runner
+        self._slot = JobSlot(runner, "Confusion matrix", self)
+        self._columns: dict[FieldKey, Categories] = {}  # encoded columns of the active dataset
         self._defaults: tuple[Optional[FieldKey], Optional[FieldKey]] = (None, None)
         self.row_choice = QComboBox()
         self.row_choice.setToolTip("The field whose values label the rows (e.g. the gold labels)")
@@ -115,13 +138,13 @@ class ConfusionDock(QWidget):
         self.column_choice.setToolTip("The field whose values label the columns (e.g. a model)")
         for choice in (self.row_choice, self.column_choice):
             choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-            choice.currentIndexChanged.connect(self.refresh)
+            choice.currentIndexChanged.connect(self.count)
         self.row_percent = QCheckBox("Row %")
         self.row_percent.setToolTip("Show each cell as a percentage of its row")
-        self.row_percent.toggled.connect(self.refresh)
+        self.row_percent.toggled.connect(self._show_percent)
         self.selection_only = QCheckBox("Selection only")
         self.selection_only.setToolTip("Count only the selected rows")
-        self.selection_only.toggled.connect(self.refresh)
+        self.selection_only.toggled.connect(self.count)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
 
@@ -153,54 +176,51 @@ class ConfusionDock(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.view, 1)
 
-        session.dataset_changed.connect(self._on_fields_changed)
-        session.spec_changed.connect(self._on_fields_changed)
-        session.rows_added.connect(lambda _rows: self._on_fields_changed())
-        session.models_changed.connect(self._fill_choices)
-        session.predictions_changed.connect(self._on_predictions_changed)
+        for signal in (session.dataset_changed, session.spec_changed, session.rows_added):
+            signal.connect(self._on_rows_changed)
+        session.outcomes_changed.connect(self._on_outcomes_changed)
         session.selection_changed.connect(self._on_selection)
-        self._fill_choices()
 
     # -- fields ---------------------------------------------------------------------------
 
     def field_options(self) -> list[tuple[str, FieldKey]]:
-        """(label, key) of every field that can be an axis: categorical columns, then models."""
+        """(label, key) of every field that can be an axis: categorical columns, then the
+        classifiers with outcomes."""
         dataset = self.session.dataset
         if dataset is None:
             return []
         options = [(name, f"column:{name}") for name, field_type in dataset.spec().items()
                    if isinstance(field_type, CATEGORICAL_TYPES)]
+        outcomes = self.session.outcomes
         options += [(f"{name} (prediction)", f"model:{name}")
-                    for name, predictions in self.session.predictions.items()
-                    if predictions.first_of(types.MulticlassPreds) is not None]
+                    for name in (outcomes.models if outcomes is not None else ())]
         return options
 
     def _default_fields(self, keys: list[FieldKey]
                         ) -> tuple[Optional[FieldKey], Optional[FieldKey]]:
-        """The gold column the first model names as its parent, against that model."""
+        """The gold column of the first model that has one, against the first model."""
         models = [key for key in keys if key.startswith("model:")]
         columns = [key for key in keys if key.startswith("column:")]
-        gold = None
-        for key in models:
-            predictions = self.session.predictions[key.partition(":")[2]]
-            parent = predictions.spec[predictions.first_of(types.MulticlassPreds)].parent
-            if f"column:{parent}" in columns:
-                gold = f"column:{parent}"
-                break
+        outcomes = self.session.outcomes
+        golds = [f"column:{outcomes.models[key.partition(':')[2]].gold_column}"
+                 for key in models]
+        gold = next((key for key in golds if key in columns), None)
         row = gold or (columns[0] if columns else None)
         column = models[0] if models else next((key for key in columns if key != row), row)
         return row, column
 
-    def _on_fields_changed(self) -> None:
-        self._categories.clear()
-        self._fill_choices()
+    def _on_rows_changed(self, *_args) -> None:
+        self._slot.cancel()  # a count on the old rows must not fill the cache
+        self._columns.clear()
+        self.request_refresh()
 
-    def _on_predictions_changed(self, model_name: str) -> None:
-        self._categories.pop(f"model:{model_name}", None)
-        self._fill_choices()
+    def _on_outcomes_changed(self) -> None:
+        self._slot.cancel()
+        self.request_refresh()
 
-    def _fill_choices(self) -> None:
-        """List the fields; keep the user's picks where they still exist, else the defaults."""
+    def refresh(self) -> None:
+        """List the fields (keeping the user's picks where they still exist, else the
+        defaults) and count."""
         options = self.field_options()
         keys = [key for _label, key in options]
         defaults = self._default_fields(keys)
@@ -217,41 +237,36 @@ class ConfusionDock(QWidget):
                 choice.setCurrentIndex(keys.index(wanted))
             choice.blockSignals(False)
         self._defaults = defaults
-        self.refresh()
-
-    def categories(self, key: FieldKey) -> Categories:
-        """The codes of a field for the active dataset (computed once per dataset and field)."""
-        if key not in self._categories:
-            kind, _colon, name = key.partition(":")
-            if kind == "column":
-                field_type = self.session.dataset.spec()[name]
-                self._categories[key] = column_categories(
-                    self.session.dataset.table.column(name), getattr(field_type, "vocab", None))
-            else:
-                _field, argmax, vocab = self.session.predictions[name].predicted_labels()
-                self._categories[key] = predicted_categories(argmax, vocab)
-        return self._categories[key]
+        self.count()
 
     # -- the matrix -----------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Recount for the chosen fields over the dataset or the selection."""
-        row_key, column_key = self.row_choice.currentData(), self.column_choice.currentData()
-        if self.session.dataset is None or row_key is None or column_key is None:
-            self.model.set_matrix(None, False)
-            self.summary.setText("Open a dataset with a categorical column or a classifier "
-                                 "to see a confusion matrix.")
+    def count(self) -> None:
+        """Count the chosen fields over the dataset or the selection, on the worker."""
+        dataset = self.session.dataset
+        keys = (self.row_choice.currentData(), self.column_choice.currentData())
+        if dataset is None or None in keys:
+            self._slot.cancel()
+            self._show_message("Open a dataset with a categorical column or a classifier to "
+                               "see a confusion matrix.")
             return
         rows = self.session.selection.rows if self.selection_only.isChecked() else None
-        try:
-            matrix = confusion_matrix(self.categories(row_key), self.categories(column_key), rows)
-        except ValueError as error:
-            self.model.set_matrix(None, False)
-            self.summary.setText(f"Cannot show this pair: {error}.")
-            return
+        outcomes, known = self.session.outcomes, dict(self._columns)
+
+        def work() -> tuple[dict[FieldKey, Categories], ConfusionMatrix]:
+            fields = {key: known.get(key) or field_categories(dataset, outcomes, key)
+                      for key in keys}
+            return fields, confusion_matrix(fields[keys[0]], fields[keys[1]], rows)
+
+        self._slot.submit(work, self._show, self._on_failed)
+
+    def _show(self, result: tuple[dict[FieldKey, Categories], ConfusionMatrix]) -> None:
+        fields, matrix = result
+        self._columns.update({key: categories for key, categories in fields.items()
+                              if key.startswith("column:")})
         self.model.set_matrix(matrix, self.row_percent.isChecked())
         total = int(matrix.counts.sum())
-        scope = "selected rows" if rows is not None else "rows"
+        scope = "selected rows" if self.selection_only.isChecked() else "rows"
         parts = [f"<b>{total:,}</b> {scope}: rows are {self.row_choice.currentText()}, "
                  f"columns {self.column_choice.currentText()}"]
         diagonal = int(matrix.counts[matrix.diagonal()].sum())
@@ -259,13 +274,28 @@ class ConfusionDock(QWidget):
             parts.append(f"agreement <b>{diagonal / total:.1%}</b> (bold diagonal)")
         parts.append("click a cell or a header to select its rows")
         self.summary.setText(" · ".join(parts))
+        self.counted.emit()
+
+    def _on_failed(self, failure: JobFailed) -> None:
+        if isinstance(failure.error, ValueError):
+            self._show_message(f"Cannot show this pair: {failure.error}.")
+        else:
+            self._show_message(f"Counting failed: {failure.error}")
+
+    def _show_message(self, message: str) -> None:
+        self.model.set_matrix(None, False)
+        self.summary.setText(message)
+        self.counted.emit()
+
+    def _show_percent(self, row_percent: bool) -> None:
+        self.model.set_matrix(self.model.matrix, row_percent)
 
     def _on_selection(self, source: object) -> None:
         if source is self:
             return
         self.view.clearSelection()
         if self.selection_only.isChecked():
-            self.refresh()
+            self.request_refresh()
 
     def _on_cell_clicked(self, index: QModelIndex) -> None:
         self._select(self.model.matrix.cell_rows(index.row(), index.column()))
