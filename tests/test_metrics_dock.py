@@ -16,7 +16,7 @@ from litdesk.core.session import Session
 from litdesk.ui.docks.metrics import SELECTION, SLICE_PREFIX, WHOLE_DATASET, MetricsDock
 from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
-from tests.test_gui import window  # noqa: F401 (fixture)
+from tests.test_gui import load_with_model, window  # noqa: F401 (fixture)
 
 TEXTS = ["good phone", "bad phone", "great fun", "awful", "fine fine", "meh", "love it",
          "broken", "excellent", "not good"]
@@ -137,3 +137,38 @@ def test_ctrl_c_copies_the_table_as_tsv(qtbot, dock):
 def test_the_dock_is_in_the_window_beside_model_comparison(qtbot, window):  # noqa: F811
     assert window.docks["Metrics"] in window.tabifiedDockWidgets(window.docks["Model Comparison"])
     assert isinstance(window.metrics_dock, MetricsDock)
+
+
+def test_a_shown_result_is_the_newest_request(qtbot, dock):
+    load(qtbot, dock)
+    shown = []
+    dock.refreshed.connect(lambda: shown.append(dock.reference_choice.currentData()))
+    with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
+        dock.reference_choice.setCurrentIndex(dock.reference_choice.findData("keywords"))
+        dock.reference_choice.setCurrentIndex(dock.reference_choice.findData("eager"))
+    assert shown == ["eager"] and dock.table_data.reference == "eager"
+
+
+def test_hidden_docks_do_no_work_until_shown(qtbot, window, tmp_path):  # noqa: F811
+    titles = []
+    window.runner.progress.connect(lambda title, _progress: titles.append(title))
+    with qtbot.waitSignal(window.session.outcomes_changed, timeout=10_000):
+        load_with_model(qtbot, window, tmp_path)
+    window.session.add_slice("first two", [0, 1])
+    window.session.select([1, 2])
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
+    ours = ("Metrics", "Confusion matrix", "Scalars", "PR and ROC", "Facets", "Partial")
+    assert not [title for title in titles if title.startswith(ours)]
+    metrics, confusion, scalars = (window.metrics_dock, window.confusion_dock,
+                                   window.scalars_dock)
+    assert metrics.table_data is None and confusion.model.matrix is None and scalars.x is None
+    with qtbot.waitSignal(metrics.refreshed, timeout=10_000):
+        window.docks["Metrics"].raise_()
+    assert list(metrics.table_data.groups) == [WHOLE_DATASET, SELECTION, f"{SLICE_PREFIX}first two"]
+    with qtbot.waitSignal(confusion.counted, timeout=10_000):
+        window.docks["Confusion Matrix"].raise_()
+    assert confusion.model.matrix.counts.sum() == 6
+    with qtbot.waitSignal(scalars.plotted, timeout=10_000):
+        window.docks["Scalars"].raise_()
+    assert len(scalars.x) == 6
+    assert {"Metrics", "Confusion matrix", "Scalars: points"} <= set(titles)

@@ -12,16 +12,15 @@ from PySide6.QtWidgets import QApplication
 from sklearn.metrics import (average_precision_score, precision_recall_curve, roc_auc_score,
                              roc_curve)
 
-from litdesk.api import CategoryLabel, Dataset, TextSegment
-from litdesk.core.jobs import run_job
+from litdesk.api import CategoryLabel, Dataset, Scalar, TextSegment
 from litdesk.core.metrics import classification_metrics
-from litdesk.core.predict import predict_job
-from litdesk.core.scalars import (binary_curves, category_codes, optimal_threshold,
-                                  stable_jitter, threshold_point)
-from litdesk.core.session import Session
-from litdesk.ui.docks.scalars import ScalarsDock
+from litdesk.core.predict import Predictions
+from litdesk.core.scalars import Score, ThresholdCounts, binary_curves, stable_jitter
+from litdesk.core.workbench import Workbench
+from litdesk.ui.docks.scalars import METRIC_NAMES, ScalarsDock, scatter_points
 from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
+from tests.test_confusion import predict
 
 WORDS = ("good", "great", "fine", "bad", "awful", "meh", "ok", "slow")
 
@@ -39,16 +38,29 @@ def test_optimal_threshold_is_the_brute_force_minimum(cost_fp, cost_fn):
     candidates = np.r_[np.inf, np.unique(scores)[::-1]]  # highest first: ties go to it
     costs = [brute_force_cost(gold, scores, t, cost_fp, cost_fn) for t in candidates]
     best = candidates[int(np.argmin(costs))]
-    found = optimal_threshold(gold, scores, cost_fp, cost_fn)
+    found = ThresholdCounts.of(gold, scores).optimal(cost_fp, cost_fn)
     assert brute_force_cost(gold, scores, found, cost_fp, cost_fn) == min(costs)
     assert found == best or (best == np.inf and found > scores.max())
 
 
 def test_optimal_threshold_rejects_bad_input():
     with pytest.raises(ValueError, match="shape"):
-        optimal_threshold([True, False], [0.1, 0.2, 0.3])
+        ThresholdCounts.of([True, False], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="negative"):
-        optimal_threshold([True], [0.5], cost_false_positive=-1)
+        ThresholdCounts.of([True], [0.5]).optimal(cost_false_positive=-1)
+
+
+def test_metrics_at_a_threshold_equal_classification_metrics():
+    rng = np.random.default_rng(8)
+    gold = rng.random(500) < 0.3
+    scores = np.round(np.clip(0.3 * gold + rng.random(500) * 0.7, 0, 1), 2)  # many ties
+    counts = ThresholdCounts.of(gold, scores)
+    probabilities = np.column_stack([1 - scores, scores])
+    labels = np.where(gold, "yes", "no")
+    for threshold in (0.0, 0.2, 0.5, 0.55, 0.71, 0.99, 1.5):
+        expected = classification_metrics(labels, probabilities, ("no", "yes"), threshold, "yes")
+        assert counts.metrics(threshold) == pytest.approx(
+            {name: expected[name] for name in METRIC_NAMES})
 
 
 def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
@@ -65,8 +77,9 @@ def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
     np.testing.assert_array_equal(curves.true_positive_rate, tpr)
     assert curves.roc_auc == roc_auc_score(gold, scores)
     assert curves.average_precision == average_precision_score(gold, scores)
+    counts = ThresholdCounts.of(gold, scores)
     for index in (1, len(roc_thresholds) // 2, len(roc_thresholds) - 1):
-        point = threshold_point(gold, scores, roc_thresholds[index])
+        point = counts.point(roc_thresholds[index])
         assert point.false_positive_rate == pytest.approx(fpr[index])
         assert point.recall == pytest.approx(tpr[index])
         pr_index = int(np.flatnonzero(pr_thresholds == roc_thresholds[index])[0])
@@ -83,10 +96,14 @@ def test_jitter_is_stable_per_row_and_bounded():
     assert not np.array_equal(stable_jitter(rows, seed=1), offsets)
 
 
-def test_category_codes_follow_the_vocab_with_missing_last():
-    codes, names = category_codes(pa.chunked_array([["b", None, "a", "c"]]), vocab=("c", "b"))
-    assert names == ["c", "b", "a", "(missing)"]
-    assert codes.tolist() == [1, 3, 2, 0]
+def test_a_categorical_x_follows_the_vocab_with_missing_last():
+    table = pa.table({"grade": ["b", None, "a", "c"], "p": [0.1, 0.2, 0.3, 0.4]})
+    dataset = Dataset(table, {"grade": CategoryLabel(vocab=("c", "b")), "p": Scalar()}, "d")
+    predictions = Predictions("m", "d", {"p": np.array([0.1, 0.2, 0.3, 0.4])}, {"p": Scalar()})
+    points = scatter_points(dataset, {"m": predictions}, None, Score("m", "p"),
+                            ("field", "grade"), ("field", "grade"))
+    assert points.ticks == points.names == ["c", "b", "a", "(missing)"]
+    assert np.round(points.x).tolist() == points.codes.tolist() == [1, 3, 2, 0]
 
 
 # -- the dock ---------------------------------------------------------------------------------
@@ -105,29 +122,28 @@ def review_dataset(n: int = 80) -> Dataset:
 
 @pytest.fixture
 def dock(qtbot):
-    session = Session()
     runner = JobRunner()
+    session = Workbench(runner).session
     widget = ScalarsDock(session, runner)
     qtbot.addWidget(widget)
     widget.resize(1000, 500)
     widget.show()
     qtbot.waitExposed(widget)
-    dataset = review_dataset()
-    session.set_dataset(dataset)
+    session.set_dataset(review_dataset())
     model = KeywordModel()
     session.add_model(model)
-    with qtbot.waitSignal(runner.idle, timeout=10_000):  # the PR and ROC curves
-        session.set_predictions(run_job(predict_job(model, dataset)))
+    with qtbot.waitSignal(runner.idle, timeout=30_000):  # outcomes, points, thresholds, curves
+        predict(qtbot, session, model)
     yield widget
-    runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
+    runner.shutdown()
 
 
 def expected_metrics(dock, threshold):
     predictions = dock.session.predictions["keywords"]
-    return classification_metrics(dock.session.dataset.table.column("label"),
-                                  predictions.fields["probas"], ("negative", "positive"),
-                                  threshold=threshold, positive_label="positive")
+    measured = classification_metrics(dock.session.dataset.table.column("label"),
+                                      predictions.fields["probas"], ("negative", "positive"),
+                                      threshold=threshold, positive_label="positive")
+    return {name: measured[name] for name in METRIC_NAMES}
 
 
 def shown_metrics(dock):
@@ -139,14 +155,13 @@ def test_moving_the_threshold_slider_changes_the_metrics(qtbot, dock):
     assert dock.threshold_box.isVisible() and dock.threshold_line.isVisible()
     before = shown_metrics(dock)
     at_half = expected_metrics(dock, 0.5)
-    assert before == [f"{value:.3f}" for value in
-                      (0.5, *(at_half[name] for name in ("accuracy", "precision", "recall", "f1")))]
+    assert before == [f"{value:.3f}" for value in (0.5, *at_half.values())]
     dock.threshold_slider.setFocus()
     for _ in range(4):
         qtbot.keyClick(dock.threshold_slider, Qt.Key.Key_PageUp)
     assert dock.thresholds["keywords"] == pytest.approx(0.7)
     at_07 = expected_metrics(dock, 0.7)
-    assert dock.metrics["keywords"] == pytest.approx(at_07, nan_ok=True)
+    assert dock.metrics["keywords"] == pytest.approx(at_07)
     assert dock.metrics["keywords"]["recall"] < at_half["recall"]
     assert shown_metrics(dock) != before
     assert shown_metrics(dock)[4] == f"{at_07['f1']:.3f}"
@@ -159,7 +174,7 @@ def test_the_spin_box_moves_the_slider_and_the_curve_points(qtbot, dock):
     assert dock.threshold_slider.value() == 800
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
     p = dock.session.predictions["keywords"].fields["probas"][:, 1]
-    point = threshold_point(gold, p, 0.8)
+    point = ThresholdCounts.of(gold, p).point(0.8)
     pr_marker, roc_marker = dock._curve_points["keywords"]
     assert pr_marker.points()[0].pos() == QPointF(point.recall, point.precision)
     assert roc_marker.points()[0].pos() == QPointF(point.false_positive_rate, point.recall)
@@ -170,7 +185,7 @@ def test_optimal_threshold_button_moves_the_slider_there(qtbot, dock):
     qtbot.mouseClick(dock.optimal_button, Qt.MouseButton.LeftButton)
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
     p = dock.session.predictions["keywords"].fields["probas"][:, 1].astype(np.float64)
-    expected = optimal_threshold(gold, p, 3.0, 1.0)
+    expected = ThresholdCounts.of(gold, p).optimal(3.0, 1.0)
     assert dock.thresholds["keywords"] == pytest.approx(min(1.0, expected))
     assert dock.threshold_slider.value() == round(min(1.0, expected) * 1000)
     assert dock.metrics["keywords"] == pytest.approx(expected_metrics(dock, expected))
@@ -264,25 +279,48 @@ def test_a_selection_made_elsewhere_is_highlighted(dock):
     assert positions == {(dock.x[r], dock.y[r]) for r in (3, 10, 40)}
 
 
-def test_colour_by_correctness_splits_the_points(dock):
-    dock.color_choice.setCurrentIndex(dock.color_choice.findText("correct: keywords"))
+def test_colour_by_correctness_splits_the_points(qtbot, dock):
+    with qtbot.waitSignal(dock.plotted, timeout=10_000):
+        dock.color_choice.setCurrentIndex(dock.color_choice.findText("correct: keywords"))
     labels = np.asarray(dock.session.dataset.table.column("label").to_pylist())
     predicted = np.where(dock.session.predictions["keywords"].fields["probas"][:, 1] >= 0.5,
                          "positive", "negative")
-    sizes = [len(rows) for _item, rows in dock.point_items]
-    assert sizes[:2] == [np.count_nonzero(predicted == labels),
-                         np.count_nonzero(predicted != labels)]
+    assert np.bincount(dock.points.codes, minlength=2).tolist() == [
+        np.count_nonzero(predicted == labels), np.count_nonzero(predicted != labels)]
     assert "wrong" in dock.legend.text()
 
 
-def test_another_models_score_on_x(qtbot, dock):
+def add_shifted_model(qtbot, dock) -> None:
+    """A second classifier, predicted, with everything the dock computes from it."""
     other = KeywordModel("shifted", bias=1.0)
     dock.session.add_model(other)
-    with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
-        dock.session.set_predictions(run_job(predict_job(other, dock.session.dataset)))
-    dock.x_choice.setCurrentIndex(dock.x_choice.findText("shifted: P(positive)"))
+    with qtbot.waitSignal(dock.runner.idle, timeout=30_000):
+        predict(qtbot, dock.session, other)
+
+
+def test_another_models_score_on_x(qtbot, dock):
+    add_shifted_model(qtbot, dock)
+    with qtbot.waitSignal(dock.plotted, timeout=10_000):
+        dock.x_choice.setCurrentIndex(dock.x_choice.findText("shifted: P(positive)"))
     np.testing.assert_allclose(dock.x, dock.session.predictions["shifted"].fields["probas"][:, 1])
     assert dock.metrics_table.rowCount() == 2
+
+
+def test_the_predicted_labels_are_computed_once_per_change_by_the_workbench(qtbot, dock,
+                                                                          monkeypatch):
+    calls = []
+    original = Predictions.predicted_labels
+
+    def counted(predictions):
+        calls.append(predictions.model_name)
+        return original(predictions)
+
+    monkeypatch.setattr(Predictions, "predicted_labels", counted)
+    add_shifted_model(qtbot, dock)
+    with qtbot.waitSignal(dock.plotted, timeout=10_000):
+        dock.color_choice.setCurrentIndex(dock.color_choice.findText("correct: shifted"))
+    assert sorted(calls) == ["keywords", "shifted"]  # the workbench's outcomes, once per model
+    assert set(dock.binary) == {"keywords", "shifted"} and "wrong" in dock.legend.text()
 
 
 def test_the_window_tabs_both_docks_and_draws_them_only_when_shown(qtbot):
@@ -298,9 +336,9 @@ def test_the_window_tabs_both_docks_and_draws_them_only_when_shown(qtbot):
     window.session.set_dataset(review_dataset())
     model = KeywordModel()
     window.session.add_model(model)
-    window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    predict(qtbot, window.session, model)
     assert dock.stale and dock.x is None  # a background tab draws nothing
-    with qtbot.waitSignal(window.runner.idle, timeout=10_000):  # its curves, once shown
+    with qtbot.waitSignal(window.runner.idle, timeout=30_000):  # its curves, once shown
         window.docks["Scalars"].raise_()
     assert not dock.stale and len(dock.x) == 80 and "keywords" in dock.curves
     window.runner.cancel_all()

@@ -15,6 +15,7 @@ from litdesk.core.session import Session
 from litdesk.core.slice_store import DatasetIdentity, SliceStore, load_slices, save_slices
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import STAR_MARK, STARRED_SLICE
+from litdesk.ui.jobs import JobRunner
 from litdesk.ui.main_window import MainWindow
 from tests.test_gui import ROWS, window, write_csv  # noqa: F401 (the window fixture)
 
@@ -119,6 +120,9 @@ def test_a_slice_made_in_one_window_is_there_in_the_next(qtbot, tmp_path):
     with qtbot.waitSignal(second.dataset_loaded, timeout=10_000):
         second.open_paths([path])
     np.testing.assert_array_equal(second.session.slices["mine"], [2, 3])
+    second.show()
+    second.docks["Slices"].raise_()  # a background tab lists nothing until shown
+    qtbot.waitExposed(second.slices_dock)
     listed = second.slices_dock.slices_list.topLevelItem(0)
     assert (listed.text(0), listed.text(1)) == ("mine", "2")
 
@@ -151,11 +155,13 @@ def test_ctrl_b_stars_and_unstars_the_selected_rows(qtbot, window, tmp_path):
 def panel(qtbot):
     session = Session()
     session.set_dataset(in_memory(12))
-    dock = SlicesDock(session)
+    runner = JobRunner()
+    dock = SlicesDock(session, runner)
     qtbot.addWidget(dock)
     dock.show()
     qtbot.waitExposed(dock)
-    return dock
+    yield dock
+    runner.shutdown()
 
 
 def click_item(qtbot, tree, row: int, double: bool = False) -> None:
@@ -203,18 +209,39 @@ def test_double_click_renames_a_slice(qtbot, panel):
 
 
 def test_facets_of_a_category_and_of_number_bins_select_and_save(qtbot, panel):
-    panel.facet_choice.setCurrentText("group")
+    with qtbot.waitSignal(panel.facets_shown, timeout=10_000):
+        panel.facet_choice.setCurrentText("group")
     assert not panel.bins.isEnabled()
     labels = [panel.facets_list.topLevelItem(i).text(0) for i in range(3)]
     assert panel.facets_list.topLevelItemCount() == 3 and labels[1].endswith("b")
     click_item(qtbot, panel.facets_list, 1)
     np.testing.assert_array_equal(panel.session.selection.rows, [1, 4, 7, 10])
 
-    panel.facet_choice.setCurrentText("score")
+    with qtbot.waitSignal(panel.facets_shown, timeout=10_000):
+        panel.facet_choice.setCurrentText("score")
     assert panel.bins.isEnabled()
-    panel.bins.setValue(3)
+    with qtbot.waitSignal(panel.facets_shown, timeout=10_000):
+        panel.bins.setValue(3)
     counts = [panel.facets_list.topLevelItem(i).text(1) for i in range(3)]
     assert panel.facets_list.topLevelItemCount() == 3 and counts == ["4", "4", "4"]
     qtbot.mouseClick(panel.save_facets_button, Qt.MouseButton.LeftButton)
     assert len(panel.session.slices) == 3
     np.testing.assert_array_equal(list(panel.session.slices.values())[0], [0, 1, 2, 3])
+
+
+def test_facets_follow_new_rows_once_the_hidden_panel_is_shown(qtbot, window):
+    panel = window.slices_dock
+    window.session.set_dataset(in_memory(12))
+    window.docks["Slices"].raise_()
+    with qtbot.waitSignal(panel.facets_shown, timeout=10_000):
+        panel.facet_choice.setCurrentText("group")
+    assert [panel.facets_list.topLevelItem(i).text(1) for i in range(3)] == ["4", "4", "4"]
+    window.docks["Embedding Projector"].raise_()
+    titles = []
+    window.runner.progress.connect(lambda title, _progress: titles.append(title))
+    window.session.set_dataset(in_memory(30, "more"))
+    assert "Facets" not in titles and panel.stale  # hidden: nothing found yet
+    assert [panel.facets_list.topLevelItem(i).text(1) for i in range(3)] == ["4", "4", "4"]
+    with qtbot.waitSignal(panel.facets_shown, timeout=10_000):
+        window.docks["Slices"].raise_()
+    assert [panel.facets_list.topLevelItem(i).text(1) for i in range(3)] == ["10", "10", "10"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from litdesk.api import types
 from litdesk.core.jobs import Job, Progress
+from litdesk.core.outcomes import ModelOutcome
 from litdesk.core.predict import Predictions
 
 
@@ -94,44 +95,126 @@ def binary_score(predictions: Predictions) -> Optional[Score]:
 # -- thresholds -------------------------------------------------------------------------------
 
 
-def _descending_counts(gold_is_positive, p_positive) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct scores in descending order, with the true and false positives of ``p >= t``
-    at each of them."""
-    gold = np.asarray(gold_is_positive, dtype=bool)
-    scores = np.asarray(p_positive, dtype=np.float64)
-    if gold.shape != scores.shape or gold.ndim != 1:
-        raise ValueError(f"gold and scores differ in shape: {gold.shape} vs {scores.shape}")
-    order = np.argsort(-scores, kind="stable")
-    sorted_scores, sorted_gold = scores[order], gold[order]
-    true_positives = np.cumsum(sorted_gold)
-    false_positives = np.arange(1, len(scores) + 1) - true_positives
-    # The last position of each run of equal scores: every tied row is on the same side.
-    last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1] \
-        if len(scores) else np.zeros(0, dtype=np.int64)
-    return sorted_scores[last_of_run], true_positives[last_of_run], false_positives[last_of_run]
+@dataclass(frozen=True)
+class ThresholdPoint:
+    """Where one threshold puts a binary classifier on its PR and ROC curves."""
+
+    precision: float
+    recall: float
+    false_positive_rate: float
 
 
-def optimal_threshold(gold_is_positive, p_positive, cost_false_positive: float = 1.0,
-                      cost_false_negative: float = 1.0) -> float:
-    """The threshold minimising ``cost_fp * FP + cost_fn * FN`` over the observed scores.
+@dataclass(frozen=True)
+class ThresholdCounts:
+    """A binary classifier's calls at every threshold, from one sort of its scores.
 
-    Candidates are the distinct scores (rows with ``p >= t`` are called positive) and one
-    just above the highest score (nothing positive). Ties go to the highest threshold.
-    One sort and a cumulative sum, so it is fast at a million rows.
+    For each distinct score (descending), the true and false positives of ``p >= score``;
+    the counts, metrics and curve points of any threshold are then a binary search away, so
+    moving a threshold costs nothing even at a million rows.
     """
-    if cost_false_positive < 0 or cost_false_negative < 0:
-        raise ValueError("costs must not be negative")
-    thresholds, true_positives, false_positives = _descending_counts(gold_is_positive, p_positive)
-    if not len(thresholds):
-        raise ValueError("no scores to choose a threshold from")
-    positives = true_positives[-1]
-    costs = np.r_[cost_false_negative * positives,  # nothing called positive
-                  cost_false_positive * false_positives
-                  + cost_false_negative * (positives - true_positives)]
-    best = int(np.argmin(costs))
-    if best == 0:
-        return float(np.nextafter(thresholds[0], np.inf))
-    return float(thresholds[best - 1])
+
+    scores: np.ndarray  # distinct scores, descending
+    true_positives: np.ndarray  # of p >= scores[i]
+    false_positives: np.ndarray
+    positives: int
+    negatives: int
+
+    @classmethod
+    def of(cls, gold_is_positive, p_positive) -> "ThresholdCounts":
+        """Count ``gold_is_positive`` rows against their ``p_positive`` scores."""
+        gold = np.asarray(gold_is_positive, dtype=bool)
+        scores = np.asarray(p_positive, dtype=np.float64)
+        if gold.shape != scores.shape or gold.ndim != 1:
+            raise ValueError(f"gold and scores differ in shape: {gold.shape} vs {scores.shape}")
+        order = np.argsort(-scores, kind="stable")
+        sorted_scores = scores[order]
+        true_positives = np.cumsum(gold[order])
+        false_positives = np.arange(1, len(scores) + 1) - true_positives
+        # The last position of each run of equal scores: every tied row is on the same side.
+        last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1] \
+            if len(scores) else np.zeros(0, dtype=np.int64)
+        positives = int(true_positives[-1]) if len(scores) else 0
+        return cls(sorted_scores[last_of_run], true_positives[last_of_run],
+                   false_positives[last_of_run], positives, len(scores) - positives)
+
+    def at(self, threshold: float) -> tuple[int, int]:
+        """(true positives, false positives) of calling ``p >= threshold`` positive."""
+        called = int(np.searchsorted(-self.scores, -threshold, side="right"))
+        if called == 0:
+            return 0, 0
+        return int(self.true_positives[called - 1]), int(self.false_positives[called - 1])
+
+    def point(self, threshold: float) -> ThresholdPoint:
+        """Precision, recall (the true positive rate) and false positive rate at ``threshold``.
+
+        Precision is 1 when nothing is called positive, as on scikit-learn's PR curve.
+        """
+        true_positives, false_positives = self.at(threshold)
+        called = true_positives + false_positives
+        return ThresholdPoint(true_positives / called if called else 1.0,
+                              true_positives / self.positives if self.positives else 0.0,
+                              false_positives / self.negatives if self.negatives else 0.0)
+
+    def metrics(self, threshold: float) -> dict[str, float]:
+        """Accuracy, precision, recall and F1 of the positive class at ``threshold``, as
+        :func:`~litdesk.core.metrics.classification_metrics` computes them (0 where a ratio
+        is undefined; NaN without rows)."""
+        total = self.positives + self.negatives
+        if total == 0:
+            return dict.fromkeys(("accuracy", "precision", "recall", "f1"), float("nan"))
+        true_positives, false_positives = self.at(threshold)
+        called = true_positives + false_positives
+
+        def ratio(numerator: int, denominator: int) -> float:
+            return numerator / denominator if denominator else 0.0
+
+        return {"accuracy": (true_positives + self.negatives - false_positives) / total,
+                "precision": ratio(true_positives, called),
+                "recall": ratio(true_positives, self.positives),
+                "f1": ratio(2 * true_positives, called + self.positives)}
+
+    def optimal(self, cost_false_positive: float = 1.0,
+                cost_false_negative: float = 1.0) -> float:
+        """The threshold minimising ``cost_fp * FP + cost_fn * FN`` over the observed scores.
+
+        Candidates are the distinct scores and one just above the highest score (nothing
+        positive). Ties go to the highest threshold.
+        """
+        if cost_false_positive < 0 or cost_false_negative < 0:
+            raise ValueError("costs must not be negative")
+        if not len(self.scores):
+            raise ValueError("no scores to choose a threshold from")
+        costs = np.r_[cost_false_negative * self.positives,  # nothing called positive
+                      cost_false_positive * self.false_positives
+                      + cost_false_negative * (self.positives - self.true_positives)]
+        best = int(np.argmin(costs))
+        if best == 0:
+            return float(np.nextafter(self.scores[0], np.inf))
+        return float(self.scores[best - 1])
+
+
+@dataclass(frozen=True)
+class BinaryOutcome:
+    """A binary classifier's rows with a gold label among its classes, ready for thresholds
+    and curves."""
+
+    score: Score  # the positive-class probability
+    gold_is_positive: np.ndarray  # per labelled row
+    p_positive: np.ndarray  # per labelled row
+    counts: ThresholdCounts
+
+
+def binary_outcome(outcome: ModelOutcome, predictions: Predictions) -> Optional[BinaryOutcome]:
+    """The :class:`BinaryOutcome` of a model, or None when it is not a binary classifier with
+    gold labels."""
+    score = binary_score(predictions)
+    if score is None or outcome.gold is None or score.field != outcome.field:
+        return None
+    labelled = outcome.has_gold
+    gold_is_positive = outcome.gold[labelled] == score.class_index
+    p_positive = score.values(predictions)[labelled]
+    return BinaryOutcome(score, gold_is_positive, p_positive,
+                         ThresholdCounts.of(gold_is_positive, p_positive))
 
 
 # -- curves ----------------------------------------------------------------------------------
@@ -170,32 +253,6 @@ def binary_curves(gold_is_positive, p_positive) -> BinaryCurves:
                         float(average_precision_score(gold, scores)))
 
 
-@dataclass(frozen=True)
-class ThresholdPoint:
-    """Where one threshold puts a binary classifier on its PR and ROC curves."""
-
-    precision: float
-    recall: float
-    false_positive_rate: float
-
-
-def threshold_point(gold_is_positive, p_positive, threshold: float) -> ThresholdPoint:
-    """Precision, recall (the true positive rate) and false positive rate of ``p >= threshold``.
-
-    Precision is 1 when nothing is called positive, as on scikit-learn's PR curve.
-    """
-    gold = np.asarray(gold_is_positive, dtype=bool)
-    called = np.asarray(p_positive, dtype=np.float64) >= threshold
-    true_positives = int(np.count_nonzero(called & gold))
-    false_positives = int(np.count_nonzero(called & ~gold))
-    positives = int(np.count_nonzero(gold))
-    negatives = gold.size - positives
-    called_count = true_positives + false_positives
-    return ThresholdPoint(true_positives / called_count if called_count else 1.0,
-                          true_positives / positives if positives else 0.0,
-                          false_positives / negatives if negatives else 0.0)
-
-
 # -- axes ------------------------------------------------------------------------------------
 
 
@@ -213,23 +270,6 @@ def stable_jitter(rows, width: float = 0.3, seed: int = 0) -> np.ndarray:
         state = state ^ (state >> np.uint64(31))
     unit = (state >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return (unit * 2.0 - 1.0) * width
-
-
-def category_codes(column, vocab=None) -> tuple[np.ndarray, list[str]]:
-    """Per row of a pyarrow column, the index of its category, and the category names.
-
-    Categories follow ``vocab`` when given (values outside it come after, sorted), else
-    sorted order; missing values become the category ``(missing)``.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    strings = column.cast(pa.string()).fill_null("(missing)")
-    names = [str(v) for v in (vocab or ())]
-    names += sorted((v for v in pc.unique(strings).to_pylist() if v not in names),
-                    key=lambda v: (v == "(missing)", v))
-    codes = pc.index_in(strings, value_set=pa.array(names, type=pa.string()))
-    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64), names
 
 
 def curves_job(scored: dict[str, tuple[np.ndarray, np.ndarray]]) -> Job[dict[str, BinaryCurves]]:

@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.attention_dock = AttentionDock(self.session, self.runner, self.cache)
         self.sequence_salience_dock = SequenceSalienceDock(self.session, self.runner, self.cache)
         self.metrics_dock = MetricsDock(self.session, self.runner)
-        self.slices_dock = SlicesDock(self.session)
+        self.slices_dock = SlicesDock(self.session, self.runner)
         self.confusion_dock = ConfusionDock(self.session, self.runner)
         self.scalars_dock = ScalarsDock(self.session, self.runner)
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)

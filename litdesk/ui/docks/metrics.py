@@ -1,22 +1,27 @@
-"""The Metrics dock: every model's metrics on the dataset, the selection, slices and facets."""
+"""The Metrics dock: every model's metrics on the dataset, the selection, slices and facets.
+
+The groups and their metrics are computed on the worker, only while the dock is on screen.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Mapping
 from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QSpinBox,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QVBoxLayout)
 
-from litdesk.api import types
-from litdesk.core.jobs import Progress
+from litdesk.api import Dataset, types
+from litdesk.core.jobs import Job, JobFailed
 from litdesk.core.metrics import (METRIC_DIRECTIONS, MetricsError, MetricsTable, facet_groups,
                                   gold_column, metrics_table_job)
+from litdesk.core.predict import Predictions
 from litdesk.core.session import Session
-from litdesk.ui.jobs import JobRunner
+from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 
 SELECTION_DELAY_MS = 150
 BEST_BACKGROUND = QColor("#d5f5e3")
@@ -29,16 +34,16 @@ FACET_TYPES = (types.CategoryLabel, types.Boolean, types.Scalar)
 FIXED_COLUMNS = ("group", "model", "rows", "measured")
 
 
-def _caught(job: Generator) -> Generator[Progress, None, MetricsTable | MetricsError]:
-    """The job's table, or the :class:`MetricsError` it raised (shown in the dock, not as a
-    failure dialog: the inputs are the user's choices)."""
-    try:
-        return (yield from job)
-    except MetricsError as error:
-        return error
+def groups_job(predictions: Mapping[str, Predictions], dataset: Dataset,
+               groups: dict[str, Optional[np.ndarray]], facet: Optional[str], bins: int,
+               gold: Optional[str], reference: Optional[str]) -> Job[MetricsTable]:
+    """``groups`` and the groups of a ``facet`` field, measured by :func:`metrics_table_job`."""
+    if facet is not None:
+        groups = {**groups, **facet_groups(dataset, facet, bins)}
+    return (yield from metrics_table_job(predictions, dataset, groups, gold, reference))
 
 
-class MetricsDock(QWidget):
+class MetricsDock(RefreshWhenShown):
     """A row per (group, model): the model's metrics on the group's rows, the best value per
     group and metric in bold green, and each value's difference to the best model (or to the
     model picked as reference). Clicking a row selects the group's rows everywhere."""
@@ -51,8 +56,7 @@ class MetricsDock(QWidget):
         self.session = session
         self.runner = runner
         self.table_data: Optional[MetricsTable] = None
-        self._generation = 0
-        self._worker = None
+        self._slot = JobSlot(runner, "Metrics", self)
         self._clicked: Optional[tuple[str, str]] = None  # (group, model) of the clicked row
 
         self.summary = QLabel("Load a dataset and models to see their metrics.")
@@ -92,17 +96,23 @@ class MetricsDock(QWidget):
         layout.addWidget(self.table, 1)
 
         self._selection_timer = QTimer(self, singleShot=True, interval=SELECTION_DELAY_MS)
-        self._selection_timer.timeout.connect(self.recompute)
+        self._selection_timer.timeout.connect(self.request_refresh)
         for combo in (self.gold_choice, self.facet_choice, self.reference_choice):
             combo.currentIndexChanged.connect(self.recompute)
         self.bins.valueChanged.connect(self.recompute)
         session.selection_changed.connect(lambda _source: self._selection_timer.start())
-        session.predictions_changed.connect(lambda _model: self._fill_choices())
-        session.dataset_changed.connect(self._fill_choices)
-        session.spec_changed.connect(self._fill_choices)
-        session.rows_added.connect(lambda _rows: self._fill_choices())
-        session.slices_changed.connect(self.recompute)
+        for signal in (session.predictions_changed, session.dataset_changed,
+                       session.spec_changed, session.rows_added, session.slices_changed):
+            signal.connect(self._on_session_changed)
+
+    def _on_session_changed(self, *_args) -> None:
+        self._slot.cancel()  # measured on what is gone
+        self.request_refresh()
+
+    def refresh(self) -> None:
+        """Offer the current columns and models, and measure."""
         self._fill_choices()
+        self.recompute()
 
     # -- choices ---------------------------------------------------------------------------
 
@@ -115,7 +125,6 @@ class MetricsDock(QWidget):
         self._refill(self.facet_choice, "(none)",
                      [name for name, t in spec.items() if isinstance(t, FACET_TYPES)])
         self._refill(self.reference_choice, "the best model", list(self.session.predictions))
-        self.recompute()
 
     @staticmethod
     def _refill(combo: QComboBox, automatic: str, names: list[str]) -> None:
@@ -129,55 +138,38 @@ class MetricsDock(QWidget):
         combo.blockSignals(False)
 
     def groups(self) -> dict[str, Optional[np.ndarray]]:
-        """The groups measured now: all data, the selection, each slice, each facet value."""
-        dataset = self.session.dataset
+        """The groups measured besides the facet's: all data, the selection, each slice."""
         groups: dict[str, Optional[np.ndarray]] = {WHOLE_DATASET: None}
         if self.session.selection.rows.size:
             groups[SELECTION] = self.session.selection.rows
         groups.update({f"{SLICE_PREFIX}{name}": rows
                        for name, rows in self.session.slices.items()})
-        facet = self.facet_choice.currentData()
-        if facet is not None and dataset is not None:
-            groups.update(facet_groups(dataset, facet, self.bins.value()))
         return groups
 
     # -- computing ---------------------------------------------------------------------------
 
     def recompute(self) -> None:
-        """Measure every model on every group, on the worker; results of older requests
-        are dropped."""
+        """Measure every model on every group, on the worker, instead of the request before."""
         self._selection_timer.stop()
-        self._generation += 1
-        if self._worker is not None:
-            self.runner.cancel(self._worker)
-            self._worker = None
         dataset = self.session.dataset
         predictions = dict(self.session.predictions)
-        self.bins.setEnabled(dataset is not None and isinstance(
-            dataset.spec().get(self.facet_choice.currentData()), types.Scalar))
+        facet = self.facet_choice.currentData()
+        self.bins.setEnabled(dataset is not None
+                             and isinstance(dataset.spec().get(facet), types.Scalar))
         if dataset is None or not predictions:
+            self._slot.cancel()
             self._show_message("Load a dataset and models to see their metrics.")
             return
-        try:
-            groups = self.groups()
-        except MetricsError as error:
-            self._show_message(str(error))
-            return
-        job = metrics_table_job(predictions, dataset, groups, self.gold_choice.currentData(),
-                                self.reference_choice.currentData())
-        generation = self._generation
-        self._worker = self.runner.submit(
-            _caught(job), "Metrics", lambda result: self._on_result(result, generation),
-            interactive=True)
+        self._slot.submit(groups_job(predictions, dataset, self.groups(), facet,
+                                     self.bins.value(), self.gold_choice.currentData(),
+                                     self.reference_choice.currentData()),
+                          self._show, self._on_failed)
 
-    def _on_result(self, result: MetricsTable | MetricsError, generation: int) -> None:
-        if generation != self._generation:
-            return  # a newer request is on its way
-        self._worker = None
-        if isinstance(result, MetricsError):
-            self._show_message(str(result))
-        else:
-            self._show(result)
+    def _on_failed(self, failure: JobFailed) -> None:
+        """Inputs that cannot be measured are the user's choices: said here, not in a dialog."""
+        error = failure.error
+        self._show_message(str(error) if isinstance(error, MetricsError)
+                           else f"Metrics failed: {error}")
 
     def _show_message(self, message: str) -> None:
         self.table_data = None

@@ -12,7 +12,7 @@ from litdesk.core.partial_dependence import (PartialDependence, ice_rows,
                                              partial_dependence_job, tabular_features)
 from litdesk.core.session import Session
 from litdesk.ui.lazy_refresh import RefreshWhenShown
-from litdesk.ui.jobs import JobFailed, JobRunner
+from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
 from litdesk.ui.palette import category_color
 
 ICE_ALPHA = 45
@@ -37,7 +37,7 @@ class PartialDependenceDock(RefreshWhenShown):
         self.results: dict[str, PartialDependence] = {}  # by model, for the sampled rows
         self.primary_results: dict[str, PartialDependence] = {}  # the primary row, when apart
         self.primary_curves: dict[str, pg.PlotDataItem] = {}
-        self._workers: dict[tuple[str, str], object] = {}  # ("rows" | "primary", model)
+        self._slots: dict[tuple[str, str], JobSlot] = {}  # ("rows" | "primary", model)
         self._computed_rows: Optional[np.ndarray] = None
 
         self.feature_choice = QComboBox()
@@ -60,11 +60,14 @@ class PartialDependenceDock(RefreshWhenShown):
         layout.addWidget(self.note)
         layout.addWidget(self.plot, 1)
 
-        session.dataset_changed.connect(self.request_refresh)
-        session.spec_changed.connect(self.request_refresh)
-        session.rows_added.connect(lambda _rows: self.request_refresh())
-        session.models_changed.connect(self.request_refresh)
+        for signal in (session.dataset_changed, session.spec_changed, session.rows_added,
+                       session.models_changed):
+            signal.connect(self._on_inputs_changed)
         session.selection_changed.connect(self._on_selection)
+
+    def _on_inputs_changed(self, *_args) -> None:
+        self.cancel()  # sweeps of what changed
+        self.request_refresh()
 
     def _models_reading(self, feature: str) -> list:
         dataset = self.session.dataset
@@ -93,21 +96,19 @@ class PartialDependenceDock(RefreshWhenShown):
                               "its score depends on each feature.")
         self.recompute()
 
-    def cancel(self) -> None:
-        """Stop the running computations; their results are dropped."""
-        for worker in self._workers.values():
-            self.runner.cancel(worker)
-        self._workers = {}
+    def cancel(self, kind: Optional[str] = None) -> None:
+        """Stop the running computations (of one ``kind``, "rows" or "primary"); their
+        results are dropped."""
+        for key, slot in self._slots.items():
+            if kind is None or key[0] == kind:
+                slot.cancel()
 
     def _submit(self, key: tuple[str, str], job, title: str, on_result,
                 interactive: bool = False) -> None:
-        def finished(result: PartialDependence) -> None:
-            self._workers.pop(key, None)
-            on_result(result)
-
-        self._workers[key] = self.runner.submit(
-            job, title, finished, lambda failure: self._on_failed(key, failure),
-            interactive=interactive)
+        if key not in self._slots:
+            self._slots[key] = JobSlot(self.runner, title, self)
+        self._slots[key].submit(job, on_result, lambda failure: self._on_failed(key, failure),
+                                interactive=interactive, title=title)
 
     def recompute(self) -> None:
         """Sweep the chosen feature for every model reading it, on the worker."""
@@ -129,13 +130,10 @@ class PartialDependenceDock(RefreshWhenShown):
         self._update_primary()
 
     def _on_result(self, result: PartialDependence) -> None:
-        if result.feature == self.feature_choice.currentText() \
-                and np.array_equal(result.rows, self._computed_rows):
-            self.results[result.model] = result
-            self._draw()
+        self.results[result.model] = result
+        self._draw()
 
     def _on_failed(self, key: tuple[str, str], failure: JobFailed) -> None:
-        self._workers.pop(key, None)
         self.note.setText(f"Partial dependence of {key[1]} failed: {failure.error}")
         self.note.show()
 
@@ -154,8 +152,7 @@ class PartialDependenceDock(RefreshWhenShown):
     def _update_primary(self) -> None:
         """Curve the primary row: from the main results when it is among their rows, else
         computed for it alone (interactive priority)."""
-        for key in [key for key in self._workers if key[0] == "primary"]:
-            self.runner.cancel(self._workers.pop(key))
+        self.cancel("primary")
         self.primary_results = {}
         primary = self.session.selection.primary
         feature = self.feature_choice.currentText()
@@ -170,10 +167,8 @@ class PartialDependenceDock(RefreshWhenShown):
         self._draw_primary()
 
     def _on_primary_result(self, result: PartialDependence) -> None:
-        if result.feature == self.feature_choice.currentText() \
-                and result.rows.tolist() == [self.session.selection.primary]:
-            self.primary_results[result.model] = result
-            self._draw_primary()
+        self.primary_results[result.model] = result
+        self._draw_primary()
 
     # -- drawing -------------------------------------------------------------------------------
 

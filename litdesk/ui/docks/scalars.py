@@ -1,56 +1,111 @@
-"""The Scalars dock: model scores against any field, thresholds, and PR and ROC curves."""
+"""The Scalars dock: model scores against any field, thresholds, and PR and ROC curves.
+
+Every row is drawn, as a point cloud that stays fluid at a million points. The points, the
+thresholds' counts and the curves are computed on the worker from the predictions and the
+session's outcomes, only while the dock is on screen; moving a threshold is then a lookup.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGroupBox,
                                QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
                                QTableWidget, QTableWidgetItem, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
-from litdesk.api import types
-from litdesk.core.metrics import classification_metrics, gold_column
-from litdesk.core.scalars import (BinaryCurves, Score, binary_score, category_codes, curves_job,
-                                  model_scores, optimal_threshold, stable_jitter,
-                                  threshold_point)
+from litdesk.api import Dataset, types
+from litdesk.core.confusion import MISSING_LABEL
+from litdesk.core.metrics import gold_column
+from litdesk.core.outcomes import MISSING, Outcomes, encode_categories
+from litdesk.core.predict import Predictions
+from litdesk.core.scalars import (BinaryCurves, BinaryOutcome, Score, binary_outcome,
+                                  binary_score, curves_job, model_scores, stable_jitter)
 from litdesk.core.session import Session
+from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
-from litdesk.ui.jobs import JobRunner
 from litdesk.ui.palette import OTHER_COLOR, category_color
+from litdesk.ui.point_cloud import EMPTY_DRAWING, Drawing, PointCloudItem, prepare_drawing
 
-#: Above this many rows the scatter still draws every point, but slowly; the Embedding
-#: Projector is the view built for a million points.
-RESPONSIVE_ROWS = 100_000
 JITTER_WIDTH = 0.3
 SLIDER_STEPS = 1000
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 CORRECT_COLOR, WRONG_COLOR = "#59a14f", "#e15759"
+#: Selected rows beyond this many are shown by fading the others, not with rings.
+MAX_RINGS = 2_000
+#: How near (pixels) a click must land to a point to select its row.
+CLICK_RADIUS = 6.0
 
 
 @dataclass(frozen=True)
-class BinaryInputs:
-    """A binary classifier's rows that have a gold label among its classes."""
+class Points:
+    """What the scatter draws: a position and a colour per row, and the legend."""
 
-    score: Score  # the positive-class probability
-    vocab: tuple[str, ...]
-    gold_index: np.ndarray  # the gold label's position in vocab, per labelled row
-    probabilities: np.ndarray  # (labelled rows, 2)
+    x: np.ndarray  # NaN: not drawn
+    y: np.ndarray
+    positions: np.ndarray  # (rows, 2) float32
+    codes: np.ndarray  # per row, its colour's index in ``names``
+    rgb: np.ndarray  # (rows, 3) uint8
+    drawing: Drawing  # every row alike
+    names: list[str]  # the legend
+    colours: list[str]
+    ticks: Optional[list[str]]  # the categories of a categorical X axis
 
-    @property
-    def gold_is_positive(self) -> np.ndarray:
-        return self.gold_index == self.score.class_index
 
-    @property
-    def p_positive(self) -> np.ndarray:
-        return self.probabilities[:, self.score.class_index]
+def _categories(column, vocab) -> tuple[np.ndarray, list[str]]:
+    """Per row the index of its value, and the values: ``vocab`` first, the rest sorted,
+    and "(missing)" last when a value is missing."""
+    categories = encode_categories(column, vocab)
+    names = list(categories.labels)
+    missing = categories.codes == MISSING
+    if not missing.any():
+        return categories.codes, names
+    return np.where(missing, len(names), categories.codes), names + [MISSING_LABEL]
+
+
+def scatter_points(dataset: Dataset, predictions: Mapping[str, Predictions],
+                   outcomes: Optional[Outcomes], y_score: Score, x_choice: tuple,
+                   colour_choice: tuple) -> Points:
+    """The scatter of ``y_score`` against ``x_choice`` (("score", Score) or ("field", column)),
+    coloured by ``colour_choice`` (("field", column), ("correct", model) or ("none", None)).
+
+    Whole-dataset work: run on the worker.
+    """
+    y = y_score.values(predictions[y_score.model])
+    kind, value = x_choice
+    ticks = None
+    if kind == "score":
+        x = value.values(predictions[value.model])
+    elif isinstance(dataset.spec()[value], types.Scalar):
+        x = dataset.table.column(value).to_numpy().astype(np.float64)  # nulls become NaN
+    else:
+        codes, ticks = _categories(dataset.table.column(value),
+                                   getattr(dataset.spec()[value], "vocab", None))
+        x = codes + stable_jitter(np.arange(len(codes)), JITTER_WIDTH)
+    kind, value = colour_choice
+    outcome = outcomes.models.get(value) if kind == "correct" and outcomes is not None else None
+    if kind == "field":
+        codes, names = _categories(dataset.table.column(value),
+                                   getattr(dataset.spec().get(value), "vocab", None))
+        colours = [category_color(i).name() for i in range(len(names))]
+    elif outcome is not None and outcome.gold is not None:
+        codes = np.where(outcome.has_gold, (~outcome.correct).astype(np.int64), 2)
+        names, colours = ["correct", "wrong", "no gold label"], [CORRECT_COLOR, WRONG_COLOR,
+                                                                 OTHER_COLOR]
+    else:
+        codes, names, colours = np.zeros(len(y), dtype=np.int64), [], [OTHER_COLOR]
+    palette = np.array([QColor(colour).getRgb()[:3] for colour in colours], dtype=np.uint8)
+    positions = np.column_stack([x, y]).astype(np.float32)
+    rgb = palette[codes]
+    return Points(x, y, positions, codes, rgb, prepare_drawing(positions, rgb), names, colours,
+                  ticks)
 
 
 class BoxSelectViewBox(pg.ViewBox):
@@ -58,10 +113,19 @@ class BoxSelectViewBox(pg.ViewBox):
     instead of panning; ``box_selected`` carries the box in data coordinates."""
 
     box_selected = Signal(QRectF)
+    #: A left click, in data coordinates.
+    clicked = Signal(QPointF)
 
     def __init__(self) -> None:
         super().__init__()
         self.box_mode = False
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph API)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.clicked.emit(self.mapSceneToView(ev.scenePos()))
+        else:
+            super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (pyqtgraph API)
         selecting = self.box_mode or bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -84,18 +148,28 @@ class ScalarsDock(RefreshWhenShown):
     Click a point or drag a box (Shift+drag, or the Box select button) to select rows.
     """
 
+    #: Emitted when the scatter shows the current choices.
+    plotted = Signal()
+
     def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
         self.session = session
         self.runner = runner
         self.scores: list[Score] = []
         self.thresholds: dict[str, float] = {}  # per binary model
-        self.binary: dict[str, BinaryInputs] = {}
+        self.binary: dict[str, BinaryOutcome] = {}
         self.metrics: dict[str, dict[str, float]] = {}  # per binary model, at its threshold
         self.curves: dict[str, BinaryCurves] = {}
+        self.points: Optional[Points] = None
         self.x: Optional[np.ndarray] = None  # plotted coordinates per row (NaN: not drawn)
         self.y: Optional[np.ndarray] = None
-        self._curves_worker = None
+        self._points_slot = JobSlot(runner, "Scalars: points", self)
+        self._binary_slot = JobSlot(runner, "Scalars: thresholds", self)
+        self._curves_slot = JobSlot(runner, "PR and ROC curves", self)
+        self._fade_slot = JobSlot(runner, "Scalars: selection", self)
+        self._data_stale = True  # the dataset, predictions or outcomes changed since drawn
+        self._binary_source: Optional[Outcomes] = None  # the outcomes self.binary is from
+        self._faded = False  # whether the cloud fades the rows outside a large selection
         self._defaults: dict[int, object] = {}  # per combo box, the choice it was given
         self._curve_points: dict[str, tuple[pg.ScatterPlotItem, pg.ScatterPlotItem]] = {}
 
@@ -122,13 +196,18 @@ class ScalarsDock(RefreshWhenShown):
         self.plot = pg.PlotWidget(background="w", viewBox=self.view_box)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.point_items: list[tuple[pg.ScatterPlotItem, np.ndarray]] = []  # item, its rows
+        self.cloud = PointCloudItem()
+        self.cloud.set_point_size(6)
+        self.cloud.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks: the view box's
+        self.plot.addItem(self.cloud)
+        self.view_box.clicked.connect(self._on_clicked)
         self.highlight = pg.ScatterPlotItem(size=10, pen=pg.mkPen("k", width=1.2), brush=None)
         self.primary_marker = pg.ScatterPlotItem(size=15, pen=pg.mkPen("k", width=2), brush=None)
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#333", width=1.5,
                                                                     style=Qt.PenStyle.DashLine))
         for item in (self.highlight, self.primary_marker, self.threshold_line):
             item.setZValue(10)
+            item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
             self.plot.addItem(item)
 
         self.pr_plot = self._curve_plot("Recall", "Precision")
@@ -162,10 +241,9 @@ class ScalarsDock(RefreshWhenShown):
         layout.addLayout(controls)
         layout.addLayout(body, 1)
 
-        session.dataset_changed.connect(self.request_refresh)
-        session.spec_changed.connect(self.request_refresh)
-        session.rows_added.connect(lambda _rows: self.request_refresh())
-        session.predictions_changed.connect(lambda _model: self.request_refresh())
+        for signal in (session.dataset_changed, session.spec_changed, session.rows_added,
+                       session.predictions_changed, session.outcomes_changed):
+            signal.connect(self._on_data_changed)
         session.selection_changed.connect(self._on_selection)
 
     def _curve_plot(self, x_label: str, y_label: str) -> pg.PlotWidget:
@@ -223,22 +301,33 @@ class ScalarsDock(RefreshWhenShown):
             return None
         return gold_column(self.session.dataset, predictions.spec)
 
+    def _on_data_changed(self, *_args) -> None:
+        self._data_stale = True
+        self.request_refresh()
+
     def refresh(self) -> None:
-        """Rebuild the choices from the dataset and predictions, keeping the user's picks."""
+        """Bring the view up to date: the choices, points and thresholds after the data
+        changed, else the selection."""
+        if not self._data_stale:
+            self._draw_selection()
+            return
+        self._data_stale = False
+        self._fill_choices()
+        self._compute_binary()
+        self.redraw()
+
+    def _fill_choices(self) -> None:
+        """Offer the scores, fields and colourings there are, keeping the user's picks."""
         dataset = self.session.dataset
-        self.scores = [score for predictions in self.session.predictions.values()
-                       for score in model_scores(predictions)]
-        self.binary = {}
-        for name in self.session.predictions:
-            inputs = self._binary_inputs(name)
-            if inputs is not None:
-                self.binary[name] = inputs
-                self.thresholds.setdefault(name, 0.5)
-        self.metrics = {}
-        y_default = next((inputs.score for inputs in self.binary.values()),
+        predictions = self.session.predictions
+        outcomes = self.session.outcomes
+        self.scores = [score for model in predictions.values() for score in model_scores(model)]
+        y_default = next((score for name, model in predictions.items()
+                          if self.gold_of(name) is not None
+                          and (score := binary_score(model)) is not None),
                          self.scores[0] if self.scores else None)
         self._fill(self.y_choice, [(s.label, s) for s in self.scores], y_default)
-        golds = [(name, self.gold_of(name)) for name in self.session.predictions]
+        golds = [(name, self.gold_of(name)) for name in predictions]
         golds = [(name, gold) for name, gold in golds if gold is not None]
         gold_columns = list(dict.fromkeys(gold for _model, gold in golds))
         fields = [(name, ("field", name)) for name, t in (dataset.spec().items() if dataset else ())
@@ -247,16 +336,15 @@ class ScalarsDock(RefreshWhenShown):
                    ("field", gold_columns[0]) if gold_columns
                    else (fields[0][1] if fields else None))
         colours = [(f"gold: {gold}", ("field", gold)) for gold in gold_columns]
-        colours += [(f"correct: {name}", ("correct", name)) for name, _gold in golds
-                    if self.session.predictions[name].predicted_labels() is not None]
+        colours += [(f"correct: {name}", ("correct", name))
+                    for name, outcome in (outcomes.models.items() if outcomes else ())
+                    if outcome.gold is not None]
         colours += [(name, ("field", name)) for name, t in
                     (dataset.spec().items() if dataset else ())
                     if isinstance(t, (types.CategoryLabel, types.Boolean))
                     and name not in gold_columns]
         self._fill(self.color_choice, colours + [("(none)", ("none", None))],
                    colours[0][1] if colours else None)
-        self._start_curves()
-        self.redraw()
 
     def _fill(self, combo: QComboBox, items: list, default) -> None:
         """Fill ``combo``; a choice the user made is kept while offered, else ``default``."""
@@ -276,110 +364,90 @@ class ScalarsDock(RefreshWhenShown):
         combo.setCurrentIndex(index)
         combo.blockSignals(False)
 
-    def _gold_indices(self, gold: str, vocab) -> np.ndarray:
-        """Per row, the position of its gold label in ``vocab``; -1 when missing or outside."""
-        column = self.session.dataset.table.column(gold).cast(pa.string())
-        indices = pc.index_in(column, value_set=pa.array(list(vocab), pa.string()))
-        return np.asarray(indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    def _compute_binary(self) -> None:
+        """Count each binary classifier's calls at every threshold, on the worker, when the
+        outcomes are new."""
+        outcomes = self.session.outcomes
+        if outcomes is self._binary_source:
+            return
+        self._binary_source = outcomes
+        if outcomes is None:
+            self._binary_slot.cancel()
+            self._show_binary({})
+            return
+        predictions = dict(self.session.predictions)
 
-    def _binary_inputs(self, model: str) -> Optional[BinaryInputs]:
-        predictions = self.session.predictions[model]
-        score = binary_score(predictions)
-        gold = self.gold_of(model)
-        if score is None or gold is None:
-            return None
-        vocab = tuple(predictions.spec[score.field].vocab)  # type: ignore[attr-defined]
-        gold_index = self._gold_indices(gold, vocab)
-        labelled = gold_index >= 0
-        return BinaryInputs(score, vocab, gold_index[labelled],
-                            predictions.fields[score.field][labelled])
+        def work() -> dict[str, BinaryOutcome]:
+            found = {name: binary_outcome(outcome, predictions[name])
+                     for name, outcome in outcomes.models.items() if name in predictions}
+            return {name: binary for name, binary in found.items() if binary is not None}
+
+        self._binary_slot.submit(work, self._show_binary)
+
+    def _show_binary(self, binary: dict[str, BinaryOutcome]) -> None:
+        self.binary = binary
+        for name in binary:
+            self.thresholds.setdefault(name, 0.5)
+        self.metrics = {}
+        self._update_threshold_panel()
+        self._start_curves()
 
     # -- the scatter ---------------------------------------------------------------------------
 
-    def _axis_values(self, choice) -> tuple[np.ndarray, Optional[list[str]]]:
-        """Per row, the X coordinate, and the category names when the axis is categorical."""
-        kind, value = choice
-        if kind == "score":
-            return value.values(self.session.predictions[value.model]), None
-        dataset = self.session.dataset
-        column = dataset.table.column(value)
-        field_type = dataset.spec()[value]
-        if isinstance(field_type, types.Scalar):
-            return column.to_numpy().astype(np.float64), None  # nulls become NaN
-        codes, names = category_codes(column, getattr(field_type, "vocab", None))
-        return codes + stable_jitter(np.arange(len(codes)), JITTER_WIDTH), names
-
-    def _colour_codes(self, n: int) -> tuple[np.ndarray, list[str], list[str]]:
-        """Per row a colour index, the legend names and their colours."""
-        kind, value = self.color_choice.currentData() or ("none", None)
-        dataset = self.session.dataset
-        if kind == "field":
-            codes, names = category_codes(dataset.table.column(value),
-                                          getattr(dataset.spec().get(value), "vocab", None))
-            return codes, names, [category_color(i).name() for i in range(len(names))]
-        if kind == "correct" and value in self.session.predictions:
-            _field, argmax, vocab = self.session.predictions[value].predicted_labels()
-            gold_index = self._gold_indices(self.gold_of(value), vocab)
-            codes = np.where(gold_index < 0, 2, (argmax != gold_index).astype(np.int64))
-            return codes, ["correct", "wrong", "no gold label"], \
-                [CORRECT_COLOR, WRONG_COLOR, OTHER_COLOR]
-        return np.zeros(n, dtype=np.int64), [], [OTHER_COLOR]
-
     def redraw(self) -> None:
-        """Plot every row at (X, Y), one scatter item per colour."""
-        self.x = self.y = None
+        """Compute every row's point for the current choices on the worker, then draw them."""
         y_score = self.y_choice.currentData()
         x_choice = self.x_choice.currentData()
         dataset = self.session.dataset
+        predictions = dict(self.session.predictions)
         if dataset is None or y_score is None or x_choice is None \
-                or y_score.model not in self.session.predictions:
-            self._set_point_items([])
-            self.legend.setText("Load a model to plot its scores.")
-            self._update_threshold_panel()
+                or y_score.model not in predictions:
+            self._points_slot.cancel()
+            self._show_points(None)
             return
-        self.y = y_score.values(self.session.predictions[y_score.model])
-        self.x, categories = self._axis_values(x_choice)
-        codes, names, colours = self._colour_codes(len(self.y))
-        drawn = np.isfinite(self.x) & np.isfinite(self.y)
-        self._set_point_items([(colour, np.flatnonzero(drawn & (codes == index)))
-                               for index, colour in enumerate(colours)])
-        bottom = self.plot.getAxis("bottom")
-        bottom.setTicks([list(enumerate(categories))] if categories is not None else None)
-        for axis, text in (("bottom", self.x_choice.currentText()), ("left", y_score.label)):
-            if self.plot.getAxis(axis).labelText != text:  # relabelling costs a layout pass
-                self.plot.setLabel(axis, text)
-        self.plot.autoRange()
-        legend = "&nbsp;&nbsp;".join(
-            f'<span style="color:{colour}">●</span>&nbsp;{html.escape(name)}'
-            for name, colour in zip(names, colours))
-        if len(self.y) > RESPONSIVE_ROWS:
-            legend += (f"&nbsp;&nbsp;<i>{len(self.y):,} points: slow to draw above "
-                       f"{RESPONSIVE_ROWS:,}; the Embedding Projector is built for a million</i>")
-        self.legend.setText(legend)
-        self._update_threshold_panel()
-        self._on_selection(None)
+        colour = self.color_choice.currentData() or ("none", None)
+        outcomes = self.session.outcomes
+        self._points_slot.submit(
+            lambda: scatter_points(dataset, predictions, outcomes, y_score, x_choice, colour),
+            self._show_points)
 
-    def _set_point_items(self, groups: list[tuple[str, np.ndarray]]) -> None:
-        """One scatter item per (colour, rows); items are reused, extra ones removed."""
-        while len(self.point_items) > len(groups):
-            self.plot.removeItem(self.point_items.pop()[0])
-        while len(self.point_items) < len(groups):
-            item = pg.ScatterPlotItem(size=6, pen=None)
-            item.sigClicked.connect(self._on_clicked)
-            self.plot.addItem(item)
-            self.point_items.append((item, np.zeros(0, dtype=np.int64)))
-        for index, (colour, rows) in enumerate(groups):
-            item = self.point_items[index][0]
-            item.setData(x=self.x[rows], y=self.y[rows],
-                         brush=pg.mkBrush(pg.mkColor(colour + "b4")))
-            self.point_items[index] = (item, rows)
+    def _show_points(self, points: Optional[Points]) -> None:
+        self.points = points
+        self._fade_slot.cancel()
+        self._faded = False
+        if points is None:
+            self.x = self.y = None
+            self.cloud.set_drawing(EMPTY_DRAWING)
+            self.legend.setText("Load a model to plot its scores.")
+        else:
+            self.x, self.y = points.x, points.y
+            self.cloud.set_drawing(points.drawing)
+            bottom = self.plot.getAxis("bottom")
+            bottom.setTicks([list(enumerate(points.ticks))] if points.ticks is not None
+                            else None)
+            for axis, text in (("bottom", self.x_choice.currentText()),
+                               ("left", self.y_choice.currentData().label)):
+                if self.plot.getAxis(axis).labelText != text:  # relabelling costs a layout pass
+                    self.plot.setLabel(axis, text)
+            self.plot.autoRange()
+            self.legend.setText("&nbsp;&nbsp;".join(
+                f'<span style="color:{colour}">●</span>&nbsp;{html.escape(name)}'
+                for name, colour in zip(points.names, points.colours)))
+        self._update_threshold_panel()
+        self._draw_selection()
+        self.plotted.emit()
 
     # -- selection ----------------------------------------------------------------------------
 
-    def _on_clicked(self, item, points, _event) -> None:
-        rows = next((rows for candidate, rows in self.point_items if candidate is item), None)
-        if rows is not None and len(points):
-            row = int(rows[points[0].index()])
+    def _on_clicked(self, point: QPointF) -> None:
+        """Select the row drawn nearest a click, if one is within :data:`CLICK_RADIUS`."""
+        if self.x is None or not len(self.x):
+            return
+        width, height = self.view_box.viewPixelSize()
+        distance = np.hypot((self.x - point.x()) / width, (self.y - point.y()) / height)
+        distance[np.isnan(distance)] = np.inf
+        row = int(np.argmin(distance))
+        if distance[row] <= CLICK_RADIUS:
             self.session.select([row], row, source=self)
 
     def select_box(self, box: QRectF) -> None:
@@ -391,18 +459,35 @@ class ScalarsDock(RefreshWhenShown):
         self.session.select(np.flatnonzero(inside), source=self)
 
     def _on_selection(self, _source: object) -> None:
-        if self.x is None or self.stale:
+        if self.on_screen:
+            self._draw_selection()
+        else:
+            self.request_refresh()  # drawn when shown
+
+    def _draw_selection(self) -> None:
+        """Ring the selected rows (fade the others when there are many) and mark the primary."""
+        if self.x is None:
             self.highlight.clear()
             self.primary_marker.clear()
             return
-        rows = self.session.selection.rows
-        rows = rows[rows < len(self.x)]
-        self.highlight.setData(x=self.x[rows], y=self.y[rows])
-        primary = self.session.selection.primary
-        if primary is None or primary >= len(self.x):
+        selection = self.session.selection
+        rows = selection.rows[selection.rows < len(self.x)]
+        ringed = rows if len(rows) <= MAX_RINGS else rows[:0]
+        self.highlight.setData(x=self.x[ringed], y=self.y[ringed])
+        if selection.primary is None or selection.primary >= len(self.x):
             self.primary_marker.clear()
         else:
-            self.primary_marker.setData(x=self.x[[primary]], y=self.y[[primary]])
+            self.primary_marker.setData(x=self.x[[selection.primary]],
+                                        y=self.y[[selection.primary]])
+        fade = len(rows) > MAX_RINGS
+        if fade:
+            points = self.points
+            self._fade_slot.submit(lambda: prepare_drawing(points.positions, points.rgb, rows),
+                                   self.cloud.set_drawing)
+        elif self._faded:
+            self._fade_slot.cancel()
+            self.cloud.set_drawing(self.points.drawing)
+        self._faded = fade
 
     # -- thresholds and metrics ------------------------------------------------------------
 
@@ -427,9 +512,8 @@ class ScalarsDock(RefreshWhenShown):
         model = self.threshold_model()
         if model is None or not len(self.binary[model].p_positive):
             return
-        inputs = self.binary[model]
-        self.set_threshold(min(1.0, optimal_threshold(inputs.gold_is_positive, inputs.p_positive,
-                                                      self.cost_ratio.value(), 1.0)))
+        counts = self.binary[model].counts
+        self.set_threshold(min(1.0, counts.optimal(self.cost_ratio.value(), 1.0)))
 
     def _update_threshold_panel(self) -> None:
         model = self.threshold_model()
@@ -453,14 +537,10 @@ class ScalarsDock(RefreshWhenShown):
         self._draw_curve_points()
 
     def _update_metrics(self) -> None:
-        """Metrics of each binary classifier at its threshold (only changed ones recomputed)."""
-        for model, inputs in self.binary.items():
+        """Metrics of each binary classifier at its threshold (only changed ones looked up)."""
+        for model, binary in self.binary.items():
             if model not in self.metrics:
-                gold = pa.DictionaryArray.from_arrays(
-                    pa.array(inputs.gold_index, pa.int32()), pa.array(inputs.vocab, pa.string()))
-                self.metrics[model] = classification_metrics(
-                    gold, inputs.probabilities, inputs.vocab, threshold=self.thresholds[model],
-                    positive_label=inputs.score.class_name)
+                self.metrics[model] = binary.counts.metrics(self.thresholds[model])
         self.metrics_table.setRowCount(len(self.metrics))
         self.metrics_table.setVerticalHeaderLabels(list(self.metrics))
         for row, (model, values) in enumerate(self.metrics.items()):
@@ -472,24 +552,18 @@ class ScalarsDock(RefreshWhenShown):
     # -- curves ----------------------------------------------------------------------------
 
     def _start_curves(self) -> None:
-        if self._curves_worker is not None:
-            self.runner.cancel(self._curves_worker)
-            self._curves_worker = None
         self.curves = {}
         self._draw_curves()
-        scored = {model: (inputs.gold_is_positive, inputs.p_positive)
-                  for model, inputs in self.binary.items()}
+        scored = {model: (binary.gold_is_positive, binary.p_positive)
+                  for model, binary in self.binary.items()}
         if scored:
-            dataset_name = self.session.dataset.name
-            self._curves_worker = self.runner.submit(
-                curves_job(scored), "PR and ROC curves",
-                lambda curves: self._on_curves(curves, dataset_name))
+            self._curves_slot.submit(curves_job(scored), self._on_curves, interactive=False)
+        else:
+            self._curves_slot.cancel()
 
-    def _on_curves(self, curves: dict[str, BinaryCurves], dataset_name: str) -> None:
-        self._curves_worker = None
-        if self.session.dataset is not None and self.session.dataset.name == dataset_name:
-            self.curves = curves
-            self._draw_curves()
+    def _on_curves(self, curves: dict[str, BinaryCurves]) -> None:
+        self.curves = curves
+        self._draw_curves()
 
     def _draw_curves(self) -> None:
         for plot in (self.pr_plot, self.roc_plot):
@@ -513,8 +587,6 @@ class ScalarsDock(RefreshWhenShown):
     def _draw_curve_points(self) -> None:
         """Mark each model's current threshold on its PR and ROC curves."""
         for model, (pr_marker, roc_marker) in self._curve_points.items():
-            inputs = self.binary[model]
-            point = threshold_point(inputs.gold_is_positive, inputs.p_positive,
-                                    self.thresholds[model])
+            point = self.binary[model].counts.point(self.thresholds[model])
             pr_marker.setData(x=[point.recall], y=[point.precision])
             roc_marker.setData(x=[point.false_positive_rate], y=[point.recall])

@@ -1,19 +1,25 @@
-"""The Slices panel: named slices of the active dataset, facets of a field, one click selects."""
+"""The Slices panel: named slices of the active dataset, facets of a field, one click selects.
+
+A facet's groups are found on the worker, only while the panel is on screen.
+"""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QSpinBox, QToolButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QTreeWidgetItem, QVBoxLayout)
 
 from litdesk.api import types
-from litdesk.core.metrics import MetricsError, facet_groups
+from litdesk.core.jobs import JobFailed
+from litdesk.core.metrics import facet_groups
 from litdesk.core.session import Session
+from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 
 FACET_TYPES = (types.CategoryLabel, types.Boolean, types.Scalar)
 NAME_ROLE = Qt.ItemDataRole.UserRole  # the slice or facet group an item stands for
@@ -42,13 +48,18 @@ def _item(name: str, count: int) -> QTreeWidgetItem:
     return item
 
 
-class SlicesDock(QWidget):
+class SlicesDock(RefreshWhenShown):
     """Slices made from the selection (rename by double-click, delete with Del) and the groups
     of a facet field (categories, or quantile bins of a number), which can be kept as slices."""
 
-    def __init__(self, session: Session, parent=None) -> None:
+    #: Emitted when the facet list shows the groups of the current field and bins.
+    facets_shown = Signal()
+
+    def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
         self.session = session
+        self._facet_slot = JobSlot(runner, "Facets", self)
+        self._facets_stale = True  # the rows or fields changed since the facets were found
         #: The name prompt of "New slice from selection" while it is open.
         self.name_prompt: Optional[QInputDialog] = None
         self.facets: dict[str, np.ndarray] = {}
@@ -109,16 +120,24 @@ class SlicesDock(QWidget):
         layout.addWidget(self.facets_list, 2)
         layout.addWidget(self.status)
 
-        session.slices_changed.connect(self._refresh_slices)
-        session.dataset_changed.connect(self._on_dataset_changed)
-        session.spec_changed.connect(self._fill_facet_choice)
-        self._on_dataset_changed()
+        session.slices_changed.connect(self.request_refresh)
+        for signal in (session.dataset_changed, session.spec_changed, session.rows_added):
+            signal.connect(self._on_rows_changed)
+
+    def _on_rows_changed(self, *_args) -> None:
+        self._facet_slot.cancel()  # groups of rows that changed
+        self._facets_stale = True
+        self.request_refresh()
+
+    def refresh(self) -> None:
+        """List the slices; list the facet fields and find their groups again if the rows or
+        fields changed."""
+        self._refresh_slices()
+        if self._facets_stale:
+            self._facets_stale = False
+            self._fill_facet_choice()
 
     # -- slices ---------------------------------------------------------------------------
-
-    def _on_dataset_changed(self) -> None:
-        self._refresh_slices()
-        self._fill_facet_choice()
 
     def _refresh_slices(self) -> None:
         self.slices_list.blockSignals(True)
@@ -198,21 +217,31 @@ class SlicesDock(QWidget):
         return self.facet_choice.currentText() if self.facet_choice.currentIndex() > 0 else None
 
     def _refresh_facets(self) -> None:
+        """Find the groups of the facet field on the worker, instead of the request before."""
         field = self.facet_field()
         dataset = self.session.dataset
-        numeric = field is not None and isinstance(dataset.spec()[field], types.Scalar)
-        self.bins.setEnabled(numeric)
-        try:
-            self.facets = facet_groups(dataset, field, self.bins.value()) if field else {}
-        except MetricsError as error:
-            self.facets = {}
-            self.status.setText(f"Cannot facet: {error}")
+        self.bins.setEnabled(field is not None and isinstance(dataset.spec()[field], types.Scalar))
+        if field is None:
+            self._facet_slot.cancel()
+            self._show_facets({})
+            return
+        bins = self.bins.value()
+        self._facet_slot.submit(lambda: facet_groups(dataset, field, bins), self._show_facets,
+                                self._on_facets_failed)
+
+    def _show_facets(self, facets: dict[str, np.ndarray]) -> None:
+        self.facets = facets
         self.facets_list.clear()
-        for label, rows in self.facets.items():
+        for label, rows in facets.items():
             item = _item(label, len(rows))
             item.setData(0, NAME_ROLE, label)
             self.facets_list.addTopLevelItem(item)
-        self.save_facets_button.setEnabled(bool(self.facets))
+        self.save_facets_button.setEnabled(bool(facets))
+        self.facets_shown.emit()
+
+    def _on_facets_failed(self, failure: JobFailed) -> None:
+        self._show_facets({})
+        self.status.setText(f"Cannot facet: {failure.error}")
 
     def _on_facet_clicked(self, item: QTreeWidgetItem) -> None:
         self.session.select(self.facets[item.data(0, NAME_ROLE)], source=self)
