@@ -166,7 +166,7 @@ def test_an_out_path_that_is_not_utf8(reviews, tmp_path, litdesk_home):
     (MemoryError(), "not enough memory (predicting {data} with {model})"),
     (OSError(errno.ENOSPC, "No space left on device"), "the disk is full (predicting"),
     (sqlite3.DatabaseError("database disk image is malformed"),
-     "{home}/cache/results.sqlite: the result cache failed (database disk image is malformed); "
+     "{cache}: the result cache failed (database disk image is malformed); "
      "run again with --no-cache"),
     (ValueError("no weights for 'xx'\nsecond line"), "no weights for 'xx' (predicting"),
     (ValueError("\x1b[1mWeights only load failed.\x1b[0m Re-run torch.load with "
@@ -178,7 +178,8 @@ def test_failures_of_the_input_or_the_machine(model_raises, reviews, tmp_path, c
     out = tmp_path / "out.parquet"
     assert main(["predict", "--model", str(BOW), "--data", str(reviews), "--out", str(out)]) == 2
     line = the_line(capsys.readouterr().err)
-    assert expected.format(data=reviews, model=BOW, home=litdesk_home) in line
+    cache = litdesk_home / "cache" / "results.sqlite"
+    assert expected.format(data=reviews, model=BOW, cache=cache) in line
     assert "weights_only" not in line and "\x1b" not in line and not out.exists()
 
 
