@@ -5,6 +5,7 @@ end on small generated files."""
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import sqlite3
@@ -18,7 +19,6 @@ import pytest
 from litdesk.cli import main
 from litdesk.core import paths, plugins
 from tests.test_cli import run_litdesk
-from tests.test_image_salience import png, vit_dir  # noqa: F401 (vit_dir is a fixture)
 
 BOW = paths.DEMO_MODELS[1]
 
@@ -35,6 +35,28 @@ def reviews(tmp_path):
     data = tmp_path / "reviews.csv"
     data.write_text("text,label\ngood,positive\nbad,negative\n", encoding="utf-8")
     return data
+
+
+@pytest.fixture(scope="module")
+def vit_dir(tmp_path_factory):
+    """A tiny randomly initialised ViT image classifier and its processor, saved as a user's."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny_vit")
+    transformers.ViTForImageClassification(transformers.ViTConfig(
+        image_size=8, patch_size=4, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+        intermediate_size=8, id2label={0: "cat", 1: "dog"}, label2id={"cat": 0, "dog": 1},
+    )).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 8, "width": 8}).save_pretrained(folder)
+    return folder
+
+
+def png(shade: int) -> bytes:
+    """A small grey PNG."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 10), (shade, shade, shade)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -65,7 +87,7 @@ def bomb_png(side: int = 30_000) -> bytes:
 def pictures(tmp_path, odd_one: bytes):
     """A Parquet image dataset whose second image is ``odd_one``."""
     path = tmp_path / "photos.parquet"
-    pq.write_table(pa.table({"picture": pa.array([png(0), odd_one, png(1)], pa.binary()),
+    pq.write_table(pa.table({"picture": pa.array([png(0), odd_one, png(200)], pa.binary()),
                              "label": ["cat", "dog", "cat"]}), path)
     return path
 
@@ -102,7 +124,7 @@ def test_a_pytorch_bin_checkpoint_with_pickled_objects(vit_dir, tmp_path, litdes
     (folder / "model.safetensors").unlink()
     torch.save({**weights, "training_args": argparse.Namespace(lr=0.1)},
                folder / "pytorch_model.bin")
-    result = run_litdesk("predict", "--model", folder, "--data", pictures(tmp_path, png(2)),
+    result = run_litdesk("predict", "--model", folder, "--data", pictures(tmp_path, png(90)),
                          "--out", tmp_path / "out.parquet", home=litdesk_home)
     assert result.returncode == 2
     line = the_line(result.stderr)
@@ -169,6 +191,8 @@ def test_an_out_path_that_is_not_utf8(reviews, tmp_path, litdesk_home):
      "{cache}: the result cache failed (database disk image is malformed); "
      "run again with --no-cache"),
     (ValueError("no weights for 'xx'\nsecond line"), "no weights for 'xx' (predicting"),
+    (UnicodeEncodeError("utf-8", "r\udce9sum\u00e9", 1, 2, "surrogates not allowed"),
+     "r\\xe9sum\u00e9 is not valid utf-8 (predicting"),
     (ValueError("\x1b[1mWeights only load failed.\x1b[0m Re-run torch.load with "
                 "weights_only=False"), "a model file holds pickled Python objects besides"),
 ])
