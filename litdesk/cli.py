@@ -44,7 +44,7 @@ def _path(text: str) -> Path:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        from litdesk.core.batch import printable
+        from litdesk.core.messages import printable
 
         raise argparse.ArgumentTypeError(f"{printable(text)} is not a UTF-8 name") from None
     return Path(text)
@@ -101,7 +101,7 @@ def _logged_bug(error: BaseException, task: str) -> str:
     import traceback
 
     from litdesk.core import paths
-    from litdesk.core.batch import first_line
+    from litdesk.core.messages import first_line
 
     summary = f"a bug in litdesk, {type(error).__name__}: {first_line(error)} ({task})"
     try:

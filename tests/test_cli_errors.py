@@ -262,3 +262,27 @@ def test_compare_and_explain_say_it_in_one_line_too(model_raises, reviews, tmp_p
     assert main(argv) == 2
     expected = f"litdesk: not enough memory ({task.format(model=BOW, data=reviews)})"
     assert the_line(capsys.readouterr().err) == expected
+
+
+def test_the_window_never_shows_torchs_advice_to_unpickle(monkeypatch, tmp_path):
+    """The same message cleaning reaches the app: load_model, not only the batch commands."""
+    from litdesk.api import ModelLoadError
+    from litdesk.core import model_loading
+
+    class Loader:
+        @staticmethod
+        def load_callable():
+            def load(path, options):
+                raise RuntimeError("Weights only load failed. Re-running `torch.load` with "
+                                   "`weights_only` set to `False` will likely succeed\nGLOBAL "
+                                   "argparse.Namespace was not an allowed global")
+            return load
+
+    monkeypatch.setattr(model_loading, "find_model_loader", lambda path, registry=None: Loader)
+    target = tmp_path / "m.ckpt"
+    target.write_bytes(b"x")
+    with pytest.raises(ModelLoadError) as raised:
+        model_loading.load_model(target)
+    message = str(raised.value)
+    assert "weights_only" not in message and "\n" not in message
+    assert "argparse.Namespace" in message and "never loads" in message

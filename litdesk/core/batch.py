@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -20,22 +19,13 @@ from litdesk.core import paths
 from litdesk.core.cache import CACHE_FILE, ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.loaders import DatasetLoadError, load_dataset
+from litdesk.core.messages import first_line, pickle_advice, printable
 from litdesk.core.model_loading import load_model
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
 
 
 class BatchError(Exception):
     """A batch command cannot go on; the message is one line for the user."""
-
-
-#: Said instead of torch's advice to re-run ``torch.load`` with ``weights_only=False``.
-PICKLED_MODEL = ("holds pickled Python objects{named} besides tensors, which litdesk never "
-                 "loads; save the model as safetensors")
-_PICKLE_ADVICE = re.compile(r"weights only load failed|weights_only\W*(=|set to)\W*false",
-                            re.IGNORECASE)
-_PICKLED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
-_ERRNO_PREFIX = re.compile(r"^\[Errno \d+\] ")
 
 
 def failure_line(error: BaseException, task: str) -> Optional[str]:
@@ -61,34 +51,6 @@ def failure_line(error: BaseException, task: str) -> Optional[str]:
     if isinstance(error, ValueError):
         return f"{first_line(error)} ({task})"
     return None
-
-
-def _pickled(error: BaseException) -> str:
-    """:data:`PICKLED_MODEL`, naming the class torch refused to unpickle when it said which."""
-    chain: list[BaseException] = []
-    while error is not None and error not in chain:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    found = _PICKLED_GLOBAL.search(" ".join(map(str, chain)))
-    return PICKLED_MODEL.format(named=f" ({found.group(1)})" if found else "")
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of ``error``'s message, printable (no terminal codes), without "[Errno
-    N]"; its type's name when it has no message. torch's advice to unpickle never shows."""
-    text = printable(_TERMINAL_CODES.sub("", str(error)))
-    if _PICKLE_ADVICE.search(text):
-        return f"a model file {_pickled(error)}"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return _ERRNO_PREFIX.sub("", lines[0]) if lines else type(error).__name__
-
-
-def printable(text: str) -> str:
-    """``text`` with the undecodable bytes of a file name (surrogate escapes) as ``\\xff``."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _os_line(error: OSError, task: str) -> str:
@@ -132,8 +94,9 @@ def _load_model(path: Path, options: LoadOptions) -> Model:
     try:
         return load_model(path, options)
     except ModelLoadError as error:
-        if _PICKLE_ADVICE.search(str(error)):
-            raise BatchError(f"{path}: {_pickled(error)}") from error
+        advice = pickle_advice(error)
+        if advice is not None:
+            raise BatchError(f"{path}: {advice}") from error
         hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
         raise BatchError(f"{error}{hint}") from error
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from litdesk.api import LoadOptions, Model, ModelLoadError
 from litdesk.core.jobs import Job, Progress
+from litdesk.core.messages import first_line, pickle_advice
 from litdesk.core.plugins import Contribution, PluginRegistry, discover_plugins
 
 
@@ -30,10 +31,15 @@ def load_model(path: Path | str, options: LoadOptions = LoadOptions(),
         raise ModelLoadError(f"{path}: not a model any installed plugin can load")
     try:
         model = loader.load_callable()(path, options)
-    except ModelLoadError:
-        raise
+    except ModelLoadError as error:
+        advice = pickle_advice(error)
+        if advice is None:
+            raise
+        raise ModelLoadError(f"{path}: {advice}") from error
     except Exception as error:
-        raise ModelLoadError(f"{path}: {type(error).__name__}: {error}") from error
+        advice = pickle_advice(error)
+        raise ModelLoadError(f"{path}: {advice or f'{type(error).__name__}: {first_line(error)}'}"
+                             ) from error
     return model
 
 
