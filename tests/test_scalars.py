@@ -15,7 +15,7 @@ from sklearn.metrics import (average_precision_score, precision_recall_curve, ro
 from litdesk.api import CategoryLabel, Dataset, Scalar, TextSegment
 from litdesk.core.metrics import classification_metrics
 from litdesk.core.predict import Predictions
-from litdesk.core.scalars import Score, ThresholdCounts, binary_curves, stable_jitter
+from litdesk.core.scalars import Score, ThresholdCounts, stable_jitter
 from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.scalars import METRIC_NAMES, ScalarsDock, scatter_points
 from litdesk.ui.jobs import JobRunner
@@ -63,11 +63,13 @@ def test_metrics_at_a_threshold_equal_classification_metrics():
             {name: expected[name] for name in METRIC_NAMES})
 
 
-def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
+@pytest.mark.parametrize("decimals", [3, 1])  # few ties, and long runs of them
+def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them(decimals):
     rng = np.random.default_rng(5)
     gold = rng.random(300) < 0.5
-    scores = np.round(0.4 * gold + 0.6 * rng.random(300), 3)
-    curves = binary_curves(gold, scores)
+    scores = np.round(0.4 * gold + 0.6 * rng.random(300), decimals)
+    counts = ThresholdCounts.of(gold, scores)
+    curves = counts.curves()
     precision, recall, pr_thresholds = precision_recall_curve(gold, scores)
     fpr, tpr, roc_thresholds = roc_curve(gold, scores)
     np.testing.assert_array_equal(curves.precision, precision)
@@ -75,9 +77,9 @@ def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
     np.testing.assert_array_equal(curves.pr_thresholds, pr_thresholds)
     np.testing.assert_array_equal(curves.false_positive_rate, fpr)
     np.testing.assert_array_equal(curves.true_positive_rate, tpr)
+    np.testing.assert_array_equal(curves.roc_thresholds, roc_thresholds)
     assert curves.roc_auc == roc_auc_score(gold, scores)
     assert curves.average_precision == average_precision_score(gold, scores)
-    counts = ThresholdCounts.of(gold, scores)
     for index in (1, len(roc_thresholds) // 2, len(roc_thresholds) - 1):
         point = counts.point(roc_thresholds[index])
         assert point.false_positive_rate == pytest.approx(fpr[index])
@@ -85,7 +87,7 @@ def test_curves_equal_scikit_learns_and_the_threshold_point_lies_on_them():
         pr_index = int(np.flatnonzero(pr_thresholds == roc_thresholds[index])[0])
         assert point.precision == pytest.approx(precision[pr_index])
     with pytest.raises(ValueError, match="both classes"):
-        binary_curves([True, True], [0.2, 0.9])
+        ThresholdCounts.of([True, True], [0.2, 0.9]).curves()
 
 
 def test_jitter_is_stable_per_row_and_bounded():

@@ -13,7 +13,6 @@ from typing import Optional
 import numpy as np
 
 from litdesk.api import types
-from litdesk.core.jobs import Job, Progress
 from litdesk.core.outcomes import ModelOutcome
 from litdesk.core.predict import Predictions
 
@@ -105,6 +104,20 @@ class ThresholdPoint:
 
 
 @dataclass(frozen=True)
+class BinaryCurves:
+    """A binary classifier's PR and ROC curves, as scikit-learn computes them, with AUCs."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    pr_thresholds: np.ndarray
+    false_positive_rate: np.ndarray
+    true_positive_rate: np.ndarray
+    roc_thresholds: np.ndarray
+    roc_auc: float
+    average_precision: float
+
+
+@dataclass(frozen=True)
 class ThresholdCounts:
     """A binary classifier's calls at every threshold, from one sort of its scores.
 
@@ -118,6 +131,7 @@ class ThresholdCounts:
     false_positives: np.ndarray
     positives: int
     negatives: int
+    negated: np.ndarray  # -scores, ascending: what a binary search needs
 
     @classmethod
     def of(cls, gold_is_positive, p_positive) -> "ThresholdCounts":
@@ -134,12 +148,13 @@ class ThresholdCounts:
         last_of_run = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1] \
             if len(scores) else np.zeros(0, dtype=np.int64)
         positives = int(true_positives[-1]) if len(scores) else 0
-        return cls(sorted_scores[last_of_run], true_positives[last_of_run],
-                   false_positives[last_of_run], positives, len(scores) - positives)
+        distinct = sorted_scores[last_of_run]
+        return cls(distinct, true_positives[last_of_run], false_positives[last_of_run],
+                   positives, len(scores) - positives, -distinct)
 
     def at(self, threshold: float) -> tuple[int, int]:
         """(true positives, false positives) of calling ``p >= threshold`` positive."""
-        called = int(np.searchsorted(-self.scores, -threshold, side="right"))
+        called = int(np.searchsorted(self.negated, -threshold, side="right"))
         if called == 0:
             return 0, 0
         return int(self.true_positives[called - 1]), int(self.false_positives[called - 1])
@@ -192,16 +207,39 @@ class ThresholdCounts:
             return float(np.nextafter(self.scores[0], np.inf))
         return float(self.scores[best - 1])
 
+    def curves(self) -> BinaryCurves:
+        """The PR and ROC curves and their areas, as scikit-learn's ``precision_recall_curve``,
+        ``roc_curve`` (without the points inside straight runs), ``roc_auc_score`` and
+        ``average_precision_score`` compute them, in time linear in the distinct scores.
+
+        Raises ValueError when the gold labels hold only one class (no curve is defined).
+        """
+        if not self.positives or not self.negatives:
+            raise ValueError("curves need gold labels of both classes")
+        true_positives = self.true_positives.astype(np.float64)
+        false_positives = self.false_positives.astype(np.float64)
+        precision = true_positives / (true_positives + false_positives)
+        recall = true_positives / self.positives
+        pr_precision, pr_recall = np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0]
+        kept = np.arange(len(self.scores))
+        if len(kept) > 2:  # a point between two in line with it adds nothing
+            kept = np.flatnonzero(np.r_[True, np.logical_or(np.diff(false_positives, 2),
+                                                            np.diff(true_positives, 2)), True])
+        fpr = np.r_[0.0, false_positives[kept]] / self.negatives
+        tpr = np.r_[0.0, true_positives[kept]] / self.positives
+        return BinaryCurves(pr_precision, pr_recall, self.scores[::-1], fpr, tpr,
+                            np.r_[np.inf, self.scores[kept]], float(np.trapezoid(tpr, fpr)),
+                            float(max(0.0, -np.sum(np.diff(pr_recall) * pr_precision[:-1]))))
+
 
 @dataclass(frozen=True)
 class BinaryOutcome:
-    """A binary classifier's rows with a gold label among its classes, ready for thresholds
-    and curves."""
+    """A binary classifier's calls on the rows with a gold label among its classes: its
+    threshold counts and, when both classes are present, its curves."""
 
     score: Score  # the positive-class probability
-    gold_is_positive: np.ndarray  # per labelled row
-    p_positive: np.ndarray  # per labelled row
     counts: ThresholdCounts
+    curves: Optional[BinaryCurves]
 
 
 def binary_outcome(outcome: ModelOutcome, predictions: Predictions) -> Optional[BinaryOutcome]:
@@ -211,46 +249,10 @@ def binary_outcome(outcome: ModelOutcome, predictions: Predictions) -> Optional[
     if score is None or outcome.gold is None or score.field != outcome.field:
         return None
     labelled = outcome.has_gold
-    gold_is_positive = outcome.gold[labelled] == score.class_index
-    p_positive = score.values(predictions)[labelled]
-    return BinaryOutcome(score, gold_is_positive, p_positive,
-                         ThresholdCounts.of(gold_is_positive, p_positive))
-
-
-# -- curves ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BinaryCurves:
-    """A binary classifier's PR and ROC curves, as scikit-learn computes them, with AUCs."""
-
-    precision: np.ndarray
-    recall: np.ndarray
-    pr_thresholds: np.ndarray
-    false_positive_rate: np.ndarray
-    true_positive_rate: np.ndarray
-    roc_thresholds: np.ndarray
-    roc_auc: float
-    average_precision: float
-
-
-def binary_curves(gold_is_positive, p_positive) -> BinaryCurves:
-    """PR and ROC curves and their areas (ROC AUC, average precision).
-
-    Raises ValueError when the gold labels hold only one class (no curve is defined).
-    """
-    from sklearn.metrics import (average_precision_score, precision_recall_curve,
-                                 roc_auc_score, roc_curve)
-
-    gold = np.asarray(gold_is_positive, dtype=bool)
-    scores = np.asarray(p_positive, dtype=np.float64)
-    if gold.all() or not gold.any():
-        raise ValueError("curves need gold labels of both classes")
-    precision, recall, pr_thresholds = precision_recall_curve(gold, scores)
-    fpr, tpr, roc_thresholds = roc_curve(gold, scores)
-    return BinaryCurves(precision, recall, pr_thresholds, fpr, tpr, roc_thresholds,
-                        float(roc_auc_score(gold, scores)),
-                        float(average_precision_score(gold, scores)))
+    counts = ThresholdCounts.of(outcome.gold[labelled] == score.class_index,
+                                score.values(predictions)[labelled])
+    return BinaryOutcome(score, counts,
+                         counts.curves() if counts.positives and counts.negatives else None)
 
 
 # -- axes ------------------------------------------------------------------------------------
@@ -270,15 +272,3 @@ def stable_jitter(rows, width: float = 0.3, seed: int = 0) -> np.ndarray:
         state = state ^ (state >> np.uint64(31))
     unit = (state >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return (unit * 2.0 - 1.0) * width
-
-
-def curves_job(scored: dict[str, tuple[np.ndarray, np.ndarray]]) -> Job[dict[str, BinaryCurves]]:
-    """PR and ROC curves for each model's ``(gold_is_positive, p_positive)``, by model name;
-    models whose gold labels hold a single class are left out."""
-    curves: dict[str, BinaryCurves] = {}
-    for done, (model, (gold, scores)) in enumerate(scored.items()):
-        yield Progress(done, len(scored), f"PR and ROC curves of {model}")
-        if np.any(gold) and not np.all(gold):
-            curves[model] = binary_curves(gold, scores)
-    yield Progress(len(scored), len(scored), "PR and ROC curves")
-    return curves

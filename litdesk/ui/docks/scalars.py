@@ -27,7 +27,7 @@ from litdesk.core.metrics import gold_column
 from litdesk.core.outcomes import MISSING, Outcomes, encode_categories
 from litdesk.core.predict import Predictions
 from litdesk.core.scalars import (BinaryCurves, BinaryOutcome, Score, binary_outcome,
-                                  binary_score, curves_job, model_scores, stable_jitter)
+                                  binary_score, model_scores, stable_jitter)
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
@@ -42,6 +42,8 @@ CORRECT_COLOR, WRONG_COLOR = "#59a14f", "#e15759"
 MAX_RINGS = 2_000
 #: How near (pixels) a click must land to a point to select its row.
 CLICK_RADIUS = 6.0
+#: The most points a PR or ROC curve is drawn with (one per distinct score can be a million).
+CURVE_POINTS = 4_000
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,14 @@ def _categories(column, vocab) -> tuple[np.ndarray, list[str]]:
     if not missing.any():
         return categories.codes, names
     return np.where(missing, len(names), categories.codes), names + [MISSING_LABEL]
+
+
+def _thinned(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A curve with at most :data:`CURVE_POINTS` of its points, evenly spread, ends kept."""
+    if len(x) <= CURVE_POINTS:
+        return x, y
+    kept = np.linspace(0, len(x) - 1, CURVE_POINTS).astype(np.int64)
+    return x[kept], y[kept]
 
 
 def scatter_points(dataset: Dataset, predictions: Mapping[str, Predictions],
@@ -165,7 +175,6 @@ class ScalarsDock(RefreshWhenShown):
         self.y: Optional[np.ndarray] = None
         self._points_slot = JobSlot(runner, "Scalars: points", self)
         self._binary_slot = JobSlot(runner, "Scalars: thresholds", self)
-        self._curves_slot = JobSlot(runner, "PR and ROC curves", self)
         self._fade_slot = JobSlot(runner, "Scalars: selection", self)
         self._data_stale = True  # the dataset, predictions or outcomes changed since drawn
         self._binary_source: Optional[Outcomes] = None  # the outcomes self.binary is from
@@ -365,8 +374,8 @@ class ScalarsDock(RefreshWhenShown):
         combo.blockSignals(False)
 
     def _compute_binary(self) -> None:
-        """Count each binary classifier's calls at every threshold, on the worker, when the
-        outcomes are new."""
+        """Count each binary classifier's calls at every threshold, and its curves, on the
+        worker when the outcomes are new."""
         outcomes = self.session.outcomes
         if outcomes is self._binary_source:
             return
@@ -389,8 +398,10 @@ class ScalarsDock(RefreshWhenShown):
         for name in binary:
             self.thresholds.setdefault(name, 0.5)
         self.metrics = {}
+        self.curves = {name: found.curves for name, found in binary.items()
+                       if found.curves is not None}
+        self._draw_curves()
         self._update_threshold_panel()
-        self._start_curves()
 
     # -- the scatter ---------------------------------------------------------------------------
 
@@ -444,10 +455,11 @@ class ScalarsDock(RefreshWhenShown):
         if self.x is None or not len(self.x):
             return
         width, height = self.view_box.viewPixelSize()
-        distance = np.hypot((self.x - point.x()) / width, (self.y - point.y()) / height)
-        distance[np.isnan(distance)] = np.inf
-        row = int(np.argmin(distance))
-        if distance[row] <= CLICK_RADIUS:
+        dx, dy = (self.x - point.x()) / width, (self.y - point.y()) / height
+        near = np.flatnonzero((np.abs(dx) <= CLICK_RADIUS) & (np.abs(dy) <= CLICK_RADIUS))
+        distance = np.hypot(dx[near], dy[near])
+        if len(near) and distance.min() <= CLICK_RADIUS:
+            row = int(near[np.argmin(distance)])
             self.session.select([row], row, source=self)
 
     def select_box(self, box: QRectF) -> None:
@@ -510,7 +522,7 @@ class ScalarsDock(RefreshWhenShown):
     def move_to_optimal_threshold(self) -> None:
         """Move the threshold to the lowest expected cost for the chosen cost ratio."""
         model = self.threshold_model()
-        if model is None or not len(self.binary[model].p_positive):
+        if model is None or not len(self.binary[model].counts.scores):
             return
         counts = self.binary[model].counts
         self.set_threshold(min(1.0, counts.optimal(self.cost_ratio.value(), 1.0)))
@@ -551,30 +563,16 @@ class ScalarsDock(RefreshWhenShown):
 
     # -- curves ----------------------------------------------------------------------------
 
-    def _start_curves(self) -> None:
-        self.curves = {}
-        self._draw_curves()
-        scored = {model: (binary.gold_is_positive, binary.p_positive)
-                  for model, binary in self.binary.items()}
-        if scored:
-            self._curves_slot.submit(curves_job(scored), self._on_curves, interactive=False)
-        else:
-            self._curves_slot.cancel()
-
-    def _on_curves(self, curves: dict[str, BinaryCurves]) -> None:
-        self.curves = curves
-        self._draw_curves()
-
     def _draw_curves(self) -> None:
         for plot in (self.pr_plot, self.roc_plot):
             plot.clear()  # also empties the legend
         self._curve_points = {}
         for index, (model, curves) in enumerate(self.curves.items()):
             pen = pg.mkPen(category_color(index), width=2)
-            self.pr_plot.plot(curves.recall, curves.precision, pen=pen,
+            self.pr_plot.plot(*_thinned(curves.recall, curves.precision), pen=pen,
                               name=f"{model} (AP {curves.average_precision:.3f})")
-            self.roc_plot.plot(curves.false_positive_rate, curves.true_positive_rate, pen=pen,
-                               name=f"{model} (AUC {curves.roc_auc:.3f})")
+            self.roc_plot.plot(*_thinned(curves.false_positive_rate, curves.true_positive_rate),
+                               pen=pen, name=f"{model} (AUC {curves.roc_auc:.3f})")
             markers = tuple(pg.ScatterPlotItem(size=11, pen=pg.mkPen("k"),
                                                brush=pg.mkBrush(category_color(index)))
                             for _plot in (self.pr_plot, self.roc_plot))
