@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from litdesk.core import cache as cache_module
@@ -173,7 +174,7 @@ def test_a_cache_made_before_the_cap_is_read_and_capped(monkeypatch):
 # -- the batch commands and the window go on -----------------------------------------------
 
 
-def predict_command(tmp_path, capsys) -> tuple[int, list[str], "pa.Table"]:
+def predict_command(tmp_path, capsys) -> tuple[int, list[str], pa.Table]:
     """``litdesk predict`` of the demo's linear model on its dataset: exit code, stderr lines,
     the table written."""
     import pyarrow.parquet as pq
@@ -290,11 +291,8 @@ def test_clear_cache_in_the_menu_works_on_a_damaged_cache(qtbot, tmp_path):
 def test_the_cache_limit_is_chosen_in_the_menu_and_kept_for_every_litdesk(qtbot):
     from litdesk.ui.main_window import MainWindow
 
-    cache = ResultCache()
-    cache.put_many(results(3000))
     window = MainWindow(show_dialogs=False)
     qtbot.addWidget(window)
-    window.cache._folder = cache.folder
     limits = next(action.menu() for text, action in jobs_menu(window).items()
                   if text == "Cache Size &Limit")
     assert [a.text() for a in limits.actions() if a.isChecked()] == ["4 GB"]
@@ -304,3 +302,169 @@ def test_the_cache_limit_is_chosen_in_the_menu_and_kept_for_every_litdesk(qtbot)
     assert window.cache.max_bytes == 2 ** 30
     assert "MB of 1 GB" in next(t for t in jobs_menu(window) if t.startswith("Clear Cache"))
     assert ResultCache().max_bytes == 2 ** 30  # the batch commands' too
+
+
+# -- whole datasets as columns ------------------------------------------------------------------
+
+
+def reviews(count: int):
+    """A dataset of ``count`` distinct reviews."""
+    from litdesk.api import CategoryLabel, Dataset, TextSegment
+
+    texts = [f"review {i}: {('good fun', 'awful plot', 'fine')[i % 3]} {'!' * (i % 7)}"
+             for i in range(count)]
+    table = pa.table({"text": texts, "label": ["positive", "negative"] * (count // 2)})
+    return Dataset(table, {"text": TextSegment(),
+                           "label": CategoryLabel(vocab=("negative", "positive"))}, "reviews")
+
+
+def database_rows() -> int:
+    connection = sqlite3.connect(paths.cache_dir() / CACHE_FILE)
+    try:
+        return connection.execute("SELECT count(*) FROM results").fetchone()[0]
+    finally:
+        connection.close()
+
+
+class CountingCache(ResultCache):
+    """Counts the lookups."""
+
+    lookups = 0
+
+    def get_many(self, keys):
+        self.lookups += len(keys)
+        return super().get_many(keys)
+
+    def get_columns(self, key):
+        self.lookups += 1
+        return super().get_columns(key)
+
+
+def test_a_whole_dataset_is_found_again_in_one_memory_mapped_lookup():
+    from litdesk.core.jobs import run_job
+    from litdesk.core.predict import predict_job
+    from tests.fakes import KeywordModel
+
+    dataset, model = reviews(30_000), KeywordModel()
+    first = run_job(predict_job(model, dataset, cache=ResultCache(), batch_size=512))
+    assert database_rows() == 0  # neither a row per example nor the parts of the run remain
+    files = list((paths.cache_dir() / cache_module.COLUMNS_FOLDER).glob("*.arrow"))
+    assert len(files) == 1
+
+    model.calls, reopened = 0, CountingCache()  # a new session
+    again = run_job(predict_job(model, dataset, cache=reopened))
+    assert model.calls == 0 and reopened.lookups == 1
+    for name in ("probas", "emb"):
+        np.testing.assert_array_equal(again.fields[name], first.fields[name])
+        assert not again.fields[name].flags.writeable  # a view of the mapped file
+
+
+def test_changed_content_is_predicted_again_and_rows_made_here_one_by_one():
+    from litdesk.api import Dataset
+    from litdesk.core.datapoints import NewDatapoint, with_datapoints
+    from litdesk.core.jobs import run_job
+    from litdesk.core.predict import predict_job
+    from tests.fakes import KeywordModel
+
+    dataset, model, cache = reviews(300), KeywordModel(), ResultCache()
+    run_job(predict_job(model, dataset, cache=cache))
+    texts = dataset.table.column("text").to_pylist()
+    texts[150] = "a changed review"
+    changed = Dataset(dataset.table.set_column(0, "text", pa.array(texts)), dataset.spec(),
+                      "reviews")
+    model.calls = 0
+    run_job(predict_job(model, changed, cache=cache, batch_size=1000))
+    assert model.calls == 1  # every row again: the columns the model reads changed
+
+    grown = with_datapoints(dataset, [NewDatapoint.now({"text": "great fun", "label": None},
+                                                       3, "edited")])
+    grown = Dataset(grown.table.combine_chunks(), grown.spec(), grown.name)  # chunks differ
+    model.calls, predicted, entries = 0, [], database_rows()
+    model.predict = lambda inputs, predict=model.predict: predicted.extend(inputs) or \
+        predict(inputs)
+    result = run_job(predict_job(model, grown, cache=cache))
+    assert [example["text"] for example in predicted] == ["great fun"]  # the loaded rows: cached
+    expected = KeywordModel().predict([{"text": text} for text in
+                                       grown.table.column("text").to_pylist()])
+    np.testing.assert_allclose(result.fields["probas"], [e["probas"] for e in expected])
+    assert database_rows() == entries + 1  # the datapoint made here, on its own
+
+
+def test_a_cancelled_whole_dataset_run_resumes_from_its_last_part():
+    from litdesk.core.jobs import run_job
+    from litdesk.core.predict import predict_job
+    from tests.fakes import KeywordModel
+
+    dataset, model, cache = reviews(1000), KeywordModel(), ResultCache()
+    job = predict_job(model, dataset, cache=cache, batch_size=100, chunk_rows=400)
+    for _ in range(1 + 6):  # the start, then six batches: one part of 400 rows and 200 more
+        next(job)
+    job.close()  # what cancelling does: the 200 rows after the part are kept too
+    assert model.calls == 6
+    finished = run_job(predict_job(model, dataset, cache=cache, batch_size=100, chunk_rows=400))
+    assert model.calls == 6 + 4  # the last 400 rows
+    expected = KeywordModel().predict(dataset.examples(range(len(dataset))))
+    np.testing.assert_allclose(finished.fields["probas"], [e["probas"] for e in expected])
+    assert database_rows() == 1  # the whole (small: in the database); its parts went
+
+
+def big_columns(rows: int = 40_000, seed: int = 0) -> dict[str, np.ndarray]:
+    """About 1.3 MB of predictions: large enough for a file of their own."""
+    rng = np.random.default_rng(seed)
+    return {"probas": rng.random((rows, 2), dtype=np.float32),
+            "emb": rng.random((rows, 6), dtype=np.float32)}
+
+
+@pytest.mark.parametrize("damage", [truncate, garbage, bad_page])
+def test_a_damaged_column_file_is_set_aside_and_computed_again(damage):
+    cache = ResultCache()
+    key = result_key("test", "model", {"whole": 1})
+    cache.put_columns(key, big_columns())
+    path = next((paths.cache_dir() / cache_module.COLUMNS_FOLDER).glob("*.arrow"))
+    if damage is bad_page:  # the footer that says where everything is
+        path.write_bytes(path.read_bytes()[:-PAGE] + np.random.default_rng(3).bytes(PAGE))
+    else:
+        path.write_bytes(damage(path.read_bytes()))
+    reopened = ResultCache()
+    told = listening(reopened)
+    assert reopened.get_columns(key) is None
+    assert len(told) == 1 and "damaged" in told[0]
+    assert (paths.cache_dir() / DAMAGED_FOLDER / path.name).exists()
+    reopened.put_columns(key, big_columns())
+    np.testing.assert_array_equal(reopened.get_columns(key)["emb"], big_columns()["emb"])
+
+
+def test_column_files_count_against_the_cap_and_the_least_recently_used_go():
+    import os
+
+    cache = ResultCache(max_bytes=3_500_000)
+    folder = paths.cache_dir() / cache_module.COLUMNS_FOLDER
+    keys = [result_key("test", "model", {"whole": i}) for i in range(3)]
+    for age, key in zip((300, 200), keys):
+        cache.put_columns(key, big_columns(seed=age))
+        path = max(folder.glob("*.arrow"), key=lambda p: p.stat().st_mtime)
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime - age))  # used long ago
+    cache.put_many(results(100))  # a few rows in the database, newer than both files
+    cache.put_columns(keys[2], big_columns(seed=2))  # past the cap: the oldest file goes
+    assert cache.get_columns(keys[0]) is None
+    assert cache.get_columns(keys[1]) is not None and cache.get_columns(keys[2]) is not None
+    assert len(cache.get_many([key for key, _ in results(100)])) == 100
+    cache.close()
+    assert cache.size_bytes() <= 3_500_000
+
+
+def test_on_a_full_disk_whole_columns_stay_in_memory(monkeypatch):
+    import errno
+
+    def no_space(self, key, table):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ResultCache, "_write_column_file", no_space)
+    cache = ResultCache()
+    told = listening(cache)
+    keys = [result_key("test", "model", {"whole": i}) for i in range(2)]
+    for key in keys:
+        cache.put_columns(key, big_columns())
+    assert len(told) == 1 and "No space left on device" in told[0]
+    np.testing.assert_array_equal(cache.get_columns(keys[1])["probas"],
+                                  big_columns()["probas"])

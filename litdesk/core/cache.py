@@ -3,7 +3,9 @@
 A key is a hash of (kind of result, model fingerprint, the example's input values, the
 parameters), so a result is found again whatever file or row order the example comes from,
 and a run cancelled half-way resumes where it stopped. Values are numpy arrays stored as raw
-bytes with a small JSON header: nothing is ever unpickled from the cache.
+bytes with a small JSON header: nothing is ever unpickled from the cache. Whole columns of
+results (a dataset's predictions) are stored as one entry, an Arrow file memory-mapped when
+read (:meth:`ResultCache.get_columns`).
 
 The cache is an optimisation and never stops the app. A damaged database (truncated, garbage,
 a bad page) is set aside in ``damaged/`` and a new one started; when writes fail (a full disk,
@@ -28,12 +30,16 @@ from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
+import pyarrow as pa
 from psygnal import Signal
 
 from litdesk.core import paths
+from litdesk.core.columnar import from_arrow, to_arrow
 from litdesk.core.settings import Settings
 
 CACHE_FILE = "results.sqlite"
+#: Where whole columns of results (a dataset's predictions) are kept, one Arrow file each.
+COLUMNS_FOLDER = "columns"
 #: Where a damaged database is moved (the last one only), for whoever wants to look at it.
 DAMAGED_FOLDER = "damaged"
 DEFAULT_MAX_BYTES = 4 * 1024 ** 3
@@ -44,6 +50,8 @@ _LOOKUP_CHUNK = 500
 _TOUCH_SECONDS = 3600
 #: Eviction goes down to this fraction of the cap, so that it runs rarely.
 _LOW_WATER = 0.9
+#: Columns at least this large get a file of their own, memory-mapped when read.
+_FILE_BYTES = 1024 ** 2
 _WAL_LIMIT = 4 * 1024 ** 2  # what the write-ahead log is cut back to after a checkpoint
 T = TypeVar("T")
 
@@ -134,6 +142,14 @@ def decode_outputs(blob: bytes) -> dict[str, Any]:
     return outputs
 
 
+def _encode_value(value: Any) -> bytes:
+    return encode_outputs({"": value})
+
+
+def _decode_value(blob: bytes) -> Any:
+    return decode_outputs(blob)[""]
+
+
 def saved_max_bytes() -> int:
     """The cap the user chose (Jobs ▸ Cache Size Limit), else the default."""
     try:
@@ -191,6 +207,7 @@ class ResultCache:
         self._told: set[str] = set()
         self._memory: OrderedDict[bytes, bytes] = OrderedDict()  # results not written
         self._memory_bytes = 0
+        self._memory_columns: OrderedDict[bytes, dict[str, np.ndarray]] = OrderedDict()
         self._touched: dict[bytes, None] = {}  # keys read since their last use was written
 
     @property
@@ -207,7 +224,94 @@ class ResultCache:
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
         """The cached results among ``keys``."""
-        found: dict[bytes, dict[str, Any]] = {}
+        found = {}
+        for key, blob in self._get_blobs(keys).items():
+            try:
+                found[key] = decode_outputs(blob)
+            except (ValueError, KeyError, TypeError) as error:
+                self._drop_garbled(key, error)
+        return found
+
+    def put_many(self, items: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
+        """Store results (one transaction); in memory when the disk cannot take them."""
+        now = _now()
+        self._put_blobs([(key, encode_outputs(outputs), now) for key, outputs in items])
+
+    def get_columns(self, key: bytes) -> Optional[dict[str, np.ndarray]]:
+        """The row-aligned arrays stored under ``key`` by :meth:`put_columns`, or None.
+
+        Numeric arrays are read-only views; a large entry's are memory-mapped from its file.
+        """
+        with self._lock:
+            held = self._memory_columns.get(key)
+            if held is not None:
+                self._memory_columns.move_to_end(key)
+                return held
+        path = self._column_file(key)
+        if path.exists():
+            return self._read_column_file(path)
+        blob = self._get_blobs([key]).get(key)
+        if blob is None:
+            return None
+        try:
+            return from_arrow(pa.ipc.open_stream(blob).read_all(), _decode_value)
+        except (pa.ArrowException, ValueError, KeyError, TypeError) as error:
+            self._drop_garbled(key, error)
+            return None
+
+    def put_columns(self, key: bytes, columns: dict[str, np.ndarray]) -> None:
+        """Store row-aligned arrays as one entry: a large one in a file of its own, a small
+        one in the database; in memory when the disk cannot take them."""
+        table = to_arrow(columns, _encode_value)
+        if table.nbytes < _FILE_BYTES:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            self._put_blobs([(key, sink.getvalue().to_pybytes(), _now())])
+            return
+        if self._writable and table.nbytes <= self.max_bytes:
+            try:
+                self._write_column_file(key, table)
+            except OSError as error:
+                with self._lock:
+                    self._failed(error, True)
+            else:
+                self.trim()
+                return
+        with self._lock:
+            self._memory_columns[key] = columns
+            self._trim_memory()
+
+    def discard(self, keys: Sequence[bytes]) -> None:
+        """Forget the results under ``keys`` (say, the parts of a run once its whole is kept)."""
+        with self._lock:
+            for key in keys:
+                self._memory_columns.pop(key, None)
+                blob = self._memory.pop(key, None)
+                self._memory_bytes -= len(blob) if blob is not None else 0
+            for key in keys:
+                self._column_file(key).unlink(missing_ok=True)
+
+            def delete(connection: sqlite3.Connection) -> None:
+                with connection:
+                    connection.executemany("DELETE FROM results WHERE key = ?",
+                                           [(key,) for key in keys])
+                connection.executescript("PRAGMA incremental_vacuum;")  # the space back
+            try:
+                self._run(delete, writing=True)
+            except _Unavailable:
+                pass
+
+    def _drop_garbled(self, key: bytes, error: Exception) -> None:
+        """Forget a value that no longer decodes (its page was damaged), telling the user."""
+        self.discard([key])
+        with self._lock:
+            self._tell_once("garbled", f"A result in the cache was damaged ({error}); it was "
+                                       "dropped and is computed again")
+
+    def _get_blobs(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The stored values among ``keys``, from memory, else from the database."""
+        found: dict[bytes, bytes] = {}
         on_disk = []
         with self._lock:
             for key in keys:
@@ -216,7 +320,7 @@ class ResultCache:
                     on_disk.append(key)
                 else:
                     self._memory.move_to_end(key)
-                    found[key] = decode_outputs(blob)
+                    found[key] = blob
         stale_before = _now() - _TOUCH_SECONDS
         for start in range(0, len(on_disk), _LOOKUP_CHUNK):
             chunk = on_disk[start:start + _LOOKUP_CHUNK]
@@ -228,19 +332,14 @@ class ResultCache:
             except _Unavailable:
                 break
             for key, value, used in rows:
-                try:
-                    found[key] = decode_outputs(value)
-                except (ValueError, KeyError, TypeError):  # a garbled value: computed again
-                    continue
+                found[key] = value
                 if used < stale_before:
                     self._touched[key] = None
         self._write_touches()
         return found
 
-    def put_many(self, items: Iterable[tuple[bytes, dict[str, Any]]]) -> None:
-        """Store results (one transaction); in memory when the disk cannot take them."""
-        now = _now()
-        rows = [(key, encode_outputs(outputs), now) for key, outputs in items]
+    def _put_blobs(self, rows: list[tuple[bytes, bytes, int]]) -> None:
+        """Store (key, value, time) rows in one transaction, else in memory."""
         if not rows:
             return
 
@@ -269,6 +368,10 @@ class ResultCache:
     def _trim_memory(self) -> None:
         while self._memory and self._memory_bytes > self.max_bytes:
             self._memory_bytes -= len(self._memory.popitem(last=False)[1])
+        while len(self._memory_columns) > 1 and sum(
+                array.nbytes for columns in self._memory_columns.values()
+                for array in columns.values()) > self.max_bytes:
+            self._memory_columns.popitem(last=False)
 
     def _write_touches(self) -> None:
         """Record the last use of the results read (batched, at most hourly per result)."""
@@ -290,9 +393,9 @@ class ResultCache:
     # -- the size cap ------------------------------------------------------------------------
 
     def size_bytes(self) -> int:
-        """Bytes on disk, the write-ahead log included (the cap counts the database's pages,
-        so a few MB of log may come on top)."""
-        total = 0
+        """Bytes on disk: the database, its write-ahead log and the column files (the cap
+        counts the database's pages, so a few MB of log may come on top)."""
+        total = sum(size for _used, size, _path in self._column_files())
         for suffix in ("", "-wal"):
             try:
                 total += Path(f"{self.path}{suffix}").stat().st_size
@@ -311,33 +414,109 @@ class ResultCache:
                 pass
 
     def _keep_cap(self, connection: sqlite3.Connection) -> None:
-        """Past the cap, evict the least recently used results down to the low-water mark."""
+        """Past the cap, evict the least recently used results (rows of the database and
+        column files alike) down to the low-water mark."""
         page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-        size = connection.execute("PRAGMA page_count").fetchone()[0] * page_size
+        files = sorted(self._column_files())
+        size = connection.execute("PRAGMA page_count").fetchone()[0] * page_size \
+            + sum(file_size for _used, file_size, _path in files)
         if size <= self.max_bytes:
             return
-        excess, freed, last = size - _LOW_WATER * self.max_bytes, 0, None
+        excess, freed, last, doomed = size - _LOW_WATER * self.max_bytes, 0, None, []
         cursor = connection.execute("SELECT used, rowid, length(key) + length(value) "
                                     "FROM results ORDER BY used, rowid")
         while freed < excess:
-            rows = cursor.fetchmany(1000)
-            if not rows:
-                break
+            rows = cursor.fetchmany(1000) or [(float("inf"), None, 0)]
             for used, rowid, row_bytes in rows:
-                last = used, rowid
-                freed += row_bytes + 32  # the record's and the index's overhead, roughly
+                while files and files[0][0] <= used and freed < excess:  # older files first
+                    doomed.append(files.pop(0)[2])
+                    freed += doomed[-1].stat().st_size
+                if rowid is None:
+                    excess = freed  # nothing older is left
                 if freed >= excess:
                     break
+                last = used, rowid
+                freed += row_bytes + 32  # the record's and the index's overhead, roughly
         cursor.close()
-        if last is not None:
-            with connection:
-                connection.execute("DELETE FROM results WHERE used < ? OR used = ? AND rowid <= ?",
-                                   (last[0], *last))
+        for path in doomed:
+            try:
+                path.unlink()
+            except OSError:  # memory-mapped by a reader (Windows): the next eviction takes it
+                pass
+        if last is None:
+            return
+        with connection:
+            connection.execute("DELETE FROM results WHERE used < ? OR used = ? AND rowid <= ?",
+                               (last[0], *last))
         if connection.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
             connection.executescript("PRAGMA incremental_vacuum;")
         else:  # a cache made before the cap: switched over once, then shrunk incrementally
             connection.executescript("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- column files ------------------------------------------------------------------------
+
+    def _column_file(self, key: bytes) -> Path:
+        return self.folder / COLUMNS_FOLDER / f"{key.hex()}.arrow"
+
+    def _column_files(self) -> list[tuple[float, int, Path]]:
+        """(last use, size, path) of every column file."""
+        found = []
+        try:
+            with os.scandir(self.folder / COLUMNS_FOLDER) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".arrow"):
+                        try:
+                            status = entry.stat()
+                        except OSError:  # evicted meanwhile
+                            continue
+                        found.append((status.st_mtime, status.st_size, Path(entry.path)))
+        except OSError:
+            pass
+        return found
+
+    def _write_column_file(self, key: bytes, table: pa.Table) -> None:
+        """Write ``table`` as an Arrow file under a temporary name, then move it in place."""
+        path = self._column_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with pa.OSFile(str(temporary), "wb") as sink:
+                with pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+    def _read_column_file(self, path: Path) -> Optional[dict[str, np.ndarray]]:
+        """A column file's arrays, memory-mapped; a damaged file is set aside (None)."""
+        try:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            columns = from_arrow(table, _decode_value)
+        except FileNotFoundError:  # evicted meanwhile
+            return None
+        except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as error:
+            with self._lock:
+                self._set_aside_file(path, error)
+            return None
+        try:
+            if path.stat().st_mtime < _now() - _TOUCH_SECONDS:
+                os.utime(path)  # its last use, for eviction
+        except OSError:
+            pass
+        return columns
+
+    def _set_aside_file(self, path: Path, error: Exception) -> None:
+        damaged = self.folder / DAMAGED_FOLDER
+        try:
+            damaged.mkdir(exist_ok=True)
+            os.replace(path, damaged / path.name)
+        except OSError:
+            path.unlink(missing_ok=True)
+        self._tell_once("damaged file", f"A file of the result cache was damaged ({error}); it "
+                                        f"was set aside in {damaged} and its results are "
+                                        "computed again")
 
     # -- the database and its troubles -------------------------------------------------------
 
@@ -448,10 +627,16 @@ class ResultCache:
             self._close()
             self._memory.clear()
             self._memory_bytes = 0
+            self._memory_columns.clear()
             self._touched.clear()
             self._usable = self._writable = True
             self._told.clear()
             self._opened = None
+            for _used, _size, path in self._column_files():
+                try:
+                    path.unlink()
+                except OSError:  # memory-mapped by a reader (Windows): evicted later
+                    pass
             try:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{self.path}{suffix}").unlink(missing_ok=True)
