@@ -21,7 +21,8 @@ class Dataset:
 
     def __init__(self, table: pa.Table, spec: Spec, name: str = "dataset",
                  path: Optional[Path] = None) -> None:
-        missing = [key for key in spec if key not in table.column_names]
+        names = set(table.column_names)  # built once: a table can have 20,000 columns
+        missing = [key for key in spec if key not in names]
         if missing:
             raise ValueError(f"spec names columns the table lacks: {', '.join(missing)}")
         self.table = table

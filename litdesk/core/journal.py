@@ -21,6 +21,7 @@ from typing import Any, Optional
 from litdesk.api import Dataset
 from litdesk.core import paths
 from litdesk.core.datapoints import NewDatapoint
+from litdesk.core.loaders import display_name
 
 FORMAT = 1
 
@@ -67,7 +68,9 @@ class Journal:
         stat = source.stat()
         self.header = {"litdesk_journal": FORMAT, "source": str(source), "size": stat.st_size,
                        "mtime_ns": stat.st_mtime_ns, "rows": len(dataset)}
-        digest = hashlib.sha256(str(source).encode("utf-8")).hexdigest()[:32]
+        # The path's bytes as the file system has them: a name that is not UTF-8 is held as
+        # surrogate escapes, which UTF-8 cannot encode.
+        digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:32]
         self.path = journals_folder() / f"{digest}.jsonl"
 
     def read(self) -> tuple[list[NewDatapoint], list[str]]:
@@ -118,8 +121,8 @@ class Journal:
     def _set_aside(self) -> str:
         kept = self.path.with_name(f"{self.path.stem}-{self.path.stat().st_mtime_ns}.jsonl")
         os.replace(self.path, kept)
-        return (f"{Path(self.header['source']).name} changed since datapoints were made on it; "
-                f"they are kept in {kept}")
+        return (f"{display_name(Path(self.header['source']).name)} changed since datapoints "
+                f"were made on it; they are kept in {kept}")
 
 
 def journal_for(dataset: Dataset) -> Optional[Journal]:

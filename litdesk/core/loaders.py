@@ -12,15 +12,17 @@ import codecs
 import csv
 import io
 import json
-import mmap
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import IO, Any, Optional, Union
 
 import charset_normalizer
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -54,6 +56,16 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
     *_DELIMITED_SUFFIXES, ".json", *_JSON_LINES_SUFFIXES, ".parquet", *_ARROW_SUFFIXES)
 """File name endings :func:`load_dataset` reads (besides ``datasets`` folders)."""
 
+#: Lists and objects nested deeper than this are refused: parsers and converters recurse once
+#: per level, and tens of thousands of levels overflow the stack. Data nests a few levels;
+#: common JSON parsers stop somewhere between 100 and 1,000.
+MAX_NESTING = 100
+#: The most list items one cell may hold, counted at every level: the window turns a cell into
+#: Python objects (about 60 bytes an item) to show it.
+MAX_CELL_ITEMS = 1_000_000
+#: The most bytes of text or binary one cell may hold.
+MAX_CELL_BYTES = 64 * 1024 * 1024
+
 
 class DatasetLoadError(Exception):
     """A file or folder could not be loaded as a dataset.
@@ -72,7 +84,7 @@ class DatasetLoadError(Exception):
         self.column = column
 
     def __str__(self) -> str:
-        where = [self.path.name or str(self.path)]
+        where = [display_name(self.path.name or str(self.path))]
         if self.line is not None:
             where.append(f"line {self.line}")
         if isinstance(self.column, str):
@@ -80,6 +92,16 @@ class DatasetLoadError(Exception):
         elif self.column is not None:
             where.append(f"column {self.column}")
         return f"{', '.join(where)}: {self.message}"
+
+
+def display_name(name: str) -> str:
+    """``name`` as text that can be shown and encoded anywhere: the bytes of a file name that
+    is not UTF-8 (which Python holds as surrogate escapes) become U+FFFD."""
+    try:
+        raw = name.encode(_UTF8, "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that no file name decoding made
+        raw = name.encode(_UTF8, "replace")
+    return raw.decode(_UTF8, "replace")
 
 
 def load_dataset(path: PathLike) -> Dataset:
@@ -138,11 +160,23 @@ def infer_spec(table: pa.Table) -> Spec:
     Columns no field type fits (structs, maps, other bytes) are left out of the spec; they
     stay in the table.
     """
+    return run_job(_iter_infer_spec(table))
+
+
+_COLUMNS_PER_PROGRESS = 100
+
+
+def _iter_infer_spec(table: pa.Table) -> Job[Spec]:
+    """:func:`infer_spec` as a job, yielding progress (a chance to cancel) every 100 columns."""
     spec: Spec = {}
-    for name, column in zip(table.column_names, table.columns):
+    message = f"Inferring column types of {table.num_rows:,} rows"
+    for index, (name, column) in enumerate(zip(table.column_names, table.columns)):
+        if index % _COLUMNS_PER_PROGRESS == 0:
+            yield Progress(index, table.num_columns, message)
         field = _infer_field(name, column, table.num_rows)
         if field is not None:
             spec[name] = field
+    yield Progress(table.num_columns, table.num_columns, message)
     return spec
 
 
@@ -155,12 +189,34 @@ def conform_table(table: pa.Table, spec: Spec) -> pa.Table:
     column cannot be cast (bytes that are not UTF-8, lists).
     """
     text_like = (TextSegment, CategoryLabel, ImagePath)
+    positions = _first_positions(table.column_names)
+    types = table.schema.types
+    replaced = {}
     for name, field in spec.items():
-        column = table.column(name)
-        if isinstance(field, text_like) and not _is_plain_text(column.type):
-            index = table.column_names.index(name)
-            table = table.set_column(index, name, column.cast(pa.string()))
-    return table
+        index = positions[name]
+        if isinstance(field, text_like) and not _is_plain_text(types[index]):
+            replaced[index] = table.column(index).cast(pa.string())
+    return _with_columns(table, replaced)
+
+
+def _first_positions(names: list[str]) -> dict[str, int]:
+    """Each name -> the position where it first occurs."""
+    positions: dict[str, int] = {}
+    for index, name in enumerate(names):
+        positions.setdefault(name, index)
+    return positions
+
+
+def _with_columns(table: pa.Table, replaced: dict[int, pa.ChunkedArray]) -> pa.Table:
+    """``table`` with the columns at the given positions replaced, built once (replacing them
+    one by one copies the schema each time: quadratic in the number of columns)."""
+    if not replaced:
+        return table
+    schema = table.schema
+    fields = [schema.field(index).with_type(replaced[index].type) if index in replaced
+              else schema.field(index) for index in range(table.num_columns)]
+    columns = [replaced.get(index, column) for index, column in enumerate(table.columns)]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=schema.metadata))
 
 
 # --- Dispatch ---------------------------------------------------------------------------
@@ -171,8 +227,10 @@ def _load_with_plugin(path: Path, loader: Contribution) -> Job[Dataset]:
     yield Progress(0, 1, f"Reading {path.name} ({loader.plugin} plugin)")
     loaded = loader.load_callable()(path)
     if isinstance(loaded, pa.Table):
-        spec = infer_spec(loaded)
-        loaded = Dataset(conform_table(loaded, spec), spec, name=path.stem, path=path)
+        yield from _check_cells(path, loaded)
+        spec = yield from _iter_infer_spec(loaded)
+        loaded = Dataset(conform_table(loaded, spec), spec, name=display_name(path.stem),
+                         path=path)
     if not isinstance(loaded, Dataset):
         raise DatasetLoadError(path, f"the {loader.plugin} plugin returned a "
                                      f"{type(loaded).__name__}, not a dataset")
@@ -196,12 +254,12 @@ def _load(path: Path) -> Job[Dataset]:
             raise DatasetLoadError(path, "empty file")
         yield Progress(0, path.stat().st_size, f"Reading {path.name}")
         table = yield from _read_file(path, suffix)
-        name, overrides = path.stem, {}
+        name, overrides = display_name(path.stem), {}
     if table.num_columns == 0:
         raise DatasetLoadError(path, "no columns")
     table = _with_unique_column_names(_without_view_types(table))
-    yield Progress(1, 1, f"Inferring column types of {table.num_rows:,} rows")
-    spec = {**infer_spec(table), **overrides}
+    yield from _check_cells(path, table)
+    spec = {**(yield from _iter_infer_spec(table)), **overrides}
     dataset = Dataset(conform_table(table, spec), spec, name=name, path=path)
     yield Progress(1, 1, f"Loaded {len(dataset):,} rows")
     return dataset
@@ -216,7 +274,7 @@ def _read_file(path: Path, suffix: str) -> Job[pa.Table]:
         return (yield from _read_json_lines(path))
     if suffix == ".parquet":
         return (yield from _read_parquet(path))
-    return _read_arrow_ipc(path)
+    return (yield from _read_arrow_ipc(path))
 
 
 # --- Text encodings ----------------------------------------------------------------------
@@ -288,6 +346,15 @@ def _decode_text(path: Path, data: bytes) -> str:
 # --- Reading in the background with progress by bytes -----------------------------------
 
 _PROGRESS_INTERVAL_S = 0.1
+_CHUNK_BYTES = 1024 * 1024
+
+
+def _file_chunks(path: Path) -> Iterable[bytes]:
+    """The bytes of ``path``, a megabyte at a time (read, not memory-mapped: a file cut short
+    under a mapping kills the process with SIGBUS)."""
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK_BYTES):
+            yield chunk
 
 
 def _read_with_progress(path: Path, parse: Callable[[pa.NativeFile], pa.Table]) -> Job[pa.Table]:
@@ -409,9 +476,7 @@ class _DelimitedReader:
 
     def _file_has_quotes(self) -> bool:
         if self._has_quotes is None:
-            with open(self.path, "rb") as file, \
-                    mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                self._has_quotes = mapped.find(b'"') != -1
+            self._has_quotes = any(b'"' in chunk for chunk in _file_chunks(self.path))
         return self._has_quotes
 
     @staticmethod
@@ -514,11 +579,75 @@ def _read_json_lines(path: Path) -> Job[pa.Table]:
     """
     sample = _read_sample(path)
     if _detect_encoding(path, sample) == _UTF8 and sample.strip():
+        yield from _refuse_deep_nesting(path, _file_chunks(path), path.stat().st_size,
+                                        per_line=True)
         try:
-            return (yield from _read_with_progress(path, pa_json.read_json))
-        except pa.ArrowInvalid:
+            return (yield from _read_json_pieces(path))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
     return (yield from _read_json_document(path))
+
+
+_JSON_PIECE_BYTES = 16 * 1024 * 1024
+
+
+def _read_json_pieces(path: Path) -> Job[pa.Table]:
+    """JSON Lines read by pyarrow in pieces of whole lines, each parsed as one block, on a
+    pool of threads, then joined (a column null or missing in one piece takes its type from
+    the others; raises ``ArrowTypeError`` when pieces disagree on a type).
+
+    pyarrow's own blocks are avoided: a column that is text in one block and lists in the
+    next kills the process (pyarrow 26) instead of raising an error. Closing the job stops
+    the pieces not yet started and waits for the running ones.
+    """
+    total = path.stat().st_size
+    pieces = _line_pieces(path, total)
+    tables, done = [], 0
+    with ThreadPoolExecutor(max_workers=min(len(pieces), os.cpu_count() or 1),
+                            thread_name_prefix=f"litdesk-read-{path.name}") as pool:
+        futures = [pool.submit(_parse_json_piece, path, *piece) for piece in pieces]
+        try:
+            for future, (start, end) in zip(futures, pieces):
+                while True:
+                    try:
+                        tables.append(future.result(timeout=_PROGRESS_INTERVAL_S))
+                        break
+                    except FutureTimeout:
+                        yield Progress(done, total, f"Reading {path.name}")
+                done += end - start
+                yield Progress(done, total, f"Reading {path.name}")
+        finally:
+            for future in futures:
+                future.cancel()
+    tables = [table for table in tables if table.num_columns] or tables[:1]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _line_pieces(path: Path, total: int) -> list[tuple[int, int]]:
+    """(start, end) byte ranges of about :data:`_JSON_PIECE_BYTES` covering ``path``, each
+    ending at a line break (or the end of the file)."""
+    bounds = [0]
+    with open(path, "rb") as file:
+        while bounds[-1] + _JSON_PIECE_BYTES < total:
+            file.seek(bounds[-1] + _JSON_PIECE_BYTES)
+            while chunk := file.read(_SAMPLE_BYTES):
+                found = chunk.find(b"\n")
+                if found >= 0:
+                    bounds.append(file.tell() - len(chunk) + found + 1)
+                    break
+            else:
+                break
+    if bounds[-1] < total:
+        bounds.append(total)
+    return list(zip(bounds, bounds[1:]))
+
+
+def _parse_json_piece(path: Path, start: int, end: int) -> pa.Table:
+    with open(path, "rb") as file:
+        file.seek(start)
+        data = file.read(end - start)
+    options = pa_json.ReadOptions(use_threads=False, block_size=max(len(data), 1))
+    return pa_json.read_json(pa.BufferReader(data), read_options=options)
 
 
 def _read_json_document(path: Path) -> Job[pa.Table]:
@@ -526,6 +655,7 @@ def _read_json_document(path: Path) -> Job[pa.Table]:
     text = _decode_text(path, path.read_bytes())
     if not text.strip():
         raise DatasetLoadError(path, "empty file")
+    yield from _refuse_deep_text(path, text)
     yield Progress(1, 3, f"Parsing {path.name}")
     values, starts = _parse_json_values(path, text)
     yield Progress(2, 3, f"Building columns of {path.name}")
@@ -553,6 +683,128 @@ def _parse_json_values(path: Path, text: str) -> tuple[list[Any], list[int]]:
         starts.append(position)
         position = _JSON_WHITESPACE.match(text, end).end()
     return values, starts
+
+
+def _refuse_deep_nesting(path: Path, chunks: Iterable[bytes], total: int,
+                         per_line: bool) -> Job[None]:
+    """Raise a DatasetLoadError naming the line where the JSON text in ``chunks`` nests more
+    than :data:`MAX_NESTING` deep, before a parser recurses into it."""
+    scanner = _NestingScanner(per_line)
+    done = 0
+    for chunk in chunks:
+        line = scanner.feed(chunk)
+        if line is not None:
+            raise DatasetLoadError(
+                path, f"nested deeper than litdesk reads ({MAX_NESTING} levels)", line=line)
+        done += len(chunk)
+        yield Progress(done, total, f"Checking {path.name}")
+
+
+def _refuse_deep_text(path: Path, text: str) -> Job[None]:
+    """:func:`_refuse_deep_nesting` for a JSON document decoded from any encoding."""
+    encoded = memoryview(text.encode(_UTF8, "surrogatepass"))
+    chunks = (encoded[start:start + _CHUNK_BYTES]
+              for start in range(0, len(encoded), _CHUNK_BYTES))
+    yield from _refuse_deep_nesting(path, chunks, len(encoded), per_line=False)
+
+
+_QUOTE, _BACKSLASH, _OPEN, _CLOSE, _NEWLINE = 1, 2, 3, 4, 5
+_JSON_BYTE_KINDS = np.zeros(256, np.uint8)
+_JSON_BYTE_KINDS[list(b'"\\[{]}\n')] = (_QUOTE, _BACKSLASH, _OPEN, _OPEN, _CLOSE, _CLOSE, _NEWLINE)
+
+
+class _NestingScanner:
+    """Follows the nesting depth of JSON text fed in chunks, without parsing it: numpy over
+    the positions of the bytes that matter (quotes, backslashes, brackets, line breaks).
+
+    Brackets inside strings do not count. A string never spans lines in valid JSON, so every
+    line starts outside one; with ``per_line`` (JSON Lines) every line also starts at depth 0.
+    The text must be UTF-8, where no multi-byte character holds one of those bytes.
+    """
+
+    def __init__(self, per_line: bool) -> None:
+        self.per_line = per_line
+        self.line = 1  # the line the next chunk starts on
+        self.depth = 0  # the depth where the text so far ends
+        self.in_string = False  # whether the text so far ends inside a string
+        self.backslashes = 0  # how many backslashes the text so far ends with
+
+    def feed(self, chunk: bytes) -> Optional[int]:
+        """The line where ``chunk`` first goes deeper than :data:`MAX_NESTING`, else None."""
+        data = np.frombuffer(chunk, np.uint8)
+        if self.per_line:
+            breaks = np.flatnonzero(data == ord("\n"))
+            if len(breaks) and self._shallow_lines(data, breaks):
+                self.line += len(breaks)
+                self.depth, self.in_string, self.backslashes = 0, False, 0
+                return self._scan(data[breaks[-1] + 1:])
+        return self._scan(data)
+
+    def _shallow_lines(self, data: np.ndarray, breaks: np.ndarray) -> bool:
+        """Whether no line in ``data`` opens more brackets than the limit (a line of JSON Lines
+        cannot nest deeper than that), counting those its start opened in earlier chunks."""
+        openers = np.flatnonzero((data == ord("[")) | (data == ord("{")))
+        per_line = np.diff(np.searchsorted(openers, breaks), prepend=0)
+        per_line[0] += self.depth
+        return int(per_line.max()) <= MAX_NESTING
+
+    def _scan(self, data: np.ndarray) -> Optional[int]:
+        """:meth:`feed` for every byte, from the state where the text before ``data`` ended."""
+        positions = np.flatnonzero(_JSON_BYTE_KINDS[data])
+        if not len(positions):
+            self.backslashes = 0
+            return None
+        kinds = _JSON_BYTE_KINDS[data[positions]]
+        quotes = self._unescaped_quotes(positions, kinds, len(data))
+        newlines = kinds == _NEWLINE
+        # For each event, the index of the last line break at or before it (-1: none here).
+        events = np.arange(len(kinds))
+        last_break = np.maximum.accumulate(np.where(newlines, events, -1))
+        new_line = last_break >= 0
+        at_break = np.maximum(last_break, 0)
+        quote_count = np.cumsum(quotes)
+        quotes_in_line = quote_count - np.where(new_line, quote_count[at_break], 0)
+        inside = (quotes_in_line + np.where(new_line, 0, int(self.in_string))) % 2 == 1
+        steps = (kinds == _OPEN).astype(np.int64) - (kinds == _CLOSE)
+        steps[inside] = 0
+        depth = np.cumsum(steps)
+        if self.per_line:
+            depth -= np.where(new_line, depth[at_break], -self.depth)
+        else:
+            depth += self.depth
+        too_deep = np.flatnonzero(depth > MAX_NESTING)
+        if len(too_deep):
+            return self.line + int(np.count_nonzero(newlines[:too_deep[0]]))
+        self.line += int(np.count_nonzero(newlines))
+        self.in_string = bool(inside[-1])
+        self.depth = int(depth[-1])
+        return None
+
+    def _unescaped_quotes(self, positions: np.ndarray, kinds: np.ndarray,
+                          length: int) -> np.ndarray:
+        """Which events are quotes not escaped by an odd run of backslashes; updates the
+        count of backslashes the text ends with."""
+        quotes = kinds == _QUOTE
+        quote_events = np.flatnonzero(quotes)
+        at = positions[quote_events]
+        slashes = positions[kinds == _BACKSLASH]
+        carried, self.backslashes = self.backslashes, 0
+        preceding = np.zeros(len(at), np.int64)  # the backslashes right before each quote
+        if len(slashes):
+            # The length of the run of backslashes ending at each backslash; the previous
+            # chunk's run goes on in a run starting at position 0.
+            starts = np.ones(len(slashes), bool)
+            starts[1:] = np.diff(slashes) != 1
+            run_start = np.maximum.accumulate(np.where(starts, np.arange(len(slashes)), 0))
+            runs = np.arange(len(slashes)) - run_start + 1
+            runs += np.where(slashes[run_start] == 0, carried, 0)
+            before = np.maximum(np.searchsorted(slashes, at) - 1, 0)
+            preceding = np.where(slashes[before] == at - 1, runs[before], 0)
+            if slashes[-1] == length - 1:
+                self.backslashes = int(runs[-1])
+        preceding[at == 0] = carried
+        quotes[quote_events[preceding % 2 == 1]] = False
+        return quotes
 
 
 def _table_from_records(path: Path, records: list[Any],
@@ -597,6 +849,7 @@ def _json_column(values: list[Any]) -> pa.Array:
 def _read_parquet(path: Path) -> Job[pa.Table]:
     try:
         with pq.ParquetFile(path) as parquet:
+            _refuse_dense_row_groups(path, parquet.metadata)
             groups = parquet.num_row_groups
             tables = []
             for group in range(groups):
@@ -607,19 +860,51 @@ def _read_parquet(path: Path) -> Job[pa.Table]:
         raise DatasetLoadError(path, "not a readable Parquet file") from error
 
 
+def _refuse_dense_row_groups(path: Path, metadata: pq.FileMetaData) -> None:
+    """Refuse, before decoding, a row group holding more than :data:`MAX_CELL_ITEMS` values a
+    row in one column: one of its cells holds more than that (a kilobyte of Parquet can encode
+    a hundred million repeated values)."""
+    first_row = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        rows = group.num_rows
+        for column in range(group.num_columns):
+            chunk = group.column(column)
+            if chunk.num_values > max(rows, 1) * MAX_CELL_ITEMS:
+                where = f"row {first_row + 1:,}" if rows <= 1 else \
+                    f"rows {first_row + 1:,}–{first_row + rows:,}"
+                raise DatasetLoadError(
+                    path, f"{chunk.num_values:,} values in {where}, more than litdesk reads "
+                          f"({MAX_CELL_ITEMS:,} in one cell)", column=chunk.path_in_schema)
+        first_row += rows
+
+
 _ARROW_FILE_MAGIC = b"ARROW1"
 
 
-def _read_arrow_ipc(path: Path) -> pa.Table:
-    """An Arrow IPC file (Feather v2) or stream, memory-mapped so that reading copies nothing."""
+def _read_arrow_ipc(path: Path) -> Job[pa.Table]:
+    """An Arrow IPC file (Feather v2) or stream, read into memory.
+
+    Not memory-mapped: when another program rewrites or truncates a mapped file, the next
+    read of a page that is gone kills the process with SIGBUS. Reading copies the file once,
+    at disk speed, in the background with progress, like every other format.
+    """
     try:
-        with pa.memory_map(str(path)) as source:  # the table keeps the mapping alive
-            if source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC:
-                return pa.ipc.open_file(source).read_all()
-            source.seek(0)
-            return pa.ipc.open_stream(source).read_all()
+        return (yield from _read_with_progress(path, _read_ipc))
     except (pa.ArrowInvalid, OSError) as error:
         raise DatasetLoadError(path, "not a readable Arrow file") from error
+
+
+def _read_ipc(source: pa.NativeFile) -> pa.Table:
+    """The table in an Arrow IPC file or stream, validated in full: the reader trusts the
+    offsets a file holds, and a damaged or crafted one would crash the first read of a value."""
+    if source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC:
+        table = pa.ipc.open_file(source).read_all()
+    else:
+        source.seek(0)
+        table = pa.ipc.open_stream(source).read_all()
+    table.validate(full=True)
+    return table
 
 
 # --- Hugging Face datasets folders ------------------------------------------------------
@@ -633,38 +918,50 @@ def _read_datasets_folder(folder: Path) -> Job[tuple[pa.Table, str, Spec]]:
 
     Of a DatasetDict it reads the "test" split, else "validation", else the first listed.
     ClassLabel features become CategoryLabel fields with their names as vocab, and the
-    column holds the names instead of their indices.
+    column holds the names instead of their indices. Nothing outside ``folder`` is read: a
+    split or data file named with ``..`` or an absolute path, or a link leading out, is refused.
     """
-    name = folder.name
+    root = folder.resolve()
+    name = display_name(folder.name)
     split_folder = folder
     if (folder / "dataset_dict.json").is_file():
-        splits = _read_json_file(folder / "dataset_dict.json").get("splits")
+        dict_file = _inside(root, folder / "dataset_dict.json", folder)
+        splits = _read_json_file(dict_file).get("splits")
         splits = [split for split in splits if isinstance(split, str)] \
             if isinstance(splits, list) else []
         split = next((s for s in _PREFERRED_SPLITS if s in splits), splits[0] if splits else None)
         if split is None:
             raise DatasetLoadError(folder, "dataset_dict.json lists no splits")
-        split_folder = folder / split
-        name = f"{folder.name} ({split})"
+        split_folder = _inside(root, folder / split, dict_file, f"split {split!r}")
+        name = f"{name} ({display_name(split)})"
     if not any((split_folder / file).is_file() for file in _DATASETS_SPLIT_FILES):
         raise DatasetLoadError(split_folder, "not a dataset folder "
                                              "(no dataset_info.json or state.json)")
-    data_files = _datasets_data_files(split_folder)
+    data_files = _datasets_data_files(root, split_folder)
     total = sum(file.stat().st_size for file in data_files)
     done = 0
     tables = []
     for file in data_files:
         yield Progress(done, total, f"Reading {name}")
         try:
-            with pa.memory_map(str(file)) as source:  # the table keeps the mapping alive
-                tables.append(pa.ipc.open_stream(source).read_all())
+            with pa.OSFile(str(file)) as source:
+                tables.append(_read_ipc(source))
         except (pa.ArrowInvalid, OSError) as error:
             raise DatasetLoadError(file, "not a readable Arrow stream") from error
         done += file.stat().st_size
     yield Progress(total, total, f"Reading {name}")
     table = pa.concat_tables(tables)
-    table, overrides = _apply_class_labels(table, _datasets_features(split_folder))
+    table, overrides = _apply_class_labels(table, _datasets_features(root, split_folder))
     return table, name, overrides
+
+
+def _inside(root: Path, path: Path, named_in: Path, what: Optional[str] = None) -> Path:
+    """``path`` with its links resolved; a DatasetLoadError about ``named_in`` (the file that
+    names it) when it leads outside ``root``."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise DatasetLoadError(named_in, f"{what or path.name} leads outside the dataset folder")
+    return resolved
 
 
 def _read_json_file(file: Path) -> dict[str, Any]:
@@ -677,14 +974,19 @@ def _read_json_file(file: Path) -> dict[str, Any]:
     return content
 
 
-def _datasets_data_files(split_folder: Path) -> list[Path]:
+def _datasets_data_files(root: Path, split_folder: Path) -> list[Path]:
     state_file = split_folder / "state.json"
     if state_file.is_file():
+        state_file = _inside(root, state_file, state_file)
         entries = _read_json_file(state_file).get("_data_files") or []
-        files = [split_folder / entry["filename"] for entry in entries
+        names = [entry["filename"] for entry in entries
                  if isinstance(entry, dict) and "filename" in entry]
+        if not all(isinstance(name, str) for name in names):
+            raise DatasetLoadError(state_file, "a data file name is not text")
+        files = [_inside(root, split_folder / name, state_file, f"data file {name!r}")
+                 for name in names]
     else:
-        files = sorted(split_folder.glob("data-*.arrow"))
+        files = [_inside(root, file, file) for file in sorted(split_folder.glob("data-*.arrow"))]
     if not files:
         raise DatasetLoadError(split_folder, "no data-*.arrow files")
     missing = next((file for file in files if not file.is_file()), None)
@@ -693,31 +995,32 @@ def _datasets_data_files(split_folder: Path) -> list[Path]:
     return files
 
 
-def _datasets_features(split_folder: Path) -> dict[str, Any]:
+def _datasets_features(root: Path, split_folder: Path) -> dict[str, Any]:
     info_file = split_folder / "dataset_info.json"
     if not info_file.is_file():
         return {}
-    features = _read_json_file(info_file).get("features")
+    features = _read_json_file(_inside(root, info_file, info_file)).get("features")
     return features if isinstance(features, dict) else {}
 
 
 def _apply_class_labels(table: pa.Table, features: dict[str, Any]) -> tuple[pa.Table, Spec]:
     """Replace ClassLabel indices by their names (-1, "no label", becomes null)."""
     overrides: Spec = {}
+    positions = _first_positions(table.column_names)
+    replaced = {}
     for name, feature in features.items():
         if not (isinstance(feature, dict) and feature.get("_type") == "ClassLabel"
-                and name in table.column_names):
+                and name in positions):
             continue
-        column = table.column(name)
+        column = table.column(positions[name])
         names = [str(label) for label in feature.get("names") or []]
         if not pa.types.is_integer(column.type) or not names:
             continue
         in_range = pc.and_(pc.greater_equal(column, 0), pc.less(column, len(names)))
         indices = pc.if_else(in_range, column, pa.scalar(None, column.type))
-        labels = pc.take(pa.array(names, pa.string()), indices)
-        table = table.set_column(table.column_names.index(name), name, labels)
+        replaced[positions[name]] = pc.take(pa.array(names, pa.string()), indices)
         overrides[name] = CategoryLabel(vocab=tuple(names))
-    return table, overrides
+    return _with_columns(table, replaced), overrides
 
 
 # --- Column names and types ---------------------------------------------------------------
@@ -726,12 +1029,16 @@ def _apply_class_labels(table: pa.Table, features: dict[str, Any]) -> tuple[pa.T
 def _with_unique_column_names(table: pa.Table) -> pa.Table:
     """Blank names become ``column_<n>``; a repeated name gets ``_2``, ``_3``… appended."""
     names: list[str] = []
+    taken: set[str] = set()
+    next_copy: dict[str, int] = {}  # base name -> the suffix to try next
     for number, name in enumerate(table.column_names, start=1):
         base = name if name.strip() else f"column_{number}"
-        candidate, copy = base, 2
-        while candidate in names:
+        candidate, copy = base, next_copy.get(base, 2)
+        while candidate in taken:
             candidate, copy = f"{base}_{copy}", copy + 1
+        next_copy[base] = copy
         names.append(candidate)
+        taken.add(candidate)
     return table if names == table.column_names else table.rename_columns(names)
 
 
@@ -748,16 +1055,100 @@ def _plain_type(kind: pa.DataType) -> Optional[pa.DataType]:
 
 
 def _without_view_types(table: pa.Table) -> pa.Table:
+    replaced = {}
     for index, kind in enumerate(table.schema.types):
         plain = _plain_type(kind)
         if plain is not None:
-            table = table.set_column(index, table.column_names[index],
-                                     table.column(index).cast(plain))
-    return table
+            replaced[index] = table.column(index).cast(plain)
+    return _with_columns(table, replaced)
 
 
 def _is_plain_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+# --- What one cell may cost ----------------------------------------------------------------
+
+
+def _check_cells(path: Path, table: pa.Table) -> Job[None]:
+    """Refuse a cell holding more than :data:`MAX_CELL_ITEMS` list items or
+    :data:`MAX_CELL_BYTES` of text or binary: showing one such cell can take the window
+    gigabytes. (Parquet and Arrow refuse types nested deeper than 100 and 64 levels.)"""
+    message = f"Checking the values of {path.name}"
+    for index, (name, column) in enumerate(zip(table.column_names, table.columns)):
+        if index % _COLUMNS_PER_PROGRESS == 0:
+            yield Progress(index, table.num_columns, message)
+        first_row = 0
+        for chunk in column.chunks:
+            items, text_bytes = (None if totals is None else np.diff(totals)
+                                 for totals in _cumulative_sizes(chunk))
+            if items is not None and len(items) and items.max() > MAX_CELL_ITEMS:
+                row = int(np.argmax(items > MAX_CELL_ITEMS))
+                raise DatasetLoadError(
+                    path, f"row {first_row + row + 1:,} holds {int(items[row]):,} list items "
+                          f"(litdesk reads at most {MAX_CELL_ITEMS:,} in one cell)", column=name)
+            if text_bytes is not None and len(text_bytes) and text_bytes.max() > MAX_CELL_BYTES:
+                row = int(np.argmax(text_bytes > MAX_CELL_BYTES))
+                raise DatasetLoadError(
+                    path, f"row {first_row + row + 1:,} holds {_mebibytes(text_bytes[row])} of "
+                          f"text or bytes (litdesk reads at most {_mebibytes(MAX_CELL_BYTES)} in "
+                          "one cell)", column=name)
+            first_row += len(chunk)
+
+
+def _mebibytes(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB"
+
+
+_Totals = Optional[np.ndarray]
+
+
+def _cumulative_sizes(array: pa.Array) -> tuple[_Totals, _Totals]:
+    """Running totals over the values of ``array`` (``len(array) + 1`` of them, from 0) of
+    the list items they hold at every level and of their bytes of text or binary; None for a
+    total that stays 0. Lists are measured by their offsets: a column of embeddings costs one
+    step a row, not one a number."""
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        codes = pc.fill_null(array.indices, 0).to_numpy()
+        valid = pc.is_valid(array.indices).to_numpy(zero_copy_only=False)
+        return tuple(None if totals is None else
+                     _running(np.where(valid, np.diff(totals)[codes], 0))
+                     for totals in _cumulative_sizes(array.dictionary))
+    if _is_plain_text(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return None, _running(pc.fill_null(pc.binary_length(array), 0).to_numpy())
+    if pa.types.is_struct(kind):
+        fields = [_cumulative_sizes(field) for field in array.flatten()]
+        return tuple(_sum_totals([sizes[part] for sizes in fields]) for part in (0, 1))
+    if pa.types.is_fixed_size_list(kind):
+        offsets = (np.arange(len(array) + 1, dtype=np.int64) + array.offset) * kind.list_size
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        offsets = array.offsets.to_numpy().astype(np.int64)
+    elif _is_list_view(kind):
+        return _cumulative_sizes(array.cast(pa.large_list(kind.value_field)))
+    else:
+        return None, None
+    child_items, child_bytes = _cumulative_sizes(array.values)
+    start = offsets[0]
+    items = offsets - start
+    if child_items is not None:
+        items += child_items[offsets] - child_items[start]
+    return items, None if child_bytes is None else child_bytes[offsets] - child_bytes[start]
+
+
+def _running(sizes: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+
+
+def _sum_totals(parts: list[_Totals]) -> _Totals:
+    present = [part for part in parts if part is not None]
+    return sum(present[1:], present[0]) if present else None
+
+
+def _is_list_view(kind: pa.DataType) -> bool:
+    """Whether ``kind`` is a list view (pyarrow >= 16)."""
+    return any(getattr(pa.types, test, lambda _: False)(kind)
+               for test in ("is_list_view", "is_large_list_view"))
 
 
 # --- Spec inference ----------------------------------------------------------------------

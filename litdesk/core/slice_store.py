@@ -47,7 +47,8 @@ class DatasetIdentity:
 
     def filename(self) -> str:
         """The file, in the slices folder, that holds this source's slices."""
-        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:32] + ".npz"
+        # fsencode: a file name that is not UTF-8 holds surrogate escapes UTF-8 cannot encode
+        return hashlib.sha256(os.fsencode(self.source)).hexdigest()[:32] + ".npz"
 
 
 def slices_folder() -> Path:
