@@ -18,7 +18,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from litdesk.core import loaders
+from litdesk.core import loaders, plugins
 from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.jobs import InlineRunner, Progress, run_job
 from litdesk.core.journal import Journal
@@ -192,6 +192,21 @@ def test_a_file_whose_name_is_not_utf8_loads_and_keeps_its_datapoints(tmp_path):
     with open(raw, "wb") as file:
         file.write(b"text,label\n\"never closed\n")
     assert str(load_error(path)).encode("utf-8").startswith(b"caf\xef\xbf\xbd.csv")
+
+
+# --- Plugin folder -------------------------------------------------------------------------
+
+
+def test_a_fifo_in_the_plugin_folder_is_skipped(litdesk_home):
+    folder = plugins.user_plugin_folder()
+    os.mkfifo(folder / "a_pipe.py")
+    (folder / "tool.py").write_text("LITDESK_MANIFEST = {'name': 'tool'}\n")
+    output = survived(run_python("""
+        from litdesk.core.plugins import discover_plugins
+        registry = discover_plugins()
+        print("tool" in registry.plugins, sorted(registry.errors))
+    """, timeout=60))
+    assert output.strip() == "True []"
 
 
 # --- What one cell may cost ----------------------------------------------------------------

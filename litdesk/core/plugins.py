@@ -23,6 +23,8 @@ import ast
 import fnmatch
 import importlib
 import importlib.util
+import os
+import stat
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -123,9 +125,17 @@ def _read_manifest(value: str) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def _read_user_manifest(file: Path) -> dict[str, Any]:
-    """The ``LITDESK_MANIFEST`` literal of a user plugin file, without running the file."""
-    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+def _read_user_manifest(file: Path) -> Optional[dict[str, Any]]:
+    """The ``LITDESK_MANIFEST`` literal of a user plugin file, without running the file; None
+    when ``file`` is not a regular file (a FIFO, a device, a folder), which is skipped.
+
+    The file is opened without blocking and checked once open: reading a FIFO waits for ever."""
+    descriptor = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        source = handle.read()
+    tree = ast.parse(source, filename=str(file))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name)
                                                 and target.id == MANIFEST_VARIABLE
@@ -172,7 +182,9 @@ def discover_plugins() -> PluginRegistry:
             registry.errors[entry.name] = f"{type(error).__name__}: {error}"
     for file in sorted(user_plugin_folder().glob("*.py")):
         try:
-            _register(registry, file.stem, _read_user_manifest(file), source=file)
+            manifest = _read_user_manifest(file)
+            if manifest is not None:
+                _register(registry, file.stem, manifest, source=file)
         except Exception as error:
             registry.errors[file.name] = f"{type(error).__name__}: {error}"
     return registry
