@@ -23,17 +23,36 @@ Example = dict[str, Any]
 
 #: ConvNeXt-style processors (a ``crop_pct``) crop only below this shortest edge.
 CROP_PCT_LIMIT = 384
+#: Images with more pixels are refused, from their header, before they are decoded: a few
+#: kilobytes of PNG can hold 12,000 × 12,000 pixels, 432 MB decoded.
+MAX_IMAGE_PIXELS = 100_000_000
+#: Larger images are shrunk to fit this many pixels a side as they are decoded (JPEGs decode
+#: straight at 1/2, 1/4 or 1/8 the size); the processor resizes them to a few hundred anyway.
+DECODED_SIDE = 4096
+
+
+class ImageTooLargeError(ValueError):
+    """An image with more pixels than :data:`MAX_IMAGE_PIXELS`."""
 
 
 def decode_image(data: Any, mode: str = "RGB") -> Any:
-    """Encoded image bytes as a PIL image in ``mode``; ValueError when they are not an image."""
+    """Encoded image bytes as a PIL image in ``mode``, at most :data:`DECODED_SIDE` pixels a
+    side; ImageTooLargeError for one of more than :data:`MAX_IMAGE_PIXELS`, ValueError for
+    bytes that are not an image."""
     from PIL import Image, UnidentifiedImageError
 
     if not isinstance(data, (bytes, bytearray, memoryview)) or not data:
         raise ValueError(f"expected encoded image bytes, not {type(data).__name__}")
+    limit = f"litdesk decodes at most {MAX_IMAGE_PIXELS // 1_000_000:,} megapixels"
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))  # reads the header only
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLargeError(f"the image is {width:,} × {height:,} pixels; {limit}")
+        image.thumbnail((DECODED_SIDE, DECODED_SIDE))  # does nothing to smaller images
         return image.convert(mode)
+    except Image.DecompressionBombError as error:  # Pillow's own limit, at open
+        raise ImageTooLargeError(f"the image has too many pixels; {limit}") from error
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"not a readable image ({error})") from error
 
@@ -163,8 +182,8 @@ class HFImageClassifier(Model, GradientImageModel):
         for data in images:
             try:
                 decoded.append(decode_image(data, self.mode))
-            except ValueError as error:
-                raise ValueError(f"model {self.name}: {error}") from None
+            except ValueError as error:  # keeps its type: ImageTooLargeError stays one
+                raise type(error)(f"model {self.name}: {error}") from None
         return self._pixels(decoded)
 
     def logits_from_pixels(self, pixels: Any) -> Any:
