@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.jobs import InlineRunner, Progress, run_job
 from litdesk.core.journal import Journal
 from litdesk.core.loaders import iter_load_dataset, load_dataset
+from litdesk.core.save import save_dataset_job
 from litdesk.core.workbench import Workbench
 from tests.test_loaders import load_error, save_to_disk_like
 
@@ -272,3 +275,55 @@ def test_images_too_large_to_decode_are_refused_and_large_ones_shrunk():
     encoded = io.BytesIO()
     Image.new("L", (6000, 3000)).save(encoded, "PNG")
     assert decode_image(encoded.getvalue()).size == (4096, 2048)
+
+
+# --- Save Dataset As -----------------------------------------------------------------------
+
+
+def test_a_save_killed_half_way_leaves_the_old_file_whole_and_its_temporary_is_cleaned(
+        tmp_path):
+    target = tmp_path / "mine.jsonl"
+    target.write_text('{"text": "what I had"}\n')
+    target.chmod(0o640)
+    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        import pyarrow as pa
+        from litdesk.api import Dataset, TextSegment
+        from litdesk.core.save import save_dataset_job
+        rows = pa.table({{"text": ["new"] * 120_000}})
+        job = save_dataset_job(Dataset(rows, {{"text": TextSegment()}}), {str(target)!r})
+        for progress in job:
+            if 0 < progress.done < progress.total:  # the first batch is written
+                print("writing", flush=True)
+                sys.stdin.readline()  # killed here
+    """)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=60)
+    (left,) = [p for p in tmp_path.iterdir() if p != target]
+    assert left.name.startswith(".mine.jsonl.litdesk-")
+    assert target.read_text() == '{"text": "what I had"}\n'  # nothing lost
+
+    dataset = load_dataset(target)
+    run_job(save_dataset_job(dataset, target))
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # the temporary is gone
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert json.loads(target.read_text().splitlines()[0])["text"] == "what I had"
+
+
+def test_a_new_saved_file_gets_the_umask_mode_and_a_link_stays_a_link(tmp_path):
+    (tmp_path / "in.csv").write_text("text\nhello\n")
+    dataset = load_dataset(tmp_path / "in.csv")
+    umask = os.umask(0o027)
+    try:
+        run_job(save_dataset_job(dataset, tmp_path / "new.csv"))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "new.csv")
+    run_job(save_dataset_job(dataset, link))
+    assert link.is_symlink() and "hello" in (tmp_path / "new.csv").read_text()
+
