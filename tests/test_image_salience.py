@@ -26,10 +26,10 @@ from litdesk.core.jobs import run_job
 from litdesk.core.model_loading import load_model
 from litdesk.core.predict import predict_rows
 from litdesk.core.session import Session
-from litdesk.ui.docks.salience import (OVERLAY_OPACITY, ColorBar, ImageOverlay, SalienceDock,
-                                       attribution_view)
+from litdesk.ui.docks.salience import SalienceDock, attribution_view
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.palette import salience_color
+from litdesk.ui.widgets.salience_charts import OVERLAY_OPACITY, ColorBar, ImageOverlay
 from litdesk_transformers import loader
 from litdesk_transformers.image_classifier import crop_region
 from tests.test_salience_dock import finished

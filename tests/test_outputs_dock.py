@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pyarrow as pa
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -17,6 +17,7 @@ from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.outputs import example_outputs_job, gold_values
 from litdesk.ui.main_window import MainWindow
+from litdesk.ui.widgets.attention import AttentionViewer, HeadView, heat_color
 from tests.test_gui import ROWS, write_csv
 
 LABELS = ("negative", "positive")
@@ -63,18 +64,14 @@ class EveryOutputModel(Model):
         return outputs
 
 
-def shown_matrix(view) -> np.ndarray:
-    model = view.matrix_model
-    return np.array([[model.data(model.index(i, j), Qt.ItemDataRole.UserRole)
-                      for j in range(model.columnCount())] for i in range(model.rowCount())])
-
-
 @pytest.fixture
 def window(qtbot, tmp_path):
+    """The window with the reviews open and the Model Outputs tab in front."""
     main = MainWindow(show_dialogs=False)
     qtbot.addWidget(main)
     main.show()
     qtbot.waitExposed(main)
+    main.docks["Model Outputs"].raise_()
     with qtbot.waitSignal(main.dataset_loaded, timeout=10_000):
         main.open_paths([write_csv(tmp_path / "reviews.csv")])
     yield main
@@ -86,6 +83,14 @@ def click_row(qtbot, window, row):
     view = window.table_dock.view
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.visualRect(window.table_dock.model.index(row, 0)).center())
+
+
+def hover(widget, point: QPoint) -> None:
+    """Move the mouse over ``point`` of ``widget`` with no button held."""
+    position = QPointF(point)
+    QApplication.sendEvent(widget, QMouseEvent(
+        QEvent.Type.MouseMove, position, widget.mapToGlobal(position), Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
 
 
 def test_every_output_type_of_the_primary_row_is_shown(qtbot, window):
@@ -117,23 +122,32 @@ def test_every_output_type_of_the_primary_row_is_shown(qtbot, window):
     assert section.widgets["tokens"].text() == text
     assert section.widgets["emb"].text() == "vector of 4 values"
 
-    attention = section.attention
-    assert [attention.layer_choice.itemText(i) for i in range(2)] == list(LAYERS)
-    assert attention.head_choice.maximum() == HEADS - 1
-    matrix = attention.matrix_model
-    assert [matrix.headerData(i, Qt.Orientation.Vertical) for i in range(len(words))] == words
-    assert [matrix.headerData(i, Qt.Orientation.Horizontal) for i in range(len(words))] == words
-    np.testing.assert_allclose(shown_matrix(attention), expected[LAYERS[0]][0], rtol=1e-6)
-    attention.head_choice.setValue(1)
-    np.testing.assert_allclose(shown_matrix(attention), expected[LAYERS[0]][1], rtol=1e-6)
-    attention.layer_choice.setCurrentIndex(1)
-    np.testing.assert_allclose(shown_matrix(attention), expected[LAYERS[1]][1], rtol=1e-6)
 
-    cell = QPointF(attention.matrix.visualRect(matrix.index(1, 2)).center())
-    QApplication.sendEvent(attention.matrix.viewport(), QMouseEvent(
-        QEvent.Type.MouseMove, cell, attention.matrix.viewport().mapToGlobal(cell),
-        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
-    assert attention.hover.text() == f"{words[1]} → {words[2]}: {expected[LAYERS[1]][1][1, 2]:.3f}"
+def test_attention_heads_are_shown_in_the_viewer_of_the_attention_dock(qtbot, window):
+    with qtbot.waitSignal(window.runner.idle, timeout=10_000):
+        window.open_objects(models=[EveryOutputModel()])
+    text = ROWS[0][0]
+    words, expected = tuple(text.split()), EveryOutputModel.outputs_for(text)
+    attention = window.outputs_dock.sections["every_output"].attention
+    assert isinstance(attention, AttentionViewer)
+    assert isinstance(window.attention_dock.viewer, AttentionViewer)  # one viewer, two docks
+    assert attention.isVisible()
+    assert (attention.layer_choice.maximum(), attention.head_choice.maximum()) \
+        == (len(LAYERS), HEADS - 1)
+    view = attention.view
+    assert view.from_tokens == view.to_tokens == words
+    np.testing.assert_allclose(view.weights, expected[LAYERS[0]][0], rtol=1e-6)
+
+    qtbot.mouseClick(attention.grid, Qt.MouseButton.LeftButton,
+                     pos=attention.grid.cell_rect(1, 1).center())
+    weights = expected[LAYERS[1]][1]
+    np.testing.assert_allclose(view.weights, weights, rtol=1e-6)
+    assert LAYERS[1] in attention.view_title.text()
+    row, column = np.unravel_index(np.argmax(weights), weights.shape)
+    drawn = view.grab().toImage().pixelColor(view.cell_rect(row, column).center())
+    assert drawn == heat_color(1.0)  # the head's largest weight, darkest
+    hover(view, view.cell_rect(1, 2).center())
+    assert attention.detail.text() == f"<b>{words[1]}</b> → <b>{words[2]}</b>: {weights[1, 2]:.3f}"
 
 
 def test_a_new_primary_row_replaces_the_shown_one_and_keeps_the_attention_choice(qtbot, window):
@@ -141,17 +155,17 @@ def test_a_new_primary_row_replaces_the_shown_one_and_keeps_the_attention_choice
         window.open_objects(models=[EveryOutputModel()])
     dock = window.outputs_dock
     attention = dock.sections["every_output"].attention
-    attention.layer_choice.setCurrentIndex(1)
+    attention.layer_choice.setValue(2)
     attention.head_choice.setValue(1)
+    qtbot.mouseClick(attention.lines_button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(window.runner.idle, timeout=10_000):
         click_row(qtbot, window, 1)
         click_row(qtbot, window, 4)  # the first click's job is cancelled or its result dropped
     text = ROWS[4][0]
     section = dock.sections["every_output"]
     assert section.widgets["tokens"].text() == text
-    assert (section.attention.layer_choice.currentText(), section.attention.head_choice.value()) \
-        == (LAYERS[1], 1)
-    np.testing.assert_allclose(shown_matrix(section.attention),
+    assert section.attention.choice() == (1, 1, HeadView.LINES, False)
+    np.testing.assert_allclose(section.attention.view.weights,
                                EveryOutputModel.outputs_for(text)[LAYERS[1]][1], rtol=1e-6)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QToolTip
 
 from litdesk.api import CategoryLabel, Dataset, TextSegment
@@ -15,11 +15,13 @@ from litdesk.core.explain import Attribution
 from litdesk.core.loaders import load_dataset
 from litdesk.core.model_loading import load_model
 from litdesk.core.session import Session
-from litdesk.ui.docks.salience import (COMPUTING, TOP_FEATURES, FeatureBars, SalienceDock,
-                                       TokenHeatmap, attribution_view, default_methods)
+from litdesk.ui.docks.salience import COMPUTING, SalienceDock, attribution_view, default_methods
 from litdesk.ui.jobs import JobRunner
+from litdesk.ui.widgets.salience_charts import TOP_FEATURES, FeatureBars, TokenHeatmap
 from tests.fakes import KeywordModel, SlowModel
 from tests.test_gui import ROWS
+from tests.test_outputs_dock import click_row
+from tests.test_outputs_dock import window  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -184,7 +186,7 @@ def test_a_failing_method_says_so_in_its_row(qtbot, dock):
     assert line.text() == "failed: RuntimeError: the model file is damaged"
 
 
-def test_a_new_primary_row_cancels_the_previous_jobs(qtbot, dock, monkeypatch):
+def test_a_new_primary_row_cancels_the_previous_request(qtbot, dock, monkeypatch):
     cancelled = []
     cancel = dock.runner.cancel
     monkeypatch.setattr(dock.runner, "cancel", lambda worker: (cancelled.append(worker),
@@ -194,12 +196,51 @@ def test_a_new_primary_row_cancels_the_previous_jobs(qtbot, dock, monkeypatch):
     dock.session.select([1])
     assert isinstance(dock.cell("slow", "lime", 1), QLabel)
     assert dock.cell("slow", "lime", 1).text() == COMPUTING
-    first = dock._workers["slow"]
+    assert dock.pending() == ["slow"] and "computing: slow" in dock.header.text()
     qtbot.waitUntil(lambda: model.calls > 0, timeout=10_000)
     select(qtbot, dock, 2, timeout=30_000)
-    assert cancelled == [first]
+    assert len(cancelled) == 1 and cancelled[0].abort_requested
     assert list(dock.results) == [("slow", "lime", 2)]
     assert dock.cell("slow", "lime", 1) is None
+
+
+def test_a_result_for_an_earlier_primary_row_never_shows(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    dock.session.select([1])
+    # Row 1's explanation ends on its thread before the window hears of it…
+    assert QThreadPool.globalInstance().waitForDone(20_000)
+    # …and row 2 is primary by the time that result is delivered.
+    select(qtbot, dock, 2)
+    assert list(dock.results) == [("keywords", "lime", 2)]
+    assert dock.cell("keywords", "lime", 1) is None
+    heatmap = dock.cell("keywords", "lime", 2).findChild(TokenHeatmap)
+    assert heatmap.tokens == tuple(ROWS[2][0].split())
+
+
+def test_a_hidden_dock_explains_nothing_until_it_is_shown(qtbot, window):
+    model = KeywordModel()
+    window.docks["Sequence Salience"].raise_()  # a tab with nothing to do for this model
+    with qtbot.waitSignal(window.runner.idle, timeout=20_000):
+        window.open_objects(models=[model])
+    dock, salience = window.salience_dock, window.docks["Salience"]
+    assert not dock.results
+    for closed in (False, True):
+        window.docks["Sequence Salience"].raise_()
+        if closed:
+            salience.close()
+        row = window.session.selection.primary + 1
+        calls = model.calls
+        click_row(qtbot, window, row)
+        qtbot.waitUntil(lambda: not window.runner.busy, timeout=20_000)
+        assert model.calls == calls and ("keywords", "lime", row) not in dock.results
+        with qtbot.waitSignal(window.runner.idle, timeout=20_000):
+            if closed:
+                salience.toggleViewAction().trigger()  # View ▸ Salience
+            salience.raise_()
+        assert model.calls > calls
+        assert list(dock.results) == [("keywords", "lime", row)]
+        assert dock.cell("keywords", "lime", row).findChild(TokenHeatmap).tokens \
+            == tuple(ROWS[row][0].split())
 
 
 def test_method_checkboxes_apply_to_every_model_that_has_the_method(qtbot, dock):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
@@ -27,10 +27,10 @@ from litdesk.core.sequence_salience import (GRANULARITIES, METHODS, SequenceSali
                                             sequence_salience_job,
                                             supports_sequence_salience)
 from litdesk.core.session import Session
-from litdesk.ui.docks.outputs import top_k_table
-from litdesk.ui.docks.primary_row import PrimaryRowDock
 from litdesk.ui.jobs import JobFailed, JobRunner
 from litdesk.ui.palette import salience_color, text_color_on
+from litdesk.ui.widgets.primary_row import PrimaryRowView
+from litdesk.ui.widgets.top_k_table import top_k_table
 
 _WORD_END = re.compile(r"\S+")
 TARGET_PEN = QColor("#333")
@@ -318,9 +318,10 @@ class SequenceSalienceSection(QWidget):
         self.layout_.addWidget(self.top_k)
 
 
-class SequenceSalienceDock(PrimaryRowDock):
+class SequenceSalienceDock(PrimaryRowView):
     """For every causal LM: the continuation of the primary row's text and the salience of the
-    text's tokens for it. Jobs run with interactive priority and are cancelled on a new row."""
+    text's tokens for it. A model's newest request (a continuation, a salience) replaces the
+    one before it, and a new row replaces them all."""
 
     title = "Sequence salience"
     idle_message = ("Select a datapoint to see which words drove a causal language model's "
@@ -331,8 +332,8 @@ class SequenceSalienceDock(PrimaryRowDock):
     def __init__(self, session: Session, runner: JobRunner, cache: Optional[ResultCache] = None,
                  parent=None) -> None:
         self.sections: dict[str, SequenceSalienceSection] = {}
-        self._salience_workers: dict[str, Any] = {}
-        self._requests: dict[str, tuple[str, int, int, str]] = {}
+        #: Per model, the text and target span last explained (explained again by a new method).
+        self._spans: dict[str, tuple[str, int, int]] = {}
         super().__init__(session, runner, cache, parent)
         self.method = QComboBox()
         for key, (label, _signed) in METHODS.items():
@@ -372,10 +373,7 @@ class SequenceSalienceDock(PrimaryRowDock):
         self.clear_view()
 
     def clear_view(self) -> None:
-        for worker in self._salience_workers.values():
-            self.runner.cancel(worker)
-        self._salience_workers.clear()
-        self._requests.clear()
+        self._spans.clear()
         for section in self.sections.values():
             section.deleteLater()
         self.sections.clear()
@@ -396,36 +394,22 @@ class SequenceSalienceDock(PrimaryRowDock):
         model, section = self.session.models.get(name), self.sections.get(name)
         if model is None or section is None:
             return
-        self._submit(name, continuation_job(model, prompt, self.cache), "generating",
-                     lambda continuation: section.set_target(continuation) if section.prompt == prompt
-                     else None)
+        self.submit(name, continuation_job(model, prompt, self.cache), section.set_target,
+                    "generating")
 
     def _run_salience(self, name: str, text: str, start: int, end: int) -> None:
         model = self.session.models.get(name)
         if model is None:
             return
-        method = self.method.currentData()
-        request = (text, start, end, method)
-        self._requests[name] = request
-        self._submit(name, sequence_salience_job(model, text, start, end, method, self.cache),
-                     "salience", lambda salience: self._deliver_salience(name, request, salience))
+        self._spans[name] = (text, start, end)
+        self.submit(name, sequence_salience_job(model, text, start, end, self.method.currentData(),
+                                                self.cache),
+                    lambda salience: self._show_salience(name, salience), "salience")
 
-    def _submit(self, name: str, job, what: str, on_result) -> None:
-        if name in self._salience_workers:
-            self.runner.cancel(self._salience_workers.pop(name))
-        section = self.sections[name]
-        self._salience_workers[name] = self.runner.submit(
-            job, f"{self.title} ({what}): {name}", on_result,
-            lambda failure: section.show_message(f"Failed: {failure.error}")
-            if self.sections.get(name) is section else None, interactive=True)
-
-    def _deliver_salience(self, name: str, request: tuple, salience: SequenceSalience) -> None:
-        if self._requests.get(name) != request or name not in self.sections:
-            return  # a newer request, or a new row, replaced it
-        self._salience_workers.pop(name, None)
+    def _show_salience(self, name: str, salience: SequenceSalience) -> None:
         self.sections[name].show_salience(salience)
         self.salience_shown.emit(name)
 
     def _rerun_salience(self) -> None:
-        for name, (text, start, end, _method) in list(self._requests.items()):
-            self._run_salience(name, text, start, end)
+        for name, span in list(self._spans.items()):
+            self._run_salience(name, *span)

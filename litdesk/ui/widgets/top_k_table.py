@@ -1,0 +1,46 @@
+"""A table of a model's most likely tokens at each position (TokenTopKPreds)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QSizePolicy, QTableWidget,
+                               QTableWidgetItem)
+
+#: The most candidates shown per position.
+TOP_K_SHOWN = 5
+#: Taller tables scroll.
+VISIBLE_ROWS = 12
+
+
+def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
+    """One row per position: its token, then its most likely tokens as "token (p)".
+
+    Read-only, as wide as its columns and as tall as its rows up to :data:`VISIBLE_ROWS`.
+    """
+    k = min(TOP_K_SHOWN, max((len(position) for position in candidates), default=0))
+    table = QTableWidget(len(candidates), 1 + k)
+    table.setHorizontalHeaderLabels(["token"] + [f"#{rank}" for rank in range(1, k + 1)])
+    table.verticalHeader().hide()
+    bold = table.font()
+    bold.setBold(True)
+    for row, position in enumerate(candidates):
+        token = QTableWidgetItem(str(tokens[row]) if tokens is not None
+                                 and len(tokens) == len(candidates) else "")
+        token.setFont(bold)
+        table.setItem(row, 0, token)
+        best = sorted(position, key=lambda pair: -float(pair[1]))[:k]
+        for column, (name, probability) in enumerate(best, start=1):
+            table.setItem(row, column, QTableWidgetItem(f"{name} ({float(probability):.2f})"))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
+    table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+    table.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+    table.resizeColumnsToContents()
+    shown = min(len(candidates), VISIBLE_ROWS)
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height()
+                         + shown * table.verticalHeader().defaultSectionSize()
+                         + 2 * table.frameWidth())
+    return table
