@@ -28,26 +28,25 @@ def _listed_hashes(manifest: Path) -> dict[str, str]:
     return files if isinstance(files, dict) else {}
 
 
-def is_shipped_and_intact(file: Path, manifests: Optional[Iterable[Path]] = None) -> bool:
+def is_shipped(file: Path, digest: str, manifests: Optional[Iterable[Path]] = None) -> bool:
     """Whether ``file`` is listed in one of ``manifests`` (default :data:`TRUSTED_MANIFESTS`)
-    and its SHA-256 is the listed one.
+    with the SHA-256 ``digest``.
 
-    Reads the file to hash it, never unpickles it.
+    ``digest`` is the hash of the bytes the caller read and will load: hashing the file here
+    and loading it again later would let the file change in between (a swapped symlink).
     """
     file = Path(file).resolve()
     for manifest in TRUSTED_MANIFESTS if manifests is None else manifests:
         manifest = Path(manifest).resolve()
-        if file.parent != manifest.parent:
-            continue
-        expected = _listed_hashes(manifest).get(file.name)
-        if isinstance(expected, str) and _sha256(file) == expected:
+        if file.parent == manifest.parent and _listed_hashes(manifest).get(file.name) == digest:
             return True
     return False
 
 
-def _sha256(file: Path) -> Optional[str]:
+def is_shipped_and_intact(file: Path, manifests: Optional[Iterable[Path]] = None) -> bool:
+    """Whether ``file``'s bytes now are the shipped ones (:func:`is_shipped`); never unpickles."""
     try:
-        with open(file, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        data = Path(file).read_bytes()
     except OSError:
-        return None
+        return False
+    return is_shipped(file, hashlib.sha256(data).hexdigest(), manifests)

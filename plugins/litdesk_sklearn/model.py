@@ -3,7 +3,8 @@
 Unpickling runs code from the file, so :func:`load` raises :class:`TrustRequired` unless the
 user said they trust the file, before it unpickles a byte of it. Files that ship with litdesk
 (the tabular demo's models) open without asking when their SHA-256 matches the manifest
-shipped beside them (:mod:`litdesk.core.trusted_files`).
+shipped beside them (:mod:`litdesk.core.trusted_files`). The file is read once: the bytes
+hashed are the bytes unpickled, so it cannot be swapped between the check and the load.
 
 The model's inputs come from the fitted estimator. One fitted on a DataFrame reads the columns
 of ``feature_names_in_``: numbers (:class:`Scalar`), except the columns that the pipeline's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import math
 import threading
 from collections.abc import Sequence
@@ -43,7 +45,7 @@ from litdesk.api import (
     TextSegment,
     TrustRequired,
 )
-from litdesk.core.trusted_files import is_shipped_and_intact
+from litdesk.core.trusted_files import is_shipped
 
 PATTERNS = ("*.joblib", "*.pkl", "*.pickle")
 #: The input of a text pipeline fitted without column names.
@@ -55,11 +57,6 @@ DEFAULT_LABEL = "label"
 _IMPORT_LOCK = threading.Lock()
 
 
-def _sha256(file: Path) -> str:
-    with open(file, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
     """Load the estimator pickled in ``path`` (a file, or a folder holding one pickle).
 
@@ -67,18 +64,20 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
     file, unless it is a shipped file whose hash matches its manifest.
     """
     file = single_matching_file(Path(path), PATTERNS)
-    if not options.trust and not is_shipped_and_intact(file):
+    try:
+        real = file.resolve()  # read and checked by the same name: a link swapped now is moot
+        data = real.read_bytes()
+    except OSError as error:
+        raise ModelLoadError(f"{file}: cannot be read ({error.strerror or error})") from error
+    fingerprint = hashlib.sha256(data).hexdigest()
+    if not options.trust and not is_shipped(real, fingerprint):
         raise TrustRequired(
             f"{file}: loading a pickle runs code from it; open it only if you trust its source")
     import joblib
 
-    try:
-        fingerprint = _sha256(file)
-    except OSError as error:
-        raise ModelLoadError(f"{file}: cannot be read ({error.strerror or error})") from error
     with _IMPORT_LOCK:
         try:
-            estimator = joblib.load(file)
+            estimator = joblib.load(io.BytesIO(data))
         except Exception as error:  # a bad pickle raises anything; each becomes one message
             raise ModelLoadError(
                 f"{file}: cannot be unpickled ({type(error).__name__}: {error})") from error
