@@ -1,4 +1,7 @@
-"""The TorchScript plugin: the sidecar, predictions equal to the module's, clear refusals."""
+"""The TorchScript plugin: the sidecar, predictions equal to the module's, clear refusals.
+
+An archive is a program, so every load here says it is trusted; test_hostile_models.py shows
+that nothing of it runs without that."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "litdesk_torchscript"
-CPU = LoadOptions(device="cpu")
+CPU = LoadOptions(device="cpu", trust=True)
 LABELS = ["cat", "dog", "bird"]
 SIDECAR = {"inputs": [{"name": "age", "type": "number"},
                       {"name": "features", "type": "vector", "size": 4}],
@@ -95,7 +98,7 @@ def test_probability_outputs_and_the_shared_sidecar(tmp_path):
     module = Classifier(softmax=True)
     file = save(module, tmp_path, sidecar=None, name="animals.torchscript")
     (tmp_path / "litdesk.json").write_text(json.dumps({**SIDECAR, "output": "probabilities"}))
-    model = load_model(file, LoadOptions(device="cpu", label="species"))
+    model = load_model(file, LoadOptions(device="cpu", trust=True, label="species"))
     assert model.output_spec()["probas"].parent == "species"
     batch = examples()
     with torch.no_grad():
@@ -180,9 +183,10 @@ def test_a_pickled_checkpoint_is_refused_without_unpickling(tmp_path):
     file = tmp_path / "checkpoint.pt"
     torch.save({"state": Hostile()}, file)
     file.with_suffix(".json").write_text(json.dumps(SIDECAR))
-    with pytest.raises(ModelLoadError, match="not a TorchScript archive") as raised:
-        load_model(file, CPU)
-    assert str(raised.value).startswith(f"{file}: ")
+    for options in (LoadOptions(device="cpu"), CPU):  # refused before any trust question
+        with pytest.raises(ModelLoadError, match="not a TorchScript archive .no code/") as raised:
+            load_model(file, options)
+        assert type(raised.value) is ModelLoadError and str(raised.value).startswith(f"{file}: ")
     assert not marker.exists()
     torch.load(file, weights_only=False)  # the control: unpickling it does run its code
     assert marker.exists()

@@ -17,7 +17,8 @@ class ModelLoadError(Exception):
 
 
 class TrustRequired(ModelLoadError):
-    """Loading would run code from the file (a pickle): the user must say they trust it.
+    """Loading would run code from the file (a pickle, a TorchScript archive): the user must say
+    they trust it.
 
     Loaders raise it when called with ``trust=False``; the app asks the user, or the command
     line asks for ``--trust``, and the loader is called again with ``trust=True``.
