@@ -14,7 +14,13 @@ from litdesk.api import ModelLoadError, MulticlassPreds, Tokens, TokenSalience
 sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 
-from litdesk_linear_text.model import FORMAT, MODEL_FILE_NAME, export_sklearn, load  # noqa: E402
+from litdesk_linear_text.model import (  # noqa: E402
+    FORMAT,
+    MODEL_FILE_NAME,
+    check_token_pattern,
+    export_sklearn,
+    load,
+)
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "litdesk_linear_text"
 
@@ -162,6 +168,34 @@ def test_export_refuses_what_the_format_cannot_express(tmp_path):
     with pytest.raises(ValueError, match="word analyzer"):
         export_sklearn(vectorizer, classifier, tmp_path)
     assert not (tmp_path / MODEL_FILE_NAME).exists()
+
+
+def test_export_refuses_settings_that_load_would_refuse(tmp_path):
+    vectorizer, classifier = fit({"ngram_range": (1, 9)}, 1)
+    with pytest.raises(ValueError, match=r"'ngram_range' is \[1, 9\]"):
+        export_sklearn(vectorizer, classifier, tmp_path)
+    assert not (tmp_path / MODEL_FILE_NAME).exists()
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(?u)\b\w\w+\b", r"(?u)\b(\w\w+)\b", r"\b\w+\b", r"\S+", r"[a-zA-Z]{2,}", r"\w{1,1000}",
+    r"(?i)[a-z]+(?:'t)?", r"\d+|\w+", r"(?<!\w)\w+(?=\W)", r"[^\s,;]+",
+])
+def test_usual_token_patterns_pass(pattern):
+    check_token_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern, message", [
+    (r"(?:a|ab)*c", "repeats a part that has choices of its own"),
+    (r"(\w+)*!", "repeats a part that has choices of its own"),
+    (r"(\w)\1", "backreference"),
+    (r"\w+\s*\w+", "has 3 unbounded repeats"),
+    ("a?" * 9 + "a" * 9, "can be tried 512 ways at each position"),
+    (r"(?:[ab]|[cd]{1,20}){1,20}", "repeats a part that has choices"),
+])
+def test_token_patterns_that_can_backtrack_badly_are_refused(pattern, message):
+    with pytest.raises(ValueError, match=message):
+        check_token_pattern(pattern)
 
 
 def test_file_holds_the_documented_keys(binary_model_file):

@@ -5,6 +5,9 @@ and ``LogisticRegression`` need to reproduce ``predict_proba``: the analyzer set
 vocabulary, the idf weights, the coefficients and the intercepts. :func:`export_sklearn` writes
 one from fitted estimators; :func:`load` reads one back with numpy alone, so loading a model
 never executes code from the file.
+
+The file still decides how much work each text costs, so two settings are bounded: the token
+pattern (:func:`check_token_pattern`) and the n-gram range (at most :data:`MAX_NGRAM` words).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +39,15 @@ from litdesk.api import (
 
 FORMAT = "litdesk-linear-text/1"
 MODEL_FILE_NAME = "linear_text_model.json"
+
+#: The longest n-gram a model may use. A text of w words yields about w terms per n in the range,
+#: joining w·n(n+1)/2 words in all: linear in the text only while n is bounded (with 1..100000,
+#: n grows to w and the cost with w³: one load took 6.3 GB). Word n-grams longer than a few
+#: words almost never recur across texts, so they carry no signal; 8 leaves room for any
+#: useful model.
+MAX_NGRAM = 8
+#: The most ways :func:`check_token_pattern` lets a token pattern be tried at one position.
+MAX_PATTERN_WAYS = 256
 
 _REQUIRED_KEYS = ("labels", "vocabulary", "idf", "coef", "intercept", "ngram_range",
                   "lowercase", "token_pattern", "sublinear_tf", "norm")
@@ -91,6 +104,87 @@ class _WordAnalyzer:
                 positions = tuple(kept[start:start + n])
                 occurrences.append((" ".join(words[i] for i in positions), positions))
         return occurrences
+
+
+try:
+    from re import _parser as _regex_parser  # the parser re.compile uses (Python 3.11+)
+except ImportError:  # Python 3.10
+    import sre_parse as _regex_parser
+
+_SINGLE_CHARACTER = {"LITERAL", "NOT_LITERAL", "ANY", "IN"}
+_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+
+
+def _ways(parsed: Any) -> tuple[int, int]:
+    """An upper bound c·n^d on the ways a backtracking matcher tries ``parsed`` at one position
+    of a text of n characters, as ``(c, d)``.
+
+    A sequence multiplies its items' ways, an alternation adds its branches', a bounded repeat
+    ``{m,n}`` of a fixed part offers n-m+1 ways and an unbounded one (``+``, ``*``, ``{m,}``,
+    or one wider than :data:`MAX_PATTERN_WAYS`) up to n. A repeat of a part that has choices
+    itself (``(a+)+``, ``(a|ab)*``) is what makes backtracking exponential, so it is refused
+    (ValueError), as are backreferences.
+    """
+    coefficient, degree = 1, 0
+    for op, argument in parsed:
+        name = str(op)
+        if name in _SINGLE_CHARACTER or name == "AT":
+            continue
+        if name == "SUBPATTERN":
+            ways = _ways(argument[-1])
+        elif name == "ATOMIC_GROUP":
+            ways = _ways(argument)
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            ways = _ways(argument[1])
+        elif name == "BRANCH":
+            branches = [_ways(branch) for branch in argument[1]]
+            ways = (sum(c for c, _ in branches), max(d for _, d in branches))
+        elif name in _REPEATS:
+            low, high, body = argument
+            if _ways(body) != (1, 0):
+                raise ValueError("repeats a part that has choices of its own (like (a+)+ or "
+                                 "(a|ab)*), which can take exponential time")
+            choices = high - low + 1  # at most n + 1 however wide: a wide one counts as unbounded
+            ways = (1, 1) if high == _regex_parser.MAXREPEAT or choices > MAX_PATTERN_WAYS \
+                else (choices, 0)
+        else:  # GROUPREF, GROUPREF_EXISTS: matching with backreferences is NP-hard
+            raise ValueError(f"uses a backreference or another construct ({name}) whose "
+                             "matching time cannot be bounded")
+        coefficient, degree = coefficient * ways[0], degree + ways[1]
+    return coefficient, degree
+
+
+def check_token_pattern(pattern: str) -> None:
+    r"""Raise ValueError unless the token pattern runs in linear time at each position of a text.
+
+    The pattern runs on every text, in Python's backtracking matcher, which cannot be stopped:
+    a pattern like ``(a+)+$`` takes exponential time on some texts, ``\w*\w*\w*x`` a power of
+    the word's length. So the pattern, as Python's own regex parser reads it, may repeat only
+    single characters or fixed parts, may hold at most one unbounded repeat per match, and its
+    optional parts, bounded repeats and alternatives may give at most :data:`MAX_PATTERN_WAYS`
+    ways to try at one position (see :func:`_ways`): linear per position, like scikit-learn's
+    default ``(?u)\b\w\w+\b``, which passes, as do the usual ``\b\w+\b``, ``\S+``,
+    ``[a-z]{2,}``.
+    """
+    try:
+        parsed = _regex_parser.parse(pattern)
+    except re.error as error:
+        raise ValueError(f"'token_pattern' is not a valid regular expression ({error})") from None
+    except RecursionError:
+        raise ValueError("'token_pattern' is nested too deeply") from None
+    shown = reprlib.repr(pattern)
+    try:
+        coefficient, degree = _ways(parsed)
+    except ValueError as error:
+        raise ValueError(f"'token_pattern' {shown} {error}") from None
+    if degree > 1:
+        raise ValueError(f"'token_pattern' {shown} has {degree} unbounded repeats (+, *, {{m,}}) "
+                         "in one match, so matching can take time growing with a power of the "
+                         "text's length; at most 1 (like \\w\\w+)")
+    if coefficient > MAX_PATTERN_WAYS:
+        raise ValueError(f"'token_pattern' {shown} can be tried {coefficient} ways at each "
+                         "position (optional parts, bounded repeats, alternatives); at most "
+                         f"{MAX_PATTERN_WAYS}")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -154,8 +248,10 @@ class LinearTextModel(Model):
 
         ngram_range = document["ngram_range"]
         _require(isinstance(ngram_range, list) and len(ngram_range) == 2
-                 and all(isinstance(n, int) for n in ngram_range) and 1 <= ngram_range[0] <= ngram_range[1],
-                 "'ngram_range' should be [min_n, max_n] with 1 <= min_n <= max_n")
+                 and all(isinstance(n, int) for n in ngram_range)
+                 and 1 <= ngram_range[0] <= ngram_range[1] <= MAX_NGRAM,
+                 f"'ngram_range' is {reprlib.repr(ngram_range)}; it should be [min_n, max_n] "
+                 f"with 1 <= min_n <= max_n <= {MAX_NGRAM}")
         self.norm = document["norm"]
         _require(self.norm in ("l1", "l2", None), f"'norm' is {self.norm!r}; expected 'l1', 'l2' or null")
         self.sublinear_tf = document["sublinear_tf"]
@@ -170,6 +266,7 @@ class LinearTextModel(Model):
                  "'stop_words' should be a list of strings or null")
         token_pattern = document["token_pattern"]
         _require(isinstance(token_pattern, str), "'token_pattern' should be a string")
+        check_token_pattern(token_pattern)
         try:
             self.analyzer = _WordAnalyzer(document["lowercase"], strip_accents, token_pattern,
                                           frozenset(stop_words), (ngram_range[0], ngram_range[1]))
@@ -316,6 +413,7 @@ def export_sklearn(vectorizer: Any, classifier: Any, path: Path) -> Path:
         "strip_accents": vectorizer.strip_accents,
         "stop_words": sorted(stop_words) if stop_words else None,
     }
+    LinearTextModel(document)  # raises ValueError for what load would refuse
     file = Path(path)
     if file.suffix != ".json":
         file.mkdir(parents=True, exist_ok=True)
