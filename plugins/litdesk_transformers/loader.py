@@ -5,9 +5,11 @@ image classification, causal or masked language model), and for sequence classif
 ``problem_type`` and number of labels tell single-label, multi-label and regression apart.
 
 Only the folder's own files are read: nothing is downloaded and no code from the folder runs
-(``trust_remote_code=False``; a config naming custom code via ``auto_map`` is refused). Every
-failure is one :class:`ModelLoadError` "<folder>: <what>". torch and transformers are imported
-inside :func:`load`.
+(``trust_remote_code=False``; a config naming custom code via ``auto_map`` is refused; weights
+come from safetensors only, never from a pickled ``pytorch_model.bin``). The config is checked
+against the weights' shapes before the model is allocated (:mod:`litdesk_transformers.weights`).
+Every failure is one :class:`ModelLoadError` "<folder>: <what>". torch and transformers are
+imported inside :func:`load`.
 """
 
 from __future__ import annotations
@@ -32,9 +34,8 @@ from litdesk_transformers.classifier import (
 from litdesk_transformers.image_classifier import HFImageClassifier
 from litdesk_transformers.language_models import HFCausalLM, HFMaskedLM
 from litdesk_transformers.token_classifier import HFTokenClassifier
+from litdesk_transformers.weights import check_weights_fit, first_line, weight_files
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
-                "pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model",
                    "sentencepiece.bpe.model", "tokenizer.model")
 IMAGE_PROCESSOR_FILES = ("preprocessor_config.json",)
@@ -80,11 +81,6 @@ _ARCHITECTURE_ENDINGS: tuple[tuple[str, ModelKind | None], ...] = (
     ("ForImageClassification", IMAGE_CLASSIFIER),
     ("ForImageClassificationWithTeacher", IMAGE_CLASSIFIER),  # DeiT, distilled
 )
-
-
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
 
 
 def _json_object(file: Path) -> dict:
@@ -140,8 +136,7 @@ def model_kind(config: dict) -> ModelKind:
 
 
 def _check_files(folder: Path, kind: ModelKind) -> None:
-    if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        raise ModelLoadError(f"{folder}: no weights ({' or '.join(WEIGHT_FILES[::2])})")
+    weight_files(folder)  # raises for no weights, or pickled ones
     if kind.images:
         if not any((folder / name).is_file() for name in IMAGE_PROCESSOR_FILES):
             raise ModelLoadError(f"{folder}: no image processor configuration "
@@ -194,14 +189,21 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
         import transformers
 
         transformers.utils.logging.disable_progress_bar()  # the app shows its own progress
+        auto_class = getattr(transformers, kind.auto_class)
+        try:
+            network_config = transformers.AutoConfig.from_pretrained(folder, **local_only)
+        except Exception as error:  # transformers raises many types; each becomes one message
+            raise ModelLoadError(f"{folder}: {first_line(error)}") from error
+        check_weights_fit(folder, auto_class, network_config, kind.description)
         try:
             preprocessor: Any = (
                 transformers.AutoImageProcessor if kind.images
                 else transformers.AutoTokenizer).from_pretrained(folder, **local_only)
-            network, loading_info = getattr(transformers, kind.auto_class).from_pretrained(
-                folder, output_loading_info=True, **local_only)
+            network, loading_info = auto_class.from_pretrained(
+                folder, config=network_config, use_safetensors=True, output_loading_info=True,
+                **local_only)
         except Exception as error:  # transformers raises many types; each becomes one message
-            raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
+            raise ModelLoadError(f"{folder}: {first_line(error)}") from error
     if loading_info.get("missing_keys"):
         missing = sorted(loading_info["missing_keys"])
         raise ModelLoadError(f"{folder}: the weights lack {len(missing)} tensor(s) of a "
@@ -211,4 +213,4 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
                             fingerprint=folder_fingerprint(folder),
                             label_field=options.label or "label", precision=options.precision)
     except Exception as error:  # the probe forward pass failed: the model cannot be used
-        raise ModelLoadError(f"{folder}: {_first_line(error)}") from error
+        raise ModelLoadError(f"{folder}: {first_line(error)}") from error
