@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from litdesk.api import Dataset, LoadOptions, Model, ModelLoadError
+from litdesk.api import Dataset, LoadOptions, Model, ModelLoadError, TrustRequired
 from litdesk.core import paths
 from litdesk.core.cache import CACHE_FILE, ResultCache
 from litdesk.core.jobs import run_job
@@ -97,7 +97,7 @@ def _load_model(path: Path, options: LoadOptions) -> Model:
         advice = pickle_advice(error)
         if advice is not None:
             raise BatchError(f"{path}: {advice}") from error
-        hint = " (pass --trust if you trust it)" if "runs code" in str(error) else ""
+        hint = " (pass --trust if you trust it)" if isinstance(error, TrustRequired) else ""
         raise BatchError(f"{error}{hint}") from error
 
 
