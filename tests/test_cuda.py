@@ -9,7 +9,7 @@ import pytest
 from litdesk.api import LoadOptions
 
 from litdesk.core import paths
-from litdesk.core.device import best_device
+from litdesk.api.device import best_device
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

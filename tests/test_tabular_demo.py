@@ -61,8 +61,8 @@ def test_the_tabular_demo_opens_from_the_file_menu_without_asking(qtbot):
         accuracy = np.mean(np.asarray(vocab)[argmax][test] == labels[test])
         assert accuracy == pytest.approx(MANIFEST["test_accuracy"][name], abs=5e-5)
         assert f"| {accuracy:.1%} |" in DEMO_README  # the figure the README gives
-    columns = window.table_dock.model.table.column_names
-    assert {"mlp_pred", "mlp_conf", "mlp_correct"} <= set(columns)
+    qtbot.waitUntil(lambda: {"mlp_pred", "mlp_conf", "mlp_correct"}  # once the outcomes are in
+                    <= set(window.table_dock.model.table.column_names), timeout=30_000)
     window.runner.cancel_all()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
 
@@ -196,3 +196,20 @@ def test_the_demo_models_load_in_parallel_in_a_fresh_interpreter():
         result = subprocess.run([sys.executable, "-c", PARALLEL_LOAD], check=True,
                                 capture_output=True, text=True)
         assert result.stdout.strip() == "[]"
+
+
+def test_the_plugin_trusts_only_the_digests_litdesk_vouches_for(shipped_copy):
+    """The sklearn plugin imports nothing of litdesk's core: the core tells it, through
+    LoadOptions.shipped_files, which files and hashes it vouches for."""
+    from litdesk_sklearn.model import load
+
+    model_file = shipped_copy / "logistic_regression.joblib"
+    with pytest.raises(TrustRequired):
+        load(model_file, LoadOptions())
+    vouched = trusted_files.shipped_files(model_file)
+    assert (str(model_file.resolve()), MANIFEST["files"][model_file.name]) in vouched
+    wrong = tuple((path, "0" * 64) for path, _digest in vouched)
+    with pytest.raises(TrustRequired):
+        load(model_file, LoadOptions(shipped_files=wrong))
+    if _sklearn_version() == MANIFEST["sklearn_version"]:
+        assert load(model_file, LoadOptions(shipped_files=vouched)).name == "logistic_regression"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, Protocol, runtime_checkable
+
+import numpy as np
 
 from litdesk.api.types import Spec
 
@@ -32,10 +35,21 @@ class LoadOptions:
     A loader is a function ``load(path: Path, options: LoadOptions) -> Model``.
     """
 
-    device: Optional[str] = None  # None: the best available (see litdesk.core.device)
+    device: Optional[str] = None  # None: the best available (see litdesk.api.device)
     trust: bool = False  # the user confirmed that this file may run code when loaded
     label: Optional[str] = None  # the dataset column holding gold labels, if the model needs it
     precision: str = "fp32"  # "bf16" or "fp16": run under autocast (for GPUs; faster, less exact)
+    #: (resolved path, SHA-256) of the files litdesk ships and vouches for: a loader may run
+    #: code from one of them without ``trust`` when the bytes it read have that hash.
+    shipped_files: tuple[tuple[str, str], ...] = ()
+
+    def vouches_for(self, file: "Path | str", sha256: str) -> bool:
+        """Whether ``file``, whose bytes as read hash to ``sha256``, is a shipped, intact file.
+
+        Hash the very bytes you will load: checking the file and reading it again later would
+        let it change in between (a swapped link).
+        """
+        return (str(Path(file).resolve()), sha256) in self.shipped_files
 
 
 class Model(abc.ABC):
@@ -187,3 +201,27 @@ class GradientImageModel(abc.ABC):
         of the image's width and height: where an attribution map lies on the image. By default
         the whole image (it is resized, not cropped)."""
         return (0.0, 0.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class EmbeddedSequence:
+    """A text as a :class:`SequenceGradientModel` reads it: its tokens, each token's character
+    span in the text (``offsets``, tokens × 2; empty for special tokens), and torch tensors of the
+    token ids (1 × tokens) and input embeddings (1 × tokens × width)."""
+
+    tokens: tuple[str, ...]
+    offsets: np.ndarray
+    token_ids: Any
+    embeddings: Any
+
+
+@runtime_checkable
+class SequenceGradientModel(Protocol):
+    """A causal LM whose span log-probability is a differentiable function of its input
+    embeddings (the Hugging Face plugin's HFCausalLM is one)."""
+
+    def embed_sequence(self, text: str) -> EmbeddedSequence:
+        """Tokenize and embed ``text``."""
+
+    def span_log_probability(self, embeddings: Any, token_ids: Any, first: int, end: int) -> Any:
+        """Per row of ``embeddings``: sum over p in [first, end) of log p(token_ids[0, p] | before)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from litdesk.api import LoadOptions, Model, ModelLoadError
+from litdesk.core import trusted_files
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.messages import first_line, pickle_advice
 from litdesk.core.plugins import Contribution, PluginRegistry, discover_plugins
@@ -29,6 +31,7 @@ def load_model(path: Path | str, options: LoadOptions = LoadOptions(),
     loader = find_model_loader(path, registry)
     if loader is None:
         raise ModelLoadError(f"{path}: not a model any installed plugin can load")
+    options = replace(options, shipped_files=trusted_files.shipped_files(path))
     try:
         model = loader.load_callable()(path, options)
     except ModelLoadError as error:

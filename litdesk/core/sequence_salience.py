@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from litdesk.api import Model, types
+from litdesk.api.model import SequenceGradientModel
 from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.outputs import predict_example
@@ -31,30 +32,6 @@ GRANULARITIES = ("token", "word", "sentence")
 #: Where one sentence ends and the next begins: end punctuation, then white space.
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"\S+")
-
-
-@dataclass(frozen=True)
-class EmbeddedSequence:
-    """A text as a :class:`SequenceGradientModel` reads it: its tokens, each token's character
-    span in the text (``offsets``, tokens × 2; empty for special tokens), and torch tensors of the
-    token ids (1 × tokens) and input embeddings (1 × tokens × width)."""
-
-    tokens: tuple[str, ...]
-    offsets: np.ndarray
-    token_ids: Any
-    embeddings: Any
-
-
-@runtime_checkable
-class SequenceGradientModel(Protocol):
-    """A causal LM whose span log-probability is a differentiable function of its input
-    embeddings (the Hugging Face plugin's HFCausalLM is one)."""
-
-    def embed_sequence(self, text: str) -> EmbeddedSequence:
-        """Tokenize and embed ``text``."""
-
-    def span_log_probability(self, embeddings: Any, token_ids: Any, first: int, end: int) -> Any:
-        """Per row of ``embeddings``: sum over p in [first, end) of log p(token_ids[0, p] | before)."""
 
 
 @dataclass(frozen=True)

@@ -28,25 +28,26 @@ def _listed_hashes(manifest: Path) -> dict[str, str]:
     return files if isinstance(files, dict) else {}
 
 
-def is_shipped(file: Path, digest: str, manifests: Optional[Iterable[Path]] = None) -> bool:
-    """Whether ``file`` is listed in one of ``manifests`` (default :data:`TRUSTED_MANIFESTS`)
-    with the SHA-256 ``digest``.
-
-    ``digest`` is the hash of the bytes the caller read and will load: hashing the file here
-    and loading it again later would let the file change in between (a swapped symlink).
-    """
-    file = Path(file).resolve()
+def shipped_files(path: Path, manifests: Optional[Iterable[Path]] = None
+                  ) -> tuple[tuple[str, str], ...]:
+    """(resolved path, SHA-256) of the listed files that a loader of ``path`` (a file, or a
+    folder) may find, for :attr:`litdesk.api.LoadOptions.shipped_files`."""
+    path = Path(path).resolve()
+    listed = []
     for manifest in TRUSTED_MANIFESTS if manifests is None else manifests:
-        manifest = Path(manifest).resolve()
-        if file.parent == manifest.parent and _listed_hashes(manifest).get(file.name) == digest:
-            return True
-    return False
+        folder = Path(manifest).resolve().parent
+        if folder in (path, path.parent):
+            listed += [(str(folder / name), digest)
+                       for name, digest in _listed_hashes(Path(manifest)).items()
+                       if isinstance(name, str) and isinstance(digest, str)]
+    return tuple(listed)
 
 
 def is_shipped_and_intact(file: Path, manifests: Optional[Iterable[Path]] = None) -> bool:
-    """Whether ``file``'s bytes now are the shipped ones (:func:`is_shipped`); never unpickles."""
+    """Whether ``file``'s bytes now are the shipped ones; never unpickles."""
     try:
         data = Path(file).read_bytes()
     except OSError:
         return False
-    return is_shipped(file, hashlib.sha256(data).hexdigest(), manifests)
+    listed = shipped_files(file, manifests)
+    return (str(Path(file).resolve()), hashlib.sha256(data).hexdigest()) in listed

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 from litdesk.api import LoadOptions, ModelLoadError, single_matching_file
-from litdesk.core.device import DEVICE_ENV
+from litdesk.api.device import DEVICE_ENV
 from litdesk_torchscript.sidecar import (
     DEFAULT_LABEL,
     Sidecar,

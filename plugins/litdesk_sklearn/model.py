@@ -2,9 +2,10 @@
 
 Unpickling runs code from the file, so :func:`load` raises :class:`TrustRequired` unless the
 user said they trust the file, before it unpickles a byte of it. Files that ship with litdesk
-(the tabular demo's models) open without asking when their SHA-256 matches the manifest
-shipped beside them (:mod:`litdesk.core.trusted_files`). The file is read once: the bytes
-hashed are the bytes unpickled, so it cannot be swapped between the check and the load.
+(the tabular demo's models) open without asking when their SHA-256 is one litdesk vouches for
+(``LoadOptions.shipped_files``, from the manifest shipped beside them). The file is read once:
+the bytes hashed are the bytes unpickled, so it cannot be swapped between the check and the
+load.
 
 The model's inputs come from the fitted estimator. One fitted on a DataFrame reads the columns
 of ``feature_names_in_``: numbers (:class:`Scalar`), except the columns that the pipeline's
@@ -45,7 +46,6 @@ from litdesk.api import (
     TextSegment,
     TrustRequired,
 )
-from litdesk.core.trusted_files import is_shipped
 
 PATTERNS = ("*.joblib", "*.pkl", "*.pickle")
 #: The input of a text pipeline fitted without column names.
@@ -70,7 +70,7 @@ def load(path: Path, options: LoadOptions = LoadOptions()) -> "SklearnModel":
     except OSError as error:
         raise ModelLoadError(f"{file}: cannot be read ({error.strerror or error})") from error
     fingerprint = hashlib.sha256(data).hexdigest()
-    if not options.trust and not is_shipped(real, fingerprint):
+    if not options.trust and not options.vouches_for(real, fingerprint):
         raise TrustRequired(
             f"{file}: loading a pickle runs code from it; open it only if you trust its source")
     import joblib

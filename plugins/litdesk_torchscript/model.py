@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import LoadOptions, ModelLoadError, TrustRequired, single_matching_file
-from litdesk.core.device import best_device
+from litdesk.api.device import best_device
 from litdesk_torchscript.sidecar import (
     DEFAULT_LABEL,
     Sidecar,

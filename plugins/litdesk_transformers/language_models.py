@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from litdesk.api import GeneratedText, Spec, TokenTopKPreds
-from litdesk.core.sequence_salience import EmbeddedSequence
+from litdesk.api.model import EmbeddedSequence
 from litdesk_transformers.base import (
     Batch,
     Example,
@@ -78,7 +78,7 @@ class HFCausalLM(HFLanguageModel):
         token_log_probs = log_probs.gather(-1, batch.input_ids[:, 1:, None])[..., 0]
         return (token_log_probs * batch.mask[:, 1:]).sum(dim=-1)
 
-    # --- Sequence salience (litdesk.core.sequence_salience.SequenceGradientModel) ----------
+    # --- Sequence salience (litdesk.api.model.SequenceGradientModel) ----------
 
     def embed_sequence(self, text: str) -> EmbeddedSequence:
         """``text`` tokenized (truncated to ``max_length``) with each token's character span, and

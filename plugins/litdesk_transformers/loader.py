@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from litdesk.api import LoadOptions, Model, ModelLoadError, read_json_document
-from litdesk.core.device import best_device
+from litdesk.api.device import best_device
 from litdesk_transformers.base import HFTextModel
 from litdesk_transformers.classifier import (
     HFMultiLabelClassifier,
