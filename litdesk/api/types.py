@@ -160,3 +160,43 @@ def first_spec_key(spec: Spec, field_types: "type | tuple[type, ...]",
                    where: "Callable[[FieldType], bool] | None" = None) -> "str | None":
     """The first name :func:`find_spec_keys` gives, or None."""
     return next(iter(find_spec_keys(spec, field_types, where)), None)
+
+
+def spec_to_json(spec: Spec) -> str:
+    """``spec`` as JSON: each field's type name and its attributes (see :func:`spec_from_json`)."""
+    import dataclasses
+    import json
+
+    return json.dumps({name: {"type": field_type.type_name, **dataclasses.asdict(field_type)}
+                       for name, field_type in spec.items()})
+
+
+def spec_from_json(text: str) -> Spec:
+    """The spec :func:`spec_to_json` wrote. Only this module's field types are made, and only
+    from their declared attributes; anything else raises ValueError."""
+    import dataclasses
+    import json
+
+    known = {cls.__name__: cls for cls in _field_type_classes()}
+    spec = {}
+    for name, described in json.loads(text).items():
+        described = dict(described)
+        cls = known.get(described.pop("type", None))
+        if cls is None or not isinstance(name, str):
+            raise ValueError(f"field {name!r}: not a litdesk field type")
+        allowed = {field.name for field in dataclasses.fields(cls)}
+        if not set(described) <= allowed:
+            raise ValueError(f"field {name!r}: unknown attributes {sorted(set(described) - allowed)}")
+        if isinstance(described.get("vocab"), list):
+            described["vocab"] = tuple(described["vocab"])
+        spec[name] = cls(**described)
+    return spec
+
+
+def _field_type_classes() -> list[type]:
+    found, pending = [], [FieldType]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return [cls for cls in found if cls.__module__ == __name__]

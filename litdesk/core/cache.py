@@ -247,14 +247,16 @@ class ResultCache:
             if held is not None:
                 self._memory_columns.move_to_end(key)
                 return held
-        path = self._column_file(key)
-        if path.exists():
-            return self._read_column_file(path)
+        table = self.get_table(key)
+        if table is not None:
+            return self._columns_of(key, table)
         blob = self._get_blobs([key]).get(key)
         if blob is None:
             return None
         try:
-            return from_arrow(pa.ipc.open_stream(blob).read_all(), _decode_value)
+            table = pa.ipc.open_stream(blob).read_all()
+            table.validate(full=True)
+            return from_arrow(table, _decode_value)
         except (pa.ArrowException, ValueError, KeyError, TypeError) as error:
             self._drop_garbled(key, error)
             return None
@@ -269,18 +271,44 @@ class ResultCache:
                 writer.write_table(table)
             self._put_blobs([(key, sink.getvalue().to_pybytes(), _now())])
             return
-        if self._writable and table.nbytes <= self.max_bytes:
-            try:
-                self._write_column_file(key, table)
-            except OSError as error:
-                with self._lock:
-                    self._failed(error, True)
-            else:
-                self.trim()
-                return
-        with self._lock:
-            self._memory_columns[key] = columns
-            self._trim_memory()
+        if not self.put_table(key, table):
+            with self._lock:
+                self._memory_columns[key] = columns
+                self._trim_memory()
+
+    def get_table(self, key: bytes) -> Optional[pa.Table]:
+        """The Arrow table stored under ``key`` by :meth:`put_table`, memory-mapped and
+        validated; None when there is none (a damaged file is set aside)."""
+        path = self._column_file(key)
+        try:
+            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+            table.validate(full=True)  # a garbled offset must not reach a reader
+        except FileNotFoundError:  # never stored, or evicted meanwhile
+            return None
+        except (pa.ArrowException, OSError, ValueError) as error:
+            with self._lock:
+                self._set_aside_file(path, error)
+            return None
+        try:
+            if path.stat().st_mtime < _now() - _TOUCH_SECONDS:
+                os.utime(path)  # its last use, for eviction
+        except OSError:
+            pass
+        return table
+
+    def put_table(self, key: bytes, table: pa.Table) -> bool:
+        """Store ``table`` under ``key`` in an Arrow file of its own, counted against the cap
+        like every result; False (nothing stored) when it does not fit or cannot be written."""
+        if not self._writable or table.nbytes > self.max_bytes:
+            return False
+        try:
+            self._write_column_file(key, table)
+        except OSError as error:
+            with self._lock:
+                self._failed(error, True)
+            return False
+        self.trim()
+        return True
 
     def discard(self, keys: Sequence[bytes]) -> None:
         """Forget the results under ``keys`` (say, the parts of a run once its whole is kept)."""
@@ -489,23 +517,14 @@ class ResultCache:
             temporary.unlink(missing_ok=True)
             raise
 
-    def _read_column_file(self, path: Path) -> Optional[dict[str, np.ndarray]]:
-        """A column file's arrays, memory-mapped; a damaged file is set aside (None)."""
+    def _columns_of(self, key: bytes, table: pa.Table) -> Optional[dict[str, np.ndarray]]:
+        """The arrays of a column file's table; one litdesk did not write is set aside (None)."""
         try:
-            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-            columns = from_arrow(table, _decode_value)
-        except FileNotFoundError:  # evicted meanwhile
-            return None
-        except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as error:
+            return from_arrow(table, _decode_value)
+        except (pa.ArrowException, ValueError, KeyError, TypeError) as error:
             with self._lock:
-                self._set_aside_file(path, error)
+                self._set_aside_file(self._column_file(key), error)
             return None
-        try:
-            if path.stat().st_mtime < _now() - _TOUCH_SECONDS:
-                os.utime(path)  # its last use, for eviction
-        except OSError:
-            pass
-        return columns
 
     def _set_aside_file(self, path: Path, error: Exception) -> None:
         damaged = self.folder / DAMAGED_FOLDER

@@ -41,8 +41,8 @@ def to_arrow(columns: dict[str, np.ndarray], encode: Callable[[Any], bytes]) -> 
 
 def from_arrow(table: pa.Table, decode: Callable[[bytes], Any]) -> dict[str, np.ndarray]:
     """The inverse of :func:`to_arrow`: numeric columns as read-only views of the table's
-    buffers. Raises ValueError (or an Arrow error) on a table :func:`to_arrow` did not make."""
-    table.validate(full=True)
+    buffers. Raises ValueError (or an Arrow error) on a table :func:`to_arrow` did not make;
+    validate a table read from disk first (``table.validate(full=True)``)."""
     columns = {}
     for field in table.schema:
         array = table.column(field.name).combine_chunks()

@@ -44,7 +44,9 @@ from litdesk.api import (
     Tokens,
 )
 from litdesk.core.jobs import Job, Progress, run_job
+from litdesk.core.cache import ResultCache
 from litdesk.core.plugins import Contribution, discover_plugins
+from litdesk.core.snapshots import read_snapshot, snapshot_key, write_snapshot
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -112,7 +114,7 @@ def load_dataset(path: PathLike) -> Dataset:
     return run_job(iter_load_dataset(path))
 
 
-def iter_load_dataset(path: PathLike) -> Job[Dataset]:
+def iter_load_dataset(path: PathLike, cache: Optional[ResultCache] = None) -> Job[Dataset]:
     """Job that loads ``path``; yields :class:`Progress`, returns a :class:`Dataset`.
 
     Reads CSV, TSV, JSON (an array of objects or an object of columns), JSON Lines,
@@ -120,7 +122,9 @@ def iter_load_dataset(path: PathLike) -> Job[Dataset]:
     The spec comes from :func:`infer_spec`; columns are cast as :func:`conform_table` says.
     Raises :class:`DatasetLoadError` (and nothing else) when it cannot load ``path``.
     Closing the job while a file is being parsed stops the parse at its next block.
-    A plugin's dataset loader whose patterns accept ``path`` is asked first.
+    A plugin's dataset loader whose patterns accept ``path`` is asked first. With a ``cache``,
+    a file opened before and unchanged since is mapped from litdesk's copy of what it loaded
+    (:mod:`litdesk.core.snapshots`), and a file loaded now is kept there.
     """
     path = Path(path)
     try:
@@ -128,7 +132,7 @@ def iter_load_dataset(path: PathLike) -> Job[Dataset]:
             else None
         if plugin_loader is not None:
             return (yield from _load_with_plugin(path, plugin_loader))
-        return (yield from _load(path))
+        return (yield from _load(path, cache))
     except DatasetLoadError:
         raise
     except MemoryError as error:
@@ -238,9 +242,16 @@ def _load_with_plugin(path: Path, loader: Contribution) -> Job[Dataset]:
     return loaded
 
 
-def _load(path: Path) -> Job[Dataset]:
+def _load(path: Path, cache: Optional[ResultCache] = None) -> Job[Dataset]:
     if not path.exists():
         raise DatasetLoadError(path, "file not found")
+    key = snapshot_key(path) if cache is not None else None
+    if key is not None:
+        yield Progress(0, 1, f"Opening {display_name(path.name)}")
+        kept = read_snapshot(cache, path)
+        if kept is not None:
+            yield Progress(1, 1, f"Loaded {len(kept):,} rows (unchanged since last opened)")
+            return kept
     if path.is_dir():
         table, name, overrides = yield from _read_datasets_folder(path)
     else:
@@ -261,6 +272,9 @@ def _load(path: Path) -> Job[Dataset]:
     yield from _check_cells(path, table)
     spec = {**(yield from _iter_infer_spec(table)), **overrides}
     dataset = Dataset(conform_table(table, spec), spec, name=name, path=path)
+    if key is not None:
+        yield Progress(0, 1, f"Keeping a copy of {display_name(path.name)} for the next open")
+        write_snapshot(cache, key, path, dataset)
     yield Progress(1, 1, f"Loaded {len(dataset):,} rows")
     return dataset
 

@@ -148,7 +148,7 @@ class Workbench:
             if looks_like_model(path):
                 self.open_model(path, trust=_resolved(path) in self.trusted_paths)
             else:
-                self.runner.submit(iter_load_dataset(path), f"Load {path.name}",
+                self.runner.submit(iter_load_dataset(path, self.cache), f"Load {path.name}",
                                    self._on_dataset_loaded, self._report_failure)
 
     def open_model(self, path: "Path | str", trust: bool = False) -> None:
