@@ -271,3 +271,39 @@ def test_the_window_reports_each_hostile_file_and_keeps_what_it_had(qtbot, tmp_p
     assert any(str(huge) in error and "[30000000, 16]" in error for error in window.errors)
     assert list(window.session.models) == ["bow_linear"]
     assert window.session.dataset.name == paths.DEMO_DATASET.stem
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "link"])
+def test_onnx_weights_outside_the_model_folder_are_never_read(tmp_path, where):
+    """An ONNX file may keep its weights in external files named by path; one that names a file
+    outside its folder (../, an absolute path, or a link inside that leads out) is refused."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    np.full((2, 2), 7, np.float32).tofile(secret / "weights.bin")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    location = {"parent": "../secret/weights.bin", "absolute": str(secret / "weights.bin"),
+                "link": "weights.bin"}[where]
+    if where == "link":
+        (folder / "weights.bin").symlink_to(secret / "weights.bin")
+    weights = onnx.numpy_helper.from_array(np.zeros((2, 2), np.float32), "W")
+    weights.ClearField("raw_data")
+    weights.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = weights.external_data.add()
+        entry.key, entry.value = key, value
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "W"], ["logits"])], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 2])],
+        [onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 2])],
+        [weights])
+    file = folder / "m.onnx"
+    file.write_bytes(onnx.helper.make_model(
+        graph, opset_imports=[onnx.helper.make_opsetid("", 17)]).SerializeToString())
+    file.with_suffix(".json").write_text(json.dumps(SIDECAR))
+    with pytest.raises(ModelLoadError, match="m.onnx") as raised:
+        load_model(file, CPU)
+    assert "escapes model directory" in str(raised.value) or "outside" in str(raised.value)

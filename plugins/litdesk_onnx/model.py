@@ -6,7 +6,9 @@ input (batch × features) and its first output holds the scores. A graph exporte
 batch size is fed batches of that size.
 
 No trust prompt is needed: an ONNX file is a protobuf graph of standard operators, and no
-custom-operator library is ever registered, so loading it runs no code from it. The graph runs
+custom-operator library is ever registered, so loading it runs no code from it. Weights kept in
+external files must lie inside the model's folder: onnxruntime (1.25 and later) refuses a path
+that leads out, by ``..``, an absolute path or a link. The graph runs
 on CUDA when onnxruntime has the CUDA provider and ``options.device`` (else $LITDESK_DEVICE) is
 unset, ``auto`` or ``cuda[:N]``; otherwise on the CPU. onnxruntime is imported inside the
 functions that need it.
