@@ -171,3 +171,77 @@ def test_the_demo_opens_without_qt(workbench):
     outcomes = workbench.session.outcomes
     assert outcomes is not None and 0.5 < outcomes.accuracy("bow_linear") <= 1.0
     assert np.count_nonzero(outcomes.models["bow_linear"].has_gold) > 0
+
+
+def test_a_model_reopened_on_a_warm_cache_is_not_loaded(monkeypatch):
+    import litdesk.core.workbench as workbench_module
+    from litdesk.core.deferred import DeferredModel
+    from litdesk.core.explain import explain_job
+    from litdesk.core.jobs import run_job
+
+    first = Workbench(InlineRunner())
+    first.open_paths([paths.DEMO_DATASET, paths.DEMO_MODELS[1]])
+    expected = first.session.predictions["bow_linear"].fields["probas"]
+
+    loads = []
+    original = workbench_module.load_model
+    monkeypatch.setattr(workbench_module, "load_model",
+                        lambda path, options: (loads.append(path), original(path, options))[1])
+    monkeypatch.setattr(workbench_module, "load_model_job", lambda *args: pytest.fail(
+        "the model was loaded although its results are cached"))
+    reopened = Workbench(InlineRunner())
+    reopened.open_paths([paths.DEMO_DATASET, paths.DEMO_MODELS[1]])
+    model = reopened.session.models["bow_linear"]
+    assert isinstance(model, DeferredModel) and not model.loaded and loads == []
+    np.testing.assert_array_equal(reopened.session.predictions["bow_linear"].fields["probas"],
+                                  expected)
+    assert reopened.session.outcomes.accuracy("bow_linear") == \
+        first.session.outcomes.accuracy("bow_linear")
+    assert reopened.errors == []
+
+    # Something not in the cache: the real model loads, once, and computes it.
+    (attribution,) = run_job(explain_job(model, reopened.session.dataset, [3], "occlusion",
+                                         cache=reopened.cache))
+    assert model.loaded and len(loads) == 1 and len(attribution.scores) > 0
+
+
+def test_a_changed_model_file_is_loaded_again(tmp_path):
+    import shutil
+
+    from litdesk.core.deferred import DeferredModel
+
+    folder = tmp_path / "bow"
+    shutil.copytree(paths.DEMO_MODELS[1], folder)
+    Workbench(InlineRunner()).open_paths([paths.DEMO_DATASET, folder])
+    (weights,) = folder.glob("*.json")
+    weights.write_text(weights.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    reopened = Workbench(InlineRunner())
+    reopened.open_paths([folder])
+    assert not isinstance(reopened.session.models["bow"], DeferredModel)
+
+
+@pytest.mark.slow
+def test_a_deferred_model_offers_what_the_real_one_does():
+    """Salience methods, sequence salience and the gradient contract come from the record."""
+    from litdesk.api.model import GradientTextModel
+    from litdesk.core.deferred import DeferredModel, ModelRecord, deferred_model
+    from litdesk.core.explain import methods_for
+    from litdesk.core.model_loading import load_model
+    from litdesk.core.sequence_salience import supports_sequence_salience
+
+    for path in (paths.DEMO_MODELS[0], paths.DEMO_LM):
+        real = load_model(path)
+        record = ModelRecord.from_json(ModelRecord.of(real).to_json())
+        deferred = deferred_model(record, lambda real=real: real)
+        assert isinstance(deferred, DeferredModel) and not deferred.loaded
+        assert methods_for(deferred) == methods_for(real)
+        assert supports_sequence_salience(deferred) == supports_sequence_salience(real)
+        assert isinstance(deferred, GradientTextModel) == isinstance(real, GradientTextModel)
+        assert deferred.fingerprint() == real.fingerprint()
+        assert deferred.output_spec() == real.output_spec()
+        assert not deferred.loaded
+        example = {name: "a fine film" if name == "text" else None
+                   for name in real.input_spec()}
+        example = {key: value for key, value in example.items() if value is not None}
+        assert deferred.predict([example])[0].keys() == real.predict([example])[0].keys()
+        assert deferred.loaded

@@ -540,7 +540,9 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
             return [_tabular_attribution(model, chosen[0], settings, target_index, baseline)]
         return [_text_attribution(model, chosen[0], method, settings, target_index)]
 
-    size = _gradient_batch_size(model, method, settings) if method in GRADIENT_METHODS else 1
+    # Sized only when something is computed: the cache answers without the model.
+    size = _gradient_batch_size(model, method, settings) \
+        if missing and method in GRADIENT_METHODS else 1
     start = 0
     for batch_results in _halving_batches(missing, size, run):
         indices = missing[start:start + len(batch_results)]

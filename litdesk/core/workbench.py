@@ -27,7 +27,9 @@ from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predict
 from litdesk.core.jobs import JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.loaders import iter_load_dataset
-from litdesk.core.model_loading import load_model_job, looks_like_model
+from litdesk.core.deferred import (ModelRecord, deferred_model, read_record, record_key,
+                                   write_record)
+from litdesk.core.model_loading import load_model, load_model_job, looks_like_model
 from litdesk.core.outcomes import outcomes_job
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.save import save_dataset_job
@@ -153,12 +155,22 @@ class Workbench:
 
     def open_model(self, path: "Path | str", trust: bool = False) -> None:
         """Load a model in the background; a file that would run code asks first
-        (:attr:`trust_required`)."""
+        (:attr:`trust_required`).
+
+        A model opened before from the same unchanged files, without needing trust, joins at
+        once as a :class:`~litdesk.core.deferred.DeferredModel`: its results come from the
+        cache, and it loads only when something it must compute is missing.
+        """
         path = Path(path)
         options = LoadOptions(device=self.device, trust=trust, label=self.label,
                               precision=self.precision)
+        key = None if trust else record_key(path, options)
+        record = read_record(self.cache.folder, key) if key is not None else None
+        if record is not None:
+            self._on_model_loaded(deferred_model(record, lambda: load_model(path, options)))
+            return
         self.runner.submit(load_model_job(path, options), f"Load {path.name}",
-                           self._on_model_loaded,
+                           lambda model: self._on_model_loaded(model, key),
                            lambda failure: self._on_model_failed(path, failure))
 
     def open_objects(self, models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()
@@ -195,7 +207,12 @@ class Workbench:
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
 
-    def _on_model_loaded(self, model: Model) -> None:
+    def _on_model_loaded(self, model: Model, record_as: Optional[str] = None) -> None:
+        if record_as is not None:  # for the next open of the same files
+            try:
+                write_record(self.cache.folder, record_as, ModelRecord.of(model))
+            except OSError:
+                pass  # the model loads again next time; nothing is lost
         name = self.session.add_model(model)
         self.model_loaded.emit(name)
         self.predict_missing()
