@@ -43,9 +43,14 @@ class Dataset:
 
     def examples(self, indices: "np.ndarray | list[int] | range") -> list[dict[str, Any]]:
         """The rows at ``indices`` as dicts, in that order."""
-        taken = self.table.take(pa.array(np.asarray(indices, dtype=np.int64)))
+        positions = np.ascontiguousarray(indices, dtype=np.int64)
+        # Built from the buffer: pa.array() would import pandas, seconds on the GUI thread.
+        taken = self.table.take(pa.Array.from_buffers(pa.int64(), len(positions),
+                                                      [None, pa.py_buffer(positions)]))
         return taken.to_pylist()
 
     def example(self, index: int) -> dict[str, Any]:
         """One row as a dict."""
-        return self.examples([index])[0]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"row {index} of {len(self):,}")
+        return self.table.slice(index % len(self), 1).to_pylist()[0]
