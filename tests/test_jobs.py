@@ -107,3 +107,14 @@ def test_a_stale_failure_is_dropped(qtbot, runner):
     release.set()
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
     assert shown == [] and reported == []
+
+
+def test_a_request_cancelled_from_outside_the_slot_reports_stopped(qtbot, runner):
+    slot = JobSlot(runner, "Compute")
+    results = []
+    release = threading.Event()
+    slot.submit(_waiting_job(release, "never"), results.append)
+    with qtbot.waitSignal(slot.stopped, timeout=5000):
+        runner.cancel_all()  # as Jobs ▸ Cancel does
+    release.set()
+    assert results == [] and not slot.busy

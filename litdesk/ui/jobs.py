@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from shiboken6 import isValid
 from superqt.utils import GeneratorWorker, create_worker
 
 from litdesk.core.jobs import JobFailed, Progress, function_job
@@ -44,6 +45,9 @@ class JobRunner(QObject):
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self._workers: dict[GeneratorWorker, str] = {}
+        # Workers that reported their end but whose thread may still hold them: kept until that
+        # thread has let go, so that they (and their signals' QObject) are freed on this one.
+        self._ending: set[GeneratorWorker] = set()
         self._shut_down = False
 
     @property
@@ -58,13 +62,15 @@ class JobRunner(QObject):
     def submit(self, job: Generator, title: str,
                on_result: Optional[Callable[[Any], None]] = None,
                on_error: Optional[Callable[[JobFailed], None]] = None,
-               interactive: bool = False) -> GeneratorWorker:
+               interactive: bool = False,
+               on_finished: Optional[Callable[[], None]] = None) -> GeneratorWorker:
         """Run ``job`` (a started generator) in the background; call back on the main thread.
 
         A failure goes to ``on_error`` when given (the caller tells the user), else to
         :attr:`failed` (the window tells the user). ``interactive`` jobs (what the user is waiting on: a salience, a search) go ahead of
-        queued bulk work such as predicting a whole dataset. After ``shutdown`` the worker
-        returned is never started.
+        queued bulk work such as predicting a whole dataset. ``on_finished`` is called last,
+        however the job ended (cancelled too). After ``shutdown`` the worker returned is never
+        started.
         """
         worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
                                                 _ignore_errors=True)
@@ -72,11 +78,12 @@ class JobRunner(QObject):
             return worker
         was_busy = self.busy
         self._workers[worker] = title
-        relay = _JobRelay(self, worker, title, on_result, on_error)
+        relay = _JobRelay(self, worker, title, on_result, on_error, on_finished)
         worker.yielded.connect(relay.on_yielded)
         worker.returned.connect(relay.on_returned)
         worker.errored.connect(relay.on_errored)
         worker.finished.connect(relay.on_finished)
+        worker._finished.connect(self._let_go)  # the last thing its thread does
         # The pool queues by priority; this runner holds the worker until it has finished.
         QThreadPool.globalInstance().start(worker, INTERACTIVE_PRIORITY if interactive else 0)
         if not was_busy:
@@ -107,16 +114,21 @@ class JobRunner(QObject):
         self.cancel_all()
         ended = QThreadPool.globalInstance().waitForDone(timeout_ms)
         self._workers.clear()
+        self._ending.clear()
         self.busy_changed.emit(False)
         self.idle.emit()
         return ended
 
+    def _let_go(self, worker: GeneratorWorker) -> None:
+        self._ending.discard(worker)
+
     def _finished(self, worker: GeneratorWorker) -> None:
-        self._workers.pop(worker, None)
+        if self._workers.pop(worker, None) is not None:
+            self._ending.add(worker)
         if not self._workers:
             # On the next turn of the event loop: the callers' own slots on the worker's
             # finished signal (connected after this runner's) have run by then.
-            QTimer.singleShot(0, self._report_idle)
+            QTimer.singleShot(0, self, self._report_idle)
 
     def _report_idle(self) -> None:
         if not self._workers:
@@ -130,10 +142,11 @@ class _JobRelay(QObject):
 
     def __init__(self, runner: JobRunner, worker: GeneratorWorker, title: str,
                  on_result: Optional[Callable[[Any], None]],
-                 on_error: Optional[Callable[[JobFailed], None]]) -> None:
+                 on_error: Optional[Callable[[JobFailed], None]],
+                 on_finished: Optional[Callable[[], None]]) -> None:
         super().__init__(runner)
         self.runner, self.worker, self.title = runner, worker, title
-        self.on_result, self.on_error = on_result, on_error
+        self.on_result, self.on_error, self.on_end = on_result, on_error, on_finished
 
     def on_yielded(self, progress: Any) -> None:
         if isinstance(progress, Progress):
@@ -151,8 +164,15 @@ class _JobRelay(QObject):
             self.runner.failed.emit(failure)
 
     def on_finished(self) -> None:
-        self.runner._finished(self.worker)
-        self.deleteLater()
+        try:
+            if self.on_end is not None:
+                self.on_end()
+        finally:
+            self.runner._finished(self.worker)
+            # The worker's thread drops the last reference to this relay: let go of the runner
+            # and the callbacks (the views behind them) here, so none is freed on that thread.
+            self.runner = self.worker = self.on_result = self.on_error = self.on_end = None
+            self.deleteLater()
 
 
 class JobSlot(QObject):
@@ -164,6 +184,10 @@ class JobSlot(QObject):
     cancelled) or a plain function. A failure goes to ``on_error`` when given and stays in
     the view; without one the window reports it.
     """
+
+    #: The newest request ended with neither a result nor a failure: it was cancelled from
+    #: outside the slot (Jobs ▸ Cancel).
+    stopped = Signal()
 
     def __init__(self, runner: JobRunner, title: str, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -200,7 +224,15 @@ class JobSlot(QObject):
                 self.runner.failed.emit(failure)
 
         self._worker = self.runner.submit(job, title or self.title, deliver, fail,
-                                          interactive=interactive)
+                                          interactive=interactive,
+                                          on_finished=lambda: self._on_finished(generation))
+
+    def _on_finished(self, generation: int) -> None:
+        if not isValid(self):
+            return  # the view went first
+        if generation == self._generation and self._worker is not None:
+            self._worker = None  # it delivered neither a result nor a failure
+            self.stopped.emit()
 
     def cancel(self) -> None:
         """Stop the running request; neither its result nor its failure is delivered."""
