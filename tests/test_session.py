@@ -61,6 +61,52 @@ def test_selection_events_and_pinning():
     assert seen == ["table", "projector", None]
 
 
+def test_selection_rules_replace_add_and_toggle():
+    session = Session()
+    session.set_dataset(make_dataset())
+    session.select([1, 3], primary=3)
+    session.select([4, 3], primary=4, mode="add")
+    assert session.selection.rows.tolist() == [1, 3, 4] and session.selection.primary == 4
+    session.select([4, 5], primary=4, mode="toggle")  # 4 goes, 5 comes; the primary moves
+    assert session.selection.rows.tolist() == [1, 3, 5] and session.selection.primary == 1
+    session.select([3], primary=5, mode="add")  # a primary given stays primary
+    assert session.selection.primary == 5
+    session.select([1], mode="toggle")  # without one, the primary stays while selected
+    assert session.selection.rows.tolist() == [3, 5] and session.selection.primary == 5
+    session.select([2])
+    assert session.selection.rows.tolist() == [2] and session.selection.primary == 2
+    with pytest.raises(ValueError, match="mode"):
+        session.select([1], mode="xor")
+
+
+def test_toggling_a_third_of_a_million_rows():
+    session = Session()
+    session.set_dataset(make_dataset())
+    third = np.arange(0, 1_000_000, 3)
+    session.select(np.arange(0, 1_000_000, 2))
+    session.select(third, mode="toggle")
+    expected = np.setxor1d(np.arange(0, 1_000_000, 2), third)
+    np.testing.assert_array_equal(session.selection.rows, expected)
+
+
+def test_starring_pinning_and_unstarring():
+    session = Session()
+    session.set_dataset(make_dataset())
+    session.select([2, 4], primary=4)
+    session.toggle_pin()
+    assert session.selection.pinned == 4
+    session.toggle_pin()  # the primary is the pinned row: unpinned
+    assert session.selection.pinned is None
+    session.toggle_star([4, 2])
+    assert session.starred.tolist() == [2, 4] and session.slices["Starred"].tolist() == [2, 4]
+    session.toggle_star([2, 5])  # not all starred: star them
+    assert session.starred.tolist() == [2, 4, 5]
+    session.toggle_star([2, 5])  # all starred: unstar them
+    assert session.starred.tolist() == [4]
+    session.unstar([4])
+    assert "Starred" not in session.slices and session.starred.size == 0
+
+
 def test_pca_of_predicted_embeddings():
     dataset, model = make_dataset(), KeywordModel()
     predictions = run_job(predict_job(model, dataset))

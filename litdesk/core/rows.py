@@ -18,3 +18,21 @@ def sorted_unique(rows) -> np.ndarray:
     first = np.ones(rows.size, dtype=bool)
     first[1:] = rows[1:] != rows[:-1]
     return rows[first]
+
+
+def contains(rows: np.ndarray, row: int) -> bool:
+    """Whether ``row`` is among ``rows`` (ascending, as :func:`sorted_unique` gives), in
+    logarithmic time."""
+    position = np.searchsorted(rows, row)
+    return bool(position < rows.size and rows[position] == row)
+
+
+def symmetric_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The rows in exactly one of two ascending, unique row arrays (ascending); by sorting,
+    like :func:`sorted_unique`."""
+    both = np.sort(np.concatenate([first, second]))
+    once = np.ones(both.size, dtype=bool)
+    repeated = both[1:] == both[:-1]
+    once[1:] &= ~repeated
+    once[:-1] &= ~repeated
+    return both[once]

@@ -18,9 +18,13 @@ from litdesk.api import Dataset, Model
 from litdesk.core.datapoints import NewDatapoint, with_datapoints
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions
-from litdesk.core.rows import sorted_unique
+from litdesk.core.rows import contains, sorted_unique, symmetric_difference
 
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
+#: How :meth:`Session.select` combines rows with the selection.
+SELECT_MODES = ("replace", "add", "toggle")
+#: The slice that holds the rows the user starred.
+STARRED_SLICE = "Starred"
 
 
 @dataclass(frozen=True)
@@ -197,19 +201,74 @@ class Session:
 
     # -- selection ----------------------------------------------------------------------
 
-    def select(self, rows, primary: Optional[int] = None, source: object = None) -> None:
-        """Select ``rows``; ``primary`` defaults to the first of them."""
+    def select(self, rows, primary: Optional[int] = None, source: object = None,
+               mode: str = "replace") -> None:
+        """Select ``rows``: instead of the selection (``mode`` "replace"), added to it ("add")
+        or toggled in it ("toggle").
+
+        ``primary`` is the row acted on. Replacing, it joins the rows and defaults to the
+        first of them; adding or toggling, it stays primary only if it is still selected,
+        and without one the primary row stays where it still is selected, else the first.
+        """
+        if mode not in SELECT_MODES:
+            raise ValueError(f"mode must be one of {SELECT_MODES}, not {mode!r}")
         rows = sorted_unique(rows)
+        current = self.selection
+        if mode == "add":
+            rows = sorted_unique(np.concatenate([current.rows, rows]))
+        elif mode == "toggle":
+            rows = symmetric_difference(current.rows, rows)
+        if mode != "replace":
+            if primary is not None and not contains(rows, primary):
+                primary = None
+            if primary is None and current.primary is not None \
+                    and contains(rows, current.primary):
+                primary = current.primary
         if primary is None and rows.size:
             primary = int(rows[0])
-        if primary is not None and not np.isin(primary, rows):
-            rows = np.union1d(rows, [primary])
-        self._set_selection(Selection(rows, primary, self.selection.pinned), source)
+        if primary is not None and not contains(rows, primary):
+            rows = sorted_unique(np.append(rows, primary))
+        self._set_selection(Selection(rows, primary, current.pinned), source)
 
     def pin(self, row: Optional[int], source: object = None) -> None:
         """Pin ``row`` as the reference datapoint (None unpins)."""
         current = self.selection
         self._set_selection(Selection(current.rows, current.primary, row), source)
+
+    def toggle_pin(self, source: object = None) -> None:
+        """Pin the primary row as the reference, or unpin it if it already is."""
+        current = self.selection
+        self.pin(None if current.primary == current.pinned else current.primary, source)
+
+    # -- starring -----------------------------------------------------------------------
+
+    @property
+    def starred(self) -> np.ndarray:
+        """The starred rows of the active dataset (the :data:`STARRED_SLICE`), sorted."""
+        return self.slices.get(STARRED_SLICE, _EMPTY_ROWS)
+
+    def star(self, rows) -> None:
+        """Add ``rows`` to the starred rows."""
+        self.set_slice(STARRED_SLICE, np.concatenate([self.starred, np.asarray(rows, np.int64)]))
+
+    def unstar(self, rows) -> None:
+        """Take ``rows`` out of the starred rows; the slice goes once none is left."""
+        starred = self.starred
+        remaining = starred[~np.isin(starred, rows)]
+        if remaining.size:
+            self.set_slice(STARRED_SLICE, remaining)
+        else:
+            self.remove_slice(STARRED_SLICE)
+
+    def toggle_star(self, rows) -> None:
+        """Star ``rows``, or unstar them when all of them already are."""
+        rows = sorted_unique(rows)
+        if rows.size == 0:
+            return
+        if np.isin(rows, self.starred).all():
+            self.unstar(rows)
+        else:
+            self.star(rows)
 
     def _set_selection(self, selection: Selection, source: object) -> None:
         if selection == self.selection:
