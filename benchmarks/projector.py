@@ -78,7 +78,8 @@ def litdesk_frames(points: np.ndarray, cluster: np.ndarray, steps: int) -> tuple
     dock.show()
     QApplication.processEvents()
     dock.set_coords(points, ("bench",), "bench")
-    QApplication.processEvents()
+    while len(dock.cloud) != len(points):  # the drawing is prepared on the worker
+        QApplication.processEvents()
     path = camera_path(steps)
     time_frames(dock.plot, dock.view_box, path[:3])  # warm-up
     disc_frames, times = 0, []

@@ -3,7 +3,7 @@ the disagreements filter, and the primary row against the pinned reference."""
 
 from __future__ import annotations
 
-import time
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -12,12 +12,15 @@ from PySide6.QtCore import Qt
 
 from litdesk.api import Boolean, CategoryLabel, Dataset, MulticlassPreds, Scalar
 from litdesk.core.jobs import run_job
+from litdesk.core.outcomes import compute_outcomes
 from litdesk.core.predict import Predictions, predict_job
 from litdesk.core.session import Session
 from litdesk.ui.docks import comparison
 from litdesk.ui.docks.comparison import CHANGED, DISAGREE, NO_PIN_HINT, ComparisonDock
 from tests.fakes import KeywordModel
-from tests.test_gui import ROWS, window, write_csv  # noqa: F401 (the window fixture)
+from tests.test_projector import runner, session_runner  # noqa: F401 (fixtures)
+from tests.test_gui import (ROWS, cell, headers, shows_outcomes, window,  # noqa: F401
+                            write_csv)
 
 #: Always says "negative": right on rows 1, 3 and 5, and disagrees with "keywords" on 0, 2, 4.
 CAUTIOUS_BIAS = -2.5
@@ -30,6 +33,7 @@ def two_models(qtbot, window, tmp_path):  # noqa: F811 (the fixture imported abo
     for model in (KeywordModel(), KeywordModel("cautious", bias=CAUTIOUS_BIAS)):
         window.session.add_model(model)
         window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    shows_outcomes(qtbot, window, "keywords", "cautious")
     return window
 
 
@@ -45,29 +49,39 @@ def click_table_row(qtbot, window, row):
     assert window.session.selection.primary == row
 
 
-def column_of(table, header):
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    return headers.index(header)
+def listed_after(qtbot, dock, action, *args):
+    """Do ``action`` and wait until the comparison shows what it computed for it."""
+    with qtbot.waitSignal(dock.listed, timeout=60_000):
+        action(*args)
+
+
+def column_of(dock, header):
+    return headers(dock).index(header)
+
+
+def listed(dock) -> list[str]:
+    """The rows the comparison table lists (its first column)."""
+    return [cell(dock, r, 0) for r in range(dock.model.rowCount())]
 
 
 def test_whole_dataset_toggle_counts_every_row(qtbot, two_models):
     dock = two_models.comparison_dock
-    click_table_row(qtbot, two_models, 1)
-    assert dock.table.rowCount() == 1
+    listed_after(qtbot, dock, click_table_row, qtbot, two_models, 1)
+    assert dock.model.rowCount() == 1
     assert "<b>1</b> selected" in dock.summary.text()
-    qtbot.mouseClick(dock.whole_dataset, Qt.MouseButton.LeftButton)
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.whole_dataset, Qt.MouseButton.LeftButton)
     assert dock.whole_dataset.isChecked()
-    assert dock.table.rowCount() == len(ROWS)
+    assert dock.model.rowCount() == len(ROWS)
     summary = dock.summary.text()
     assert "all <b>6</b> rows" in summary and "models disagree on <b>3</b>" in summary
     assert "keywords accuracy <b>100.0%</b>" in summary
     assert "cautious accuracy <b>50.0%</b>" in summary
-    qtbot.mouseClick(dock.only_disagreements, Qt.MouseButton.LeftButton)
-    shown = [dock.table.item(r, 0).text() for r in range(dock.table.rowCount())]
-    assert shown == ["0", "2", "4"]
-    assert dock.table.item(0, 0).background().color() == DISAGREE
-    qtbot.mouseClick(dock.whole_dataset, Qt.MouseButton.LeftButton)
-    assert dock.table.rowCount() == 0  # row 1: the models agree on it
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.only_disagreements,
+                 Qt.MouseButton.LeftButton)
+    assert listed(dock) == ["0", "2", "4"]
+    assert cell(dock, 0, 0, Qt.ItemDataRole.BackgroundRole).color() == DISAGREE
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.whole_dataset, Qt.MouseButton.LeftButton)
+    assert dock.model.rowCount() == 0  # row 1: the models agree on it
     assert "<b>1</b> selected" in dock.summary.text()
     settle(qtbot, two_models)
 
@@ -75,29 +89,29 @@ def test_whole_dataset_toggle_counts_every_row(qtbot, two_models):
 def test_at_most_the_cap_is_listed_but_all_rows_are_counted(qtbot, two_models, monkeypatch):
     monkeypatch.setattr(comparison, "MAX_ROWS_SHOWN", 2)
     dock = two_models.comparison_dock
-    qtbot.mouseClick(dock.whole_dataset, Qt.MouseButton.LeftButton)
-    assert dock.table.rowCount() == 2
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.whole_dataset, Qt.MouseButton.LeftButton)
+    assert dock.model.rowCount() == 2
     assert "models disagree on <b>3</b>" in dock.summary.text()
 
 
 def test_each_model_gets_a_correct_mark_against_the_gold(qtbot, two_models):
     dock = two_models.comparison_dock
-    qtbot.mouseClick(dock.whole_dataset, Qt.MouseButton.LeftButton)
-    table = dock.table
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.whole_dataset, Qt.MouseButton.LeftButton)
     # per model: its label, "p" and "✓"
-    keywords, cautious = column_of(table, "keywords") + 2, column_of(table, "cautious") + 2
-    assert table.horizontalHeaderItem(keywords).text() == "✓"
-    assert "keywords" in table.horizontalHeaderItem(keywords).toolTip()
-    assert [table.item(r, keywords).text() for r in range(6)] == ["✓"] * 6
-    assert [table.item(r, cautious).text() for r in range(6)] == ["✗", "✓"] * 3
-    assert table.item(0, cautious).foreground().color() == comparison.WRONG_COLOR
-    label_cell = table.item(0, column_of(table, "keywords"))
-    assert label_cell.text() == "positive"
-    assert label_cell.toolTip().splitlines()[0].startswith("p(positive) 0.8")
-    assert "p(negative)" in label_cell.toolTip()
-    dock.gold_choice.setCurrentIndex(dock.gold_choice.findData(None))  # no gold: no marks
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert "✓" not in headers and headers.count("p") == 2
+    keywords, cautious = column_of(dock, "keywords") + 2, column_of(dock, "cautious") + 2
+    assert headers(dock)[keywords] == "✓"
+    assert "keywords" in headers(dock, Qt.ItemDataRole.ToolTipRole)[keywords]
+    assert [cell(dock, r, keywords) for r in range(6)] == ["✓"] * 6
+    assert [cell(dock, r, cautious) for r in range(6)] == ["✗", "✓"] * 3
+    assert cell(dock, 0, cautious, Qt.ItemDataRole.ForegroundRole).color() == \
+        comparison.WRONG_COLOR
+    label = column_of(dock, "keywords")
+    assert cell(dock, 0, label) == "positive"
+    tooltip = cell(dock, 0, label, Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.splitlines()[0].startswith("p(positive) 0.8") and "p(negative)" in tooltip
+    listed_after(qtbot, dock, dock.gold_choice.setCurrentIndex,  # no gold: no marks
+                 dock.gold_choice.findData(None))
+    assert "✓" not in headers(dock) and headers(dock).count("p") == 2
     assert "accuracy" not in dock.summary.text()
 
 
@@ -110,13 +124,13 @@ def test_the_data_table_gets_a_correct_column_per_model(two_models):
 
 def test_the_primary_row_is_compared_with_the_pinned_one_field_by_field(qtbot, two_models):
     dock = two_models.comparison_dock
-    click_table_row(qtbot, two_models, 3)
+    listed_after(qtbot, dock, click_table_row, qtbot, two_models, 3)
     assert dock.pair_hint.text() == NO_PIN_HINT and dock.pair_table.isHidden()
     view = two_models.table_dock.view
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert "Select another row" in dock.pair_hint.text() and dock.pair_table.isHidden()
-    click_table_row(qtbot, two_models, 4)
+    listed_after(qtbot, dock, click_table_row, qtbot, two_models, 4)
     assert not dock.pair_table.isHidden()
     pair = dock.pair_table
     lines = {pair.item(r, 0).text(): r for r in range(pair.rowCount())}
@@ -138,15 +152,14 @@ def test_the_primary_row_is_compared_with_the_pinned_one_field_by_field(qtbot, t
     assert "of" in dock.pair_hint.text() and "values differ" in dock.pair_hint.text()
 
     # a click in the comparison table moves the primary; the pair follows
-    table = dock.table
-    rect = table.visualItemRect(table.item(1, 0))  # row 0 leads with the pinned reference
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert two_models.session.selection.primary == int(table.item(1, 0).text())
-    assert dock.pair_table.horizontalHeaderItem(2).text() == table.item(1, 0).text()
+    rect = dock.table.visualRect(dock.model.index(1, 0))  # row 0: the pinned reference
+    qtbot.mouseClick(dock.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert two_models.session.selection.primary == int(cell(dock, 1, 0))
+    assert dock.pair_table.horizontalHeaderItem(2).text() == cell(dock, 1, 0)
     settle(qtbot, two_models)
 
 
-def test_the_whole_dataset_summary_at_a_million_rows(qtbot):
+def test_the_whole_dataset_summary_at_a_million_rows(qtbot, runner):
     rows = 1_000_000
     rng = np.random.default_rng(0)
     labels = np.array(["a", "b", "c"])
@@ -155,21 +168,69 @@ def test_the_whole_dataset_summary_at_a_million_rows(qtbot):
                       {"x": Scalar(), "label": CategoryLabel(vocab=tuple(labels))}, "big")
     session = Session()
     session.set_dataset(dataset)
-    dock = ComparisonDock(session)
+    dock = ComparisonDock(session, runner)
     qtbot.addWidget(dock)
+    dock.show()
     for name in ("first", "second"):
         probs = rng.random((rows, 3)).astype(np.float32)
         session.set_predictions(Predictions(name, "big", {"probas": probs}, {
             "probas": MulticlassPreds(vocab=tuple(labels), parent="label")}))
-    session.select([0])
-    start = time.perf_counter()
-    dock.whole_dataset.setChecked(True)
-    first_seconds = time.perf_counter() - start
-    assert dock.table.rowCount() == comparison.MAX_ROWS_SHOWN
+    listed_after(qtbot, dock, session.set_outcomes,
+                 compute_outcomes(dataset, session.predictions))
+    listed_after(qtbot, dock, session.select, [0])
+    listed_after(qtbot, dock, dock.whole_dataset.setChecked, True)
+    assert dock.model.rowCount() == comparison.MAX_ROWS_SHOWN
     assert "all <b>1,000,000</b> rows" in dock.summary.text()
     predicted = np.argmax(session.predictions["first"].fields["probas"], axis=1)
     accuracy = np.mean(labels[predicted] == gold)
     assert f"first accuracy <b>{accuracy:.1%}</b>" in dock.summary.text()
-    start = time.perf_counter()
-    session.select([5])  # outcomes are kept: only the summary and the listed rows are redone
-    assert time.perf_counter() - start < max(1.0, first_seconds)
+    first_listing = dock.model.listing
+    listed_after(qtbot, dock, session.select, [5])
+    assert dock.model.listing is first_listing  # the same rows listed: the table is kept
+
+
+def test_a_stale_listing_never_shows(qtbot, two_models, monkeypatch):
+    """The listing for an older selection, finishing after a newer one, is dropped."""
+    dock = two_models.comparison_dock
+    release, original = threading.Event(), comparison.comparison_listing
+
+    def slow_for_row_1(dataset, outcomes, probabilities, gold, selected, *rest):
+        if selected is not None and selected.tolist() == [1]:
+            release.wait(10)
+        return original(dataset, outcomes, probabilities, gold, selected, *rest)
+
+    monkeypatch.setattr(comparison, "comparison_listing", slow_for_row_1)
+    two_models.session.select([1])  # its listing waits
+    listed_after(qtbot, dock, two_models.session.select, [4])
+    release.set()
+    settle(qtbot, two_models)
+    assert listed(dock) == ["4"]
+    assert "<b>1</b> selected" in dock.summary.text()
+
+
+def test_the_docks_read_the_outcomes_instead_of_the_predictions(qtbot, two_models,
+                                                                 monkeypatch):
+    def recomputed(_predictions):
+        raise AssertionError("a dock recomputed the predicted labels")
+
+    monkeypatch.setattr(Predictions, "predicted_labels", recomputed)
+    window = two_models
+    dock = window.comparison_dock
+    listed_after(qtbot, dock, click_table_row, qtbot, window, 2)
+    assert cell(dock, 0, column_of(dock, "cautious")) == "negative"
+    listed_after(qtbot, dock, qtbot.mouseClick, dock.whole_dataset, Qt.MouseButton.LeftButton)
+    assert "models disagree on <b>3</b>" in dock.summary.text()
+    table = window.table_dock
+    section = table.model.table.column_names.index("cautious_pred")
+    with qtbot.waitSignal(table.rows_shown, timeout=10_000):
+        table.view.horizontalHeader().sectionClicked.emit(section)
+    assert table.model.rows.tolist() == [0, 1, 2, 3, 4, 5]  # all "negative": a stable sort
+    projector = window.projector_dock
+    window.docks["Embedding Projector"].raise_()
+    qtbot.waitUntil(lambda: projector.coords is not None, timeout=10_000)
+    with qtbot.waitSignal(projector.drawn, timeout=10_000):
+        projector.color_by.setCurrentIndex(projector.color_by.findText("models disagree?"))
+    assert "disagree" in projector.legend.text()
+    assert "keywords: positive" in projector.row_summary(0)
+    assert window.errors == []
+    settle(qtbot, window)

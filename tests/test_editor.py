@@ -65,7 +65,8 @@ def test_an_edit_becomes_a_child_with_fresh_predictions_everywhere(qtbot, window
                                expected)
     assert window.session.selection.primary == row
     assert window.table_dock.model.rowCount() == len(ROWS) + 1
-    assert window.table_dock.model.table.column("keywords_pred")[row].as_py() == "positive"
+    qtbot.waitUntil(  # once the outcomes of every row are in
+        lambda: window.table_dock.model.table.column("keywords_pred")[row].as_py() == "positive")
     assert "made from <a href='row:3'>row 3</a>" in editor.header.text()
     assert editor.fields["text"].widget.toPlainText() == "great phone, I love it"
 

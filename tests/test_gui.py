@@ -50,12 +50,37 @@ def drop(widget, paths):
     return event
 
 
+def cell(dock, row: int, column: int, role=Qt.ItemDataRole.DisplayRole):
+    """What the comparison table of ``dock`` shows at (``row``, ``column``)."""
+    model = dock.table.model()
+    return model.data(model.index(row, column), role)
+
+
+def headers(dock, role=Qt.ItemDataRole.DisplayRole) -> list:
+    """The comparison table's column headers."""
+    model = dock.table.model()
+    return [model.headerData(c, Qt.Orientation.Horizontal, role)
+            for c in range(model.columnCount())]
+
+
+def shows_outcomes(qtbot, window, *models):
+    """Wait until the outcomes of ``models`` are computed and their columns are in the table."""
+    def shown():
+        outcomes = window.session.outcomes
+        columns = window.table_dock.model.table.column_names
+        return outcomes is not None and all(
+            name in outcomes.models and f"{name}_pred" in columns for name in models)
+
+    qtbot.waitUntil(shown, timeout=60_000)  # behind any salience of the primary row
+
+
 def load_with_model(qtbot, window, tmp_path, model=None):
     with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
         window.open_paths([write_csv(tmp_path / "reviews.csv")])
     model = model or KeywordModel()
     window.session.add_model(model)
     window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
+    shows_outcomes(qtbot, window, model.name)
     return model
 
 
@@ -72,12 +97,12 @@ def test_dropping_a_csv_shows_its_rows(qtbot, window, tmp_path):
 def test_clicking_a_table_row_moves_every_dock(qtbot, window, tmp_path):
     load_with_model(qtbot, window, tmp_path)
     view = window.table_dock.view
-    with qtbot.waitSignal(window.runner.idle, timeout=10_000):  # salience of the new primary
+    with qtbot.waitSignal(window.runner.idle, timeout=60_000):  # salience of the new primary
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                          pos=view.visualRect(window.table_dock.model.index(4, 0)).center())
     assert window.session.selection.primary == 4
-    assert window.comparison_dock.table.item(0, 0).text() == "4"
-    assert window.comparison_dock.table.item(0, 3).text() == "positive"
+    assert cell(window.comparison_dock, 0, 0) == "4"
+    assert cell(window.comparison_dock, 0, 3) == "positive"
     result = window.salience_dock.results[("keywords", "lime", 4)]
     assert result.features == ("excellent", "screen")
     assert window.projector_dock.highlight.points()[0].pos() == QPointF(
@@ -102,9 +127,9 @@ def test_shift_click_selects_a_range_and_ctrl_click_adds(qtbot, window, tmp_path
 def test_projector_click_selects_the_row_in_the_table(qtbot, window, tmp_path):
     load_with_model(qtbot, window, tmp_path)
     projector = window.projector_dock
-    qtbot.waitUntil(lambda: projector.coords is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: projector.positions is not None, timeout=10_000)
     plot = projector.plot
-    target = QPointF(*projector.coords[2])
+    target = QPointF(*projector.positions[2])
     view_pos = plot.mapFromScene(plot.getPlotItem().vb.mapViewToScene(target))
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
     assert window.session.selection.primary == 2
@@ -212,18 +237,22 @@ def test_docks_close_come_back_and_the_layout_persists(qtbot, tmp_path):
 
 
 def test_column_type_can_be_corrected(qtbot, window, tmp_path):
-    from litdesk.api import CategoryLabel, TextSegment
+    from litdesk.api import CategoryLabel, Scalar, TextSegment
 
     with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
         window.open_paths([write_csv(tmp_path / "reviews.csv")])
     assert isinstance(window.session.dataset.spec()["label"], CategoryLabel)
-    window.table_dock.set_column_type("label", TextSegment)
-    assert isinstance(window.session.dataset.spec()["label"], TextSegment)
+    window.table_dock.set_column_type("label", TextSegment)  # checked in the background
+    qtbot.waitUntil(lambda: isinstance(window.session.dataset.spec()["label"], TextSegment))
+    qtbot.waitUntil(lambda: not window.runner.busy)  # what the new type starts, first
+    window.table_dock.set_column_type("text", Scalar)
+    qtbot.waitUntil(lambda: "Cannot change the type" in window.table_dock.status.text())
+    assert isinstance(window.session.dataset.spec()["text"], TextSegment)
 
 
 def test_pinning_a_row_marks_it_in_every_dock(qtbot, window, tmp_path):
     load_with_model(qtbot, window, tmp_path)
-    qtbot.waitUntil(lambda: window.projector_dock.coords is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.projector_dock.positions is not None, timeout=10_000)
     view, model = window.table_dock.view, window.table_dock.model
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.visualRect(model.index(3, 0)).center())
@@ -232,10 +261,11 @@ def test_pinning_a_row_marks_it_in_every_dock(qtbot, window, tmp_path):
     assert window.session.selection.pinned == 3
     assert model.headerData(3, Qt.Orientation.Vertical) == "★ 3"
     assert len(window.projector_dock.pinned_marker.points()) == 1
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(model.index(1, 0)).center())
-    assert window.comparison_dock.table.item(0, 0).text() == "★ 3"
-    assert window.comparison_dock.table.item(1, 0).text() == "1"
+    with qtbot.waitSignal(window.comparison_dock.listed, timeout=60_000):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.visualRect(model.index(1, 0)).center())
+    assert cell(window.comparison_dock, 0, 0) == "★ 3"
+    assert cell(window.comparison_dock, 1, 0) == "1"
 
 
 def test_copy_and_export_the_current_view(qtbot, window, tmp_path):
@@ -246,12 +276,15 @@ def test_copy_and_export_the_current_view(qtbot, window, tmp_path):
         dock.search.returnPressed.emit()
     dock.view.selectAll()
     dock.view.setFocus()
+    QApplication.clipboard().clear()
     qtbot.keyClick(dock.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() != "")  # built in the background
     copied = QApplication.clipboard().text().splitlines()
     assert copied[0].split("\t")[:2] == ["text", "label"]
     assert [line.split("\t")[1] for line in copied[1:]] == ["negative"] * 3
     out = tmp_path / "view.csv"
     dock.export_view(str(out))
+    qtbot.waitUntil(lambda: "Exported 3 rows" in dock.status.text())
     import csv
 
     exported = list(csv.DictReader(out.open(encoding="utf-8")))
@@ -312,7 +345,7 @@ def test_a_second_dataset_keeps_the_first_one_and_its_predictions(qtbot, window,
     calls = model.calls
     choice.textActivated.emit("reviews")  # as when the user picks it in the combo box
     assert window.table_dock.model.rowCount() == len(ROWS)
-    assert "keywords_pred" in window.table_dock.model.table.column_names
+    shows_outcomes(qtbot, window, "keywords")
     assert model.calls == calls  # switching back runs nothing again
     assert window.windowTitle().startswith("reviews")
 
@@ -433,17 +466,21 @@ def test_the_gold_column_is_guessed_and_can_be_chosen(qtbot, window, tmp_path):
     model = KeywordModel()
     window.session.add_model(model)
     window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
-    window.session.select(range(len(ROWS)))
+    shows_outcomes(qtbot, window, "keywords")
     dock = window.comparison_dock
+    with qtbot.waitSignal(dock.listed, timeout=60_000):
+        window.session.select(range(len(ROWS)))
     assert dock.gold_choice.currentData() == "label"
     assert "keywords accuracy <b>100.0%</b>" in dock.summary.text()
     assert dock.gold_choice.findData("grader") == -1  # six rows: inferred as text
     from litdesk.api import CategoryLabel
 
     window.table_dock.set_column_type("grader", CategoryLabel)
-    dock.gold_choice.setCurrentIndex(dock.gold_choice.findData("grader"))
+    qtbot.waitUntil(lambda: dock.gold_choice.findData("grader") >= 0)
+    with qtbot.waitSignal(dock.listed, timeout=60_000):
+        dock.gold_choice.setCurrentIndex(dock.gold_choice.findData("grader"))
     assert "keywords accuracy <b>0.0%</b>" in dock.summary.text()
-    assert dock.table.horizontalHeaderItem(2).text() == "gold (grader)"
+    assert headers(dock)[2] == "gold (grader)"
 
 
 def test_the_salience_tab_is_in_front_by_default(qtbot, window):

@@ -12,11 +12,12 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from litdesk.api import CategoryLabel, Dataset, Embeddings, Scalar, TextSegment
+from litdesk.core.outcomes import encode_categories
 from litdesk.core.session import Session
-from litdesk.ui.docks.projector import ProjectorDock, category_codes, rotation
+from litdesk.ui.docks.projector import ProjectorDock, palette_codes, rotation
 from litdesk.ui.jobs import JobRunner
-from litdesk.ui.point_cloud import Frame, pack_argb, render
 from litdesk.ui.main_window import MainWindow
+from litdesk.ui.point_cloud import Frame, pack_argb, render
 
 GRID = 12  # a GRID × GRID lattice of points
 
@@ -42,10 +43,26 @@ def every_mouse_move():
     pg.setConfigOption("mouseRateLimit", limit)
 
 
+@pytest.fixture(scope="session")
+def session_runner(qapp):
+    """One job runner for the standalone docks of every test, alive the whole session: a runner
+    deleted while its last jobs report back would lose their reports."""
+    job_runner = JobRunner()
+    yield job_runner
+    job_runner.shutdown()
+
+
 @pytest.fixture
-def dock(qtbot):
+def runner(qtbot, session_runner):
+    """The session's job runner, idle again once the test is over."""
+    yield session_runner
+    session_runner.cancel_all()
+    qtbot.waitUntil(lambda: not session_runner.busy, timeout=30_000)
+
+
+@pytest.fixture
+def dock(qtbot, runner):
     session = Session()
-    runner = JobRunner()
     projector = ProjectorDock(session, runner)
     qtbot.addWidget(projector)
     projector.resize(700, 600)
@@ -55,9 +72,7 @@ def dock(qtbot):
         session.set_dataset(lattice_dataset())
         projector.method.setCurrentIndex(projector.method.findData("as is"))
         projector.source.setCurrentIndex(projector.source.findText("numeric columns (2)"))
-    yield projector
-    runner.cancel_all()
-    qtbot.waitUntil(lambda: not runner.busy, timeout=30_000)
+    return projector
 
 
 def viewport_point(projector: ProjectorDock, row: int) -> QPoint:
@@ -80,6 +95,13 @@ def drag(widget, points: list[QPoint], modifiers=Qt.KeyboardModifier.NoModifier)
     for point in points[1:]:
         mouse(widget, QEvent.Type.MouseMove, point, held, modifiers)
     mouse(widget, QEvent.Type.MouseButtonRelease, points[-1], Qt.MouseButton.NoButton, modifiers)
+
+
+def select_by_drag(qtbot, projector: ProjectorDock, points: list[QPoint],
+                   modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    """Draw a box or lasso through ``points`` and wait for the rows inside to be selected."""
+    with qtbot.waitSignal(projector.session.selection_changed, timeout=10_000):
+        drag(projector.plot.viewport(), points, modifiers)
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -118,23 +140,25 @@ def test_level_of_detail_switches_as_the_view_zooms(qtbot, dock):
     assert whole != zoomed
 
 
-def test_recolouring_keeps_positions():
-    session = Session()
-    session.set_dataset(lattice_dataset())
-    projector = ProjectorDock(session, JobRunner())
-    projector.set_coords(np.random.default_rng(0).normal(size=(GRID * GRID, 2)),
-                         (("numeric", ("x", "y")), "pca", 2), "lattice")
-    before = projector.cloud._x.copy()
-    projector.color_by.setCurrentIndex(projector.color_by.findText("parity"))
-    np.testing.assert_array_equal(projector.cloud._x, before)
-    assert "odd" in projector.legend.text() and "even" in projector.legend.text()
+def test_recolouring_keeps_positions(qtbot, dock):
+    before, colours = dock.cloud.drawing.x.copy(), dock.cloud.drawing.colors.copy()
+    with qtbot.waitSignal(dock.drawn, timeout=10_000):
+        dock.color_by.setCurrentIndex(dock.color_by.findText("y"))
+    np.testing.assert_array_equal(dock.cloud.drawing.x, before)
+    assert not np.array_equal(dock.cloud.drawing.colors, colours)
+    assert dock.legend.text().startswith("y:")
+    with qtbot.waitSignal(dock.drawn, timeout=10_000):
+        dock.color_by.setCurrentIndex(dock.color_by.findText("parity"))
+    assert "odd" in dock.legend.text() and "even" in dock.legend.text()
 
 
-def test_category_codes_keep_the_commonest_values():
-    values = pa.array(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"])
-    codes, names = category_codes(values, most=3)
+def test_palette_codes_keep_the_commonest_values():
+    values = pa.array(["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"] + [None])
+    codes, names = palette_codes(encode_categories(values), most=3)
     assert names == ["a", "b", "(other)"]
-    assert codes.tolist() == [0] * 5 + [1] * 4 + [2] * 6
+    assert codes.tolist() == [0] * 5 + [1] * 4 + [2] * 7
+    codes, names = palette_codes(encode_categories(values), most=10)
+    assert names == ["a", "b", "c", "d", "e", "(missing)"] and codes[-1] == 5
 
 
 def test_rotation_is_orthonormal():
@@ -156,15 +180,15 @@ def test_box_selects_and_shift_adds_and_ctrl_toggles(qtbot, dock):
     dock.set_mode("box")
     corner_a, corner_b = viewport_point(dock, 0), viewport_point(dock, GRID + 1)
     pad = QPoint(4, -4)  # just beyond the outer points (y grows upwards in the plot)
-    drag(dock.plot.viewport(), [corner_a - pad, corner_a + QPoint(20, -20), corner_b + pad])
+    select_by_drag(qtbot, dock, [corner_a - pad, corner_a + QPoint(20, -20), corner_b + pad])
     assert dock.session.selection.rows.tolist() == [0, 1, GRID, GRID + 1]
     far = viewport_point(dock, GRID * GRID - 1)
-    drag(dock.plot.viewport(), [far - QPoint(5, 5), far, far + QPoint(5, 5)],
-         Qt.KeyboardModifier.ShiftModifier)
+    select_by_drag(qtbot, dock, [far - QPoint(5, 5), far, far + QPoint(5, 5)],
+                   Qt.KeyboardModifier.ShiftModifier)
     assert dock.session.selection.rows.tolist() == [0, 1, GRID, GRID + 1, GRID * GRID - 1]
     one = viewport_point(dock, 1)
-    drag(dock.plot.viewport(), [one - QPoint(5, 5), one, one + QPoint(5, 5)],
-         Qt.KeyboardModifier.ControlModifier)
+    select_by_drag(qtbot, dock, [one - QPoint(5, 5), one, one + QPoint(5, 5)],
+                   Qt.KeyboardModifier.ControlModifier)
     assert dock.session.selection.rows.tolist() == [0, GRID, GRID + 1, GRID * GRID - 1]
 
 
@@ -176,6 +200,7 @@ def test_lasso_selects_rows_in_the_table_and_the_reverse(qtbot, tmp_path):
     floating = window.docks["Embedding Projector"]
     floating.setFloating(True)  # room to draw a lasso on the small offscreen screen
     floating.resize(700, 560)
+    qtbot.waitUntil(lambda: projector.on_screen)  # a hidden dock catches up only once shown
     with qtbot.waitSignal(projector.projected, timeout=10_000):
         window.open_objects(datasets=[lattice_dataset()])
         projector.method.setCurrentIndex(projector.method.findData("as is"))
@@ -186,7 +211,7 @@ def test_lasso_selects_rows_in_the_table_and_the_reverse(qtbot, tmp_path):
     a, b, c = a + QPoint(-8, 8), b + QPoint(18, 8), c + QPoint(-8, -18)
     trail = [a + (b - a) * t / 10 for t in range(11)] + [b + (c - b) * t / 10 for t in range(11)] \
         + [c + (a - c) * t / 10 for t in range(11)]
-    drag(projector.plot.viewport(), trail)
+    select_by_drag(qtbot, projector, trail)
     expected = sorted(r * GRID + col for r in range(4) for col in range(4) if r + col <= 3)
     assert window.session.selection.rows.tolist() == expected
     table = window.table_dock
@@ -195,11 +220,13 @@ def test_lasso_selects_rows_in_the_table_and_the_reverse(qtbot, tmp_path):
     view, model = table.view, table.model
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.visualRect(model.index(7, 0)).center())
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     Qt.KeyboardModifier.ControlModifier, view.visualRect(model.index(9, 0)).center())
+    with qtbot.waitSignal(projector.drawn, timeout=10_000):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.ControlModifier,
+                         view.visualRect(model.index(9, 0)).center())
     rings = sorted((p.pos().x(), p.pos().y()) for p in projector.highlight.points())
     assert rings == sorted(tuple(map(float, projector.positions[r])) for r in (7, 9))
-    assert set(projector.cloud._order[-2:].tolist()) == {7, 9}  # drawn on top
+    assert set(projector.cloud.drawing.order[-2:].tolist()) == {7, 9}  # drawn on top
     window.runner.cancel_all()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
 
@@ -222,7 +249,8 @@ def test_search_highlights_matches_without_selecting(qtbot, dock):
     with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
         qtbot.keyClick(dock.search, Qt.Key.Key_Return)
     assert dock.matches.tolist() == list(range(1, GRID * GRID, 2))
-    assert set(dock.cloud._order[-len(dock.matches):].tolist()) == set(dock.matches.tolist())
+    order = dock.cloud.drawing.order
+    assert set(order[-len(dock.matches):].tolist()) == set(dock.matches.tolist())
     assert dock.session.selection.rows.size == 0
     dock.search.clear()
     assert dock.matches is None
@@ -242,14 +270,19 @@ def test_three_dimensions_rotate_by_dragging(qtbot, dock):
     assert dock.coords.shape == (GRID * GRID, 3)
     before = dock.positions.copy()
     centre = dock.plot.viewport().rect().center()
-    drag(dock.plot.viewport(), [centre, centre + QPoint(20, 0), centre + QPoint(60, 10)])
+    with qtbot.waitSignal(dock.drawn, timeout=10_000):
+        drag(dock.plot.viewport(), [centre, centre + QPoint(20, 0), centre + QPoint(60, 10)])
     assert not np.allclose(before, dock.positions)
     assert dock.azimuth != 30.0
 
 
 def test_export_view_and_coordinates(qtbot, dock, tmp_path):
-    for suffix in ("png", "svg", "csv", "parquet"):
+    for suffix in ("png", "svg"):
         dock.export(str(tmp_path / f"view.{suffix}"))
+    for suffix in ("csv", "parquet"):  # written in the background
+        with qtbot.waitSignal(dock.runner.idle, timeout=10_000):
+            dock.export(str(tmp_path / f"view.{suffix}"))
+    for suffix in ("png", "svg", "csv", "parquet"):
         assert (tmp_path / f"view.{suffix}").stat().st_size > 0
     table = pq.read_table(tmp_path / "view.parquet")
     assert table.column_names == ["row", "x", "y"]
@@ -259,7 +292,8 @@ def test_export_view_and_coordinates(qtbot, dock, tmp_path):
         dock.export(str(tmp_path / "view.bmp"))
 
 
-def test_reopening_shows_the_cached_projection_without_computing(qtbot, tmp_path, monkeypatch):
+def test_reopening_shows_the_cached_projection_without_computing(qtbot, tmp_path, monkeypatch,
+                                                                 runner):
     from litdesk.core import projection
     from litdesk.core.cache import ResultCache
 
@@ -267,8 +301,9 @@ def test_reopening_shows_the_cached_projection_without_computing(qtbot, tmp_path
     docks = []
     for attempt in range(2):
         session = Session()
-        projector = ProjectorDock(session, JobRunner(), cache)
+        projector = ProjectorDock(session, runner, cache)
         qtbot.addWidget(projector)
+        projector.show()
         docks.append(projector)
         with qtbot.waitSignal(projector.projected, timeout=10_000):
             session.set_dataset(lattice_dataset())
@@ -280,8 +315,8 @@ def test_reopening_shows_the_cached_projection_without_computing(qtbot, tmp_path
 
 def test_cancelling_a_umap_keeps_the_points_shown(qtbot, dock):
     before = dock.positions.copy()
-    dock.source.setCurrentIndex(dock.source.findText("vec"))
-    qtbot.waitUntil(lambda: dock._worker is None, timeout=10_000)  # the PCA of "vec"
+    with qtbot.waitSignal(dock.projected, timeout=10_000):  # the PCA of "vec"
+        dock.source.setCurrentIndex(dock.source.findText("vec"))
     shown = dock.positions.copy()
     with qtbot.waitSignal(dock.runner.progress, timeout=10_000):
         dock.method.setCurrentIndex(dock.method.findData("umap"))
@@ -292,7 +327,7 @@ def test_cancelling_a_umap_keeps_the_points_shown(qtbot, dock):
     assert not np.array_equal(before, shown)
 
 
-def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot):
+def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot, runner):
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
     from PySide6.QtGui import QColor, QImage
 
@@ -312,7 +347,7 @@ def test_image_datasets_show_thumbnails_when_zoomed_in(qtbot):
     session = Session()
     session.set_dataset(Dataset(table, {"x": Scalar(), "y": Scalar(), "image": ImageBytes()},
                                 "pictures"))
-    projector = ProjectorDock(session, JobRunner())
+    projector = ProjectorDock(session, runner)
     qtbot.addWidget(projector)
     projector.resize(600, 500)
     projector.show()

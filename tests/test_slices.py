@@ -11,12 +11,12 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 from litdesk.api import CategoryLabel, Dataset, Scalar
 from litdesk.core.jobs import run_job
 from litdesk.core.loaders import iter_load_dataset
-from litdesk.core.session import Session
+from litdesk.core.session import STARRED_SLICE, Session
 from litdesk.core.slice_store import DatasetIdentity, SliceStore, load_slices, save_slices
 from litdesk.ui.docks.slices import SlicesDock
-from litdesk.ui.docks.table import STAR_MARK, STARRED_SLICE
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.main_window import MainWindow
+from litdesk.ui.widgets.arrow_table_model import STAR_MARK
 from tests.test_gui import ROWS, window, write_csv  # noqa: F401 (the window fixture)
 
 

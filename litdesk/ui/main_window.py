@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self.table_dock = DataTableDock(self.session, self.runner)
         self.projector_dock = ProjectorDock(self.session, self.runner, self.cache)
         self.salience_dock = SalienceDock(self.session, self.runner, self.cache)
-        self.comparison_dock = ComparisonDock(self.session)
+        self.comparison_dock = ComparisonDock(self.session, self.runner)
         self.outputs_dock = OutputsDock(self.session, self.runner, self.cache)
         self.attention_dock = AttentionDock(self.session, self.runner, self.cache)
         self.sequence_salience_dock = SequenceSalienceDock(self.session, self.runner, self.cache)

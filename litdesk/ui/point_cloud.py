@@ -4,9 +4,9 @@ visible, built with numpy at the screen's resolution.
 Level of detail: while many points are visible each is one pixel, and a pixel's opacity
 grows with the number of points on it (a density view that still shows every point); once
 few enough are visible (:data:`POINT_MODE_LIMIT`), each is a disc with an outline, and image
-datasets can show thumbnails. Positions and colours are set separately, so recolouring
-never touches the coordinates. Emphasised points (a selection or search matches) are drawn
-last and the others faded.
+datasets can show thumbnails. Emphasised points (a selection or search matches) are drawn
+last and the others faded. What is drawn, a :class:`Drawing`, is prepared by
+:func:`prepare_drawing` in linear time, off the GUI thread for large clouds.
 """
 
 from __future__ import annotations
@@ -115,26 +115,90 @@ def render(frame: Frame, x: np.ndarray, y: np.ndarray, colors: np.ndarray, outli
     return image.reshape(frame.height, frame.width), visible
 
 
+def rows_in_polygon(drawing: "Drawing", frame: Frame, polygon: QPolygonF) -> np.ndarray:
+    """Rows (sorted) whose points fall inside ``polygon`` (device pixels of ``frame``), as
+    drawn on screen. Safe on a worker thread: it paints on a QImage of its own."""
+    mask = QImage(frame.width, frame.height, QImage.Format.Format_Grayscale8)
+    mask.fill(0)
+    painter = QPainter(mask)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(Qt.GlobalColor.white)
+    painter.drawPolygon(polygon)
+    painter.end()
+    inside = np.frombuffer(mask.constBits(), dtype=np.uint8).reshape(
+        frame.height, mask.bytesPerLine())[:, :frame.width]
+    visible, px, py = frame.pixels(drawing.x, drawing.y)
+    hit = np.flatnonzero(inside[py, px])
+    chosen = np.zeros(len(drawing), dtype=bool)
+    chosen[drawing.order[hit if visible is None else visible[hit]]] = True
+    return np.flatnonzero(chosen)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """The points as drawn: in draw order, each point's row, position and ARGB words (fill,
+    and outline for discs), with the rectangle holding every finite point."""
+
+    order: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    colors: np.ndarray
+    outlines: np.ndarray
+    bounds: tuple[float, float, float, float]  # x, y, width, height; all 0 when empty
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+EMPTY_DRAWING = Drawing(*(np.zeros(0, dtype=dtype) for dtype in
+                          (np.int64, np.float32, np.float32, np.uint32, np.uint32)),
+                        (0.0, 0.0, 0.0, 0.0))
+
+
+def prepare_drawing(positions: np.ndarray, rgb: Optional[np.ndarray] = None,
+                    emphasis: Optional[np.ndarray] = None, opacity: float = 0.85) -> Drawing:
+    """How to draw points at ``positions`` (rows × 2) coloured ``rgb`` (rows × 3 uint8; grey
+    when None or of another length): ``emphasis`` rows (None: none) on top of the others,
+    which fade."""
+    positions = np.asarray(positions[:, :2], dtype=np.float32)
+    n = len(positions)
+    if rgb is None or len(rgb) != n:
+        rgb = np.full((n, 3), 128, dtype=np.uint8)
+    alpha = np.full(n, opacity, dtype=np.float32)
+    if emphasis is None:
+        order = np.arange(n)
+    else:
+        emphasised = np.zeros(n, dtype=bool)
+        emphasised[emphasis[emphasis < n]] = True
+        order = np.concatenate([np.flatnonzero(~emphasised), np.flatnonzero(emphasised)])
+        alpha[:] = FADED_ALPHA * opacity
+        alpha[emphasised] = min(1.0, opacity + 0.1)
+    x = np.ascontiguousarray(positions[order, 0])
+    y = np.ascontiguousarray(positions[order, 1])
+    rgb, alpha = rgb[order], alpha[order]
+    finite = np.isfinite(x) & np.isfinite(y)
+    bounds = (0.0, 0.0, 0.0, 0.0)
+    if finite.any():
+        x0, x1 = float(x[finite].min()), float(x[finite].max())
+        y0, y1 = float(y[finite].min()), float(y[finite].max())
+        bounds = (x0, y0, (x1 - x0) or 1.0, (y1 - y0) or 1.0)
+    return Drawing(order, x, y, pack_argb(rgb, alpha),
+                   pack_argb((rgb * 0.55).astype(np.uint8), np.minimum(1.0, alpha * 1.15)),
+                   bounds)
+
+
 class PointCloudItem(pg.GraphicsObject):
     """Draws many points in a :class:`pyqtgraph.ViewBox` as one raster per frame.
 
-    :meth:`set_positions` and :meth:`set_colors` are independent; :meth:`set_emphasis` fades
-    every point not given and draws the given ones on top. Points are identified by row
+    :meth:`set_drawing` shows a prepared :class:`Drawing`; points are identified by row
     number throughout.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.point_size = 7
-        self.opacity = 0.85
         self.point_limit = POINT_MODE_LIMIT
-        self._positions = np.zeros((0, 2), dtype=np.float32)
-        self._rgb = np.zeros((0, 3), dtype=np.uint8)
-        self._emphasis: Optional[np.ndarray] = None
-        self._order = np.zeros(0, dtype=np.int64)  # draw order: row numbers
-        self._x = self._y = np.zeros(0, dtype=np.float32)
-        self._colors = self._outlines = np.zeros(0, dtype=np.uint32)
-        self._bounds = QRectF()
+        self.drawing = EMPTY_DRAWING
         self._cache_key: Optional[tuple] = None
         self._image: Optional[QImage] = None
         self._pixels: Optional[np.ndarray] = None  # the buffer _image borrows
@@ -148,62 +212,19 @@ class PointCloudItem(pg.GraphicsObject):
     # -- data ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._positions)
+        return len(self.drawing)
 
-    def set_positions(self, positions: np.ndarray) -> None:
-        """Move the points to ``positions`` (rows × 2); colours are kept if the count matches."""
-        positions = np.ascontiguousarray(positions[:, :2], dtype=np.float32)
-        self.prepareGeometryChange()
-        if len(positions) != len(self._rgb):
-            self._rgb = np.full((len(positions), 3), 128, dtype=np.uint8)
-            self._emphasis = None
-        self._positions = positions
-        finite = positions[np.isfinite(positions).all(axis=1)]
-        if len(finite):
-            (x0, y0), (x1, y1) = finite.min(axis=0), finite.max(axis=0)
-            self._bounds = QRectF(float(x0), float(y0), float(x1 - x0) or 1.0,
-                                  float(y1 - y0) or 1.0)
-        else:
-            self._bounds = QRectF()
-        self._rebuild()
+    def set_drawing(self, drawing: Drawing) -> None:
+        """Draw ``drawing`` from the next frame on."""
+        if drawing.bounds != self.drawing.bounds:
+            self.prepareGeometryChange()
+        self.drawing = drawing
+        self._cache_key = None
+        self.update()
 
-    def set_colors(self, rgb: np.ndarray) -> None:
-        """Colour each point (rows × 3, uint8); positions are untouched."""
-        self._rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        self._rebuild(positions=False)
-
-    def set_emphasis(self, rows: Optional[np.ndarray]) -> None:
-        """Draw ``rows`` on top and fade the rest; None draws every point alike."""
-        self._emphasis = None if rows is None else np.asarray(rows, dtype=np.int64)
-        self._rebuild()
-
-    def set_style(self, point_size: Optional[int] = None, opacity: Optional[float] = None) -> None:
-        """Change the disc diameter (pixels) or the opacity (0–1) of every point."""
-        if point_size is not None:
-            self.point_size = int(point_size)
-        if opacity is not None:
-            self.opacity = float(opacity)
-        self._rebuild(positions=False)
-
-    def _rebuild(self, positions: bool = True) -> None:
-        n = len(self._positions)
-        if positions or len(self._order) != n:
-            if self._emphasis is None:
-                self._order = np.arange(n)
-            else:
-                emphasised = np.zeros(n, dtype=bool)
-                emphasised[self._emphasis[self._emphasis < n]] = True
-                self._order = np.concatenate([np.flatnonzero(~emphasised),
-                                              np.flatnonzero(emphasised)])
-            self._x = np.ascontiguousarray(self._positions[self._order, 0])
-            self._y = np.ascontiguousarray(self._positions[self._order, 1])
-        alpha = np.full(n, self.opacity, dtype=np.float32)
-        if self._emphasis is not None:
-            alpha[:] = FADED_ALPHA * self.opacity
-            alpha[self._emphasis[self._emphasis < n]] = min(1.0, self.opacity + 0.1)
-        rgb, alpha = self._rgb[self._order], alpha[self._order]
-        self._colors = pack_argb(rgb, alpha)
-        self._outlines = pack_argb((rgb * 0.55).astype(np.uint8), np.minimum(1.0, alpha * 1.15))
+    def set_point_size(self, point_size: int) -> None:
+        """The diameter of a disc, in pixels."""
+        self.point_size = int(point_size)
         self._cache_key = None
         self.update()
 
@@ -212,40 +233,26 @@ class PointCloudItem(pg.GraphicsObject):
     def rows_at(self, frame: Frame, pixel: QPointF, radius: float) -> np.ndarray:
         """Rows whose points lie within ``radius`` device pixels of ``pixel``, nearest first,
         the topmost first among equals."""
-        if not len(self._x):
+        drawing = self.drawing
+        if not len(drawing):
             return np.zeros(0, dtype=np.int64)
-        px = self._x * np.float32(frame.scale_x) + np.float32(frame.offset_x)
-        py = self._y * np.float32(frame.scale_y) + np.float32(frame.offset_y)
+        px = drawing.x * np.float32(frame.scale_x) + np.float32(frame.offset_x)
+        py = drawing.y * np.float32(frame.scale_y) + np.float32(frame.offset_y)
         near = np.flatnonzero((np.abs(px - pixel.x()) <= radius) & (np.abs(py - pixel.y()) <= radius))
         distance = np.hypot(px[near] - pixel.x(), py[near] - pixel.y())
         keep = distance <= radius
         near, distance = near[keep], distance[keep]
         ranked = near[np.lexsort((-near, distance))]  # later in draw order = on top
-        return self._order[ranked]
-
-    def rows_in_polygon(self, frame: Frame, polygon: QPolygonF) -> np.ndarray:
-        """Rows whose points fall inside ``polygon`` (device pixels), as drawn on screen."""
-        mask = QImage(frame.width, frame.height, QImage.Format.Format_Grayscale8)
-        mask.fill(0)
-        painter = QPainter(mask)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(Qt.GlobalColor.white)
-        painter.drawPolygon(polygon)
-        painter.end()
-        inside = np.frombuffer(mask.constBits(), dtype=np.uint8).reshape(
-            frame.height, mask.bytesPerLine())[:, :frame.width]
-        visible, px, py = frame.pixels(self._x, self._y)
-        hit = np.flatnonzero(inside[py, px])
-        return np.sort(self._order[hit if visible is None else visible[hit]])
+        return drawing.order[ranked]
 
     # -- drawing ------------------------------------------------------------------------
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        return QRectF(self._bounds)
+        return self.data_bounds()
 
     def data_bounds(self) -> QRectF:
-        """The rectangle holding every finite point."""
-        return QRectF(self._bounds)
+        """The rectangle holding every finite point (empty without points)."""
+        return QRectF(*self.drawing.bounds)
 
     def frame_for(self, painter_transform, view_rect: QRectF) -> Frame:
         """The device-pixel frame of ``view_rect`` under a painter's transform."""
@@ -255,23 +262,23 @@ class PointCloudItem(pg.GraphicsObject):
                      painter_transform.dx() - device.left(), painter_transform.dy() - device.top())
 
     def paint(self, painter: QPainter, _option, _widget=None) -> None:
-        view = self.getViewBox()
-        if view is None or not len(self._x):
+        view, drawing = self.getViewBox(), self.drawing
+        if view is None or not len(drawing):
             return
         transform = painter.transform()
         view_rect = view.viewRect()
         frame = self.frame_for(transform, view_rect)
-        key = (frame, id(self._colors))
+        key = (frame, id(drawing))
         if key != self._cache_key:
-            pixels, visible = render(frame, self._x, self._y, self._colors, self._outlines,
-                                     self.point_size, self.point_limit)
+            pixels, visible = render(frame, drawing.x, drawing.y, drawing.colors,
+                                     drawing.outlines, self.point_size, self.point_limit)
             self._pixels = pixels  # the QImage below borrows this buffer
             self._image = QImage(pixels.data, frame.width, frame.height, frame.width * 4,
                                  QImage.Format.Format_ARGB32)
             self._visible = visible  # None: every point
             self._cache_key = key
             self.last_frame = frame
-            self.last_visible_count = len(self._x) if visible is None else len(visible)
+            self.last_visible_count = len(drawing) if visible is None else len(visible)
         device = transform.mapRect(view_rect)
         painter.save()
         painter.resetTransform()
@@ -281,10 +288,11 @@ class PointCloudItem(pg.GraphicsObject):
         painter.restore()
 
     def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
-        for index in np.arange(len(self._x)) if self._visible is None else self._visible:
-            image = self.thumbnail(int(self._order[index]))
+        drawing = self.drawing
+        for index in np.arange(len(drawing)) if self._visible is None else self._visible:
+            image = self.thumbnail(int(drawing.order[index]))
             if image is None or image.isNull():
                 continue
-            centre = QPointF(self._x[index] * frame.scale_x + frame.offset_x + origin.x(),
-                             self._y[index] * frame.scale_y + frame.offset_y + origin.y())
+            centre = QPointF(drawing.x[index] * frame.scale_x + frame.offset_x + origin.x(),
+                             drawing.y[index] * frame.scale_y + frame.offset_y + origin.y())
             painter.drawImage(centre - QPointF(image.width() / 2, image.height() / 2), image)

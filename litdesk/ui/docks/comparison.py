@@ -1,23 +1,30 @@
 """The Model Comparison dock: each model's prediction side by side, for the selection or the
-whole dataset, and the primary row against the pinned reference, field by field."""
+whole dataset, and the primary row against the pinned reference, field by field.
+
+It reads the session's outcomes; the summary and the rows listed are computed on the worker
+(a newer selection cancels the older request), and only while the dock is on screen.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QSplitter, QTableView, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout)
 
 from litdesk.api import Dataset, types
-from litdesk.core.confusion import column_categories
-from litdesk.core.metrics import disagreements, gold_column
-from litdesk.core.predict import Predictions
+from litdesk.core.outcomes import Outcomes, encode_categories
 from litdesk.core.session import Session
-from litdesk.ui.docks.table import format_value
+from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
+from litdesk.ui.widgets.arrow_table_model import format_value
 
 MAX_ROWS_SHOWN = 500
 DISAGREE = QColor("#fde2e1")
@@ -38,64 +45,150 @@ NO_PIN_HINT = ("Pin a reference row (Ctrl+P in the Data Table) to compare the se
                "with it field by field.")
 
 
-class ModelOutcomes:
-    """Every row's predicted label and its probability per model, whether the models
-    disagree, and whether each model is right about the gold column.
 
-    Built once per set of predictions and gold column; the summary of any set of rows (a
-    selection or all of them, 1M included) is then a few vectorised look-ups.
-    """
 
-    def __init__(self, dataset: Dataset, predictions: dict[str, Predictions],
-                 gold_field: Optional[str]) -> None:
-        self.predicted: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}  # (argmax, vocab)
-        self.probs: dict[str, np.ndarray] = {}
-        self.right: dict[str, np.ndarray] = {}  # model -> predicted label == gold, per row
-        self.has_gold: Optional[np.ndarray] = None  # False where the gold cell is empty
-        for name, model_predictions in predictions.items():
-            labelled = model_predictions.predicted_labels()
-            if labelled is None:
-                continue
-            field, argmax, vocab = labelled
-            self.predicted[name] = (argmax, vocab)
-            self.probs[name] = model_predictions.fields[field]
-            if gold_field is not None:
-                gold = column_categories(dataset.table.column(gold_field), vocab).codes
-                self.right[name] = gold == argmax
-                self.has_gold = gold >= 0
-        self.disagree = np.zeros(len(dataset), dtype=bool)
-        self.disagree[disagreements(predictions)] = True
+def with_gold(dataset: Dataset, outcomes: Outcomes, gold: Optional[str]) -> Outcomes:
+    """``outcomes`` judged against the dataset column ``gold`` (None: no gold) instead of the
+    column each model names."""
+    models = {}
+    for name, outcome in outcomes.models.items():
+        if gold != outcome.gold_column:
+            codes = None if gold is None else encode_categories(
+                dataset.table.column(gold), outcome.labels, closed=True).codes
+            outcome = dataclasses.replace(outcome, gold_column=gold, gold=codes)
+        models[name] = outcome
+    return dataclasses.replace(outcomes, models=models)
 
-    @property
-    def models(self) -> list[str]:
-        """The models with a classification output."""
-        return list(self.predicted)
 
-    def correct(self, model: str, rows: np.ndarray) -> Optional[np.ndarray]:
-        """Whether ``model`` predicts the gold label for each of ``rows`` (None: no gold)."""
-        return self.right[model][rows] if model in self.right else None
+@dataclass(frozen=True)
+class Column:
+    """A column of the comparison table: its header, the header's tooltip, and per row the
+    text, a tooltip and whether it is a wrong (False) or right (True) mark."""
 
-    def accuracy(self, model: str, rows: Optional[np.ndarray] = None) -> Optional[float]:
-        """The share of ``rows`` (default: all) with a gold label that ``model`` gets right."""
-        if model not in self.right:
+    header: str
+    tip: str
+    texts: list[str]
+    tooltips: Optional[list[str]] = None
+    right: Optional[list[bool]] = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the comparison table shows for a set of rows: the summary and the rows listed."""
+
+    summary: str
+    rows: np.ndarray  # the dataset rows listed, in order
+    columns: list[Column]
+    disagree: list[bool]  # per row listed
+
+
+def comparison_listing(dataset: Dataset, outcomes: Outcomes, probabilities: dict[str, np.ndarray],
+                       gold: Optional[str], selected: Optional[np.ndarray],
+                       pinned: Optional[int], only_disagreements: bool,
+                       limit: int) -> Listing:
+    """The summary of ``selected`` rows (None: every row) and the first ``limit`` of them
+    (only those the models disagree on, if asked; the pinned row first), with each model's
+    label, its probability and ✓/✗ against ``gold``. ``probabilities``: each model's class
+    probabilities, for the tooltips."""
+    whole = selected is None
+    compared = np.arange(outcomes.num_rows, dtype=np.int64) if whole else selected
+    disagree = outcomes.disagree[compared]
+    scope = f"all <b>{outcomes.num_rows:,}</b> rows" if whole \
+        else f"<b>{compared.size:,}</b> selected"
+    parts = [scope + (" + the pinned reference" if pinned is not None and not whole
+                      and not np.isin(pinned, compared) else "")]
+    if len(outcomes.models) > 1:
+        parts.append(f"models disagree on <b>{int(disagree.sum()):,}</b>")
+    for name in outcomes.models:
+        accuracy = outcomes.accuracy(name, None if whole else compared)
+        if accuracy is not None:
+            parts.append(f"{name} accuracy <b>{accuracy:.1%}</b>")
+
+    shown = compared[disagree] if only_disagreements else compared
+    if pinned is not None:  # the reference row leads, for comparison
+        shown = np.concatenate([[pinned], shown[:limit][shown[:limit] != pinned]])
+    shown = shown[:limit].astype(np.int64)
+    rows = shown.tolist()
+    columns = [Column("row", "Dataset row (★: the pinned reference)",
+                      [f"★ {row}" if row == pinned else str(row) for row in rows])]
+    text_field = next((name for name, t in dataset.spec().items()
+                       if isinstance(t, types.TextSegment)), None)
+    if text_field:
+        texts = dataset.table.column(text_field).take(shown).to_pylist()
+        columns.append(Column(text_field, "", [str(text) for text in texts]))
+    if gold:
+        golds = dataset.table.column(gold).take(shown).to_pylist()
+        columns.append(Column(f"gold ({gold})", "The true label", [format_value(g) for g in golds]))
+    for name, outcome in outcomes.models.items():
+        labels = np.asarray(outcome.labels, dtype=object)
+        scores = probabilities[name][shown]
+        order = np.argsort(-scores, axis=1, kind="stable")
+        tooltips = ["\n".join(f"p({labels[index]}) {row_scores[index]:.3f}" for index in ranking)
+                    for row_scores, ranking in zip(scores.tolist(), order.tolist())]
+        columns.append(Column(name, f"{name}'s label (hover a cell for every class score)",
+                              labels[outcome.predicted[shown]].tolist(), tooltips))
+        columns.append(Column("p", f"{name}: the probability of its label",
+                              [f"{p:.3f}" for p in outcome.confidence[shown].tolist()]))
+        if outcome.gold is not None:
+            right = outcome.correct[shown].tolist()
+            known = outcome.has_gold[shown].tolist()
+            columns.append(Column(CORRECT_HEADER, f"{name}: ✓ right, ✗ wrong against {gold}",
+                                  [("✓" if r else "✗") if has else ""
+                                   for r, has in zip(right, known)], None, right))
+    return Listing(" · ".join(parts), shown, columns, outcomes.disagree[shown].tolist())
+
+
+class ListingModel(QAbstractTableModel):
+    """A :class:`Listing` as a table: nothing is built per cell, so showing 500 rows costs
+    nothing on the GUI thread."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.listing: Optional[Listing] = None
+        self._disagree = QBrush(DISAGREE)
+        self._right, self._wrong = QBrush(CORRECT_COLOR), QBrush(WRONG_COLOR)
+
+    def set_listing(self, listing: Optional[Listing]) -> None:
+        """Show ``listing`` (None: nothing)."""
+        self.beginResetModel()
+        self.listing = listing
+        self.endResetModel()
+
+    def row_at(self, view_row: int) -> int:
+        """The dataset row listed at ``view_row``."""
+        return int(self.listing.rows[view_row])
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt API)
+        return 0 if parent.isValid() or self.listing is None else len(self.listing.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() or self.listing is None else len(self.listing.columns)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
             return None
-        right = self.right[model][self.has_gold] if rows is None \
-            else self.right[model][rows[self.has_gold[rows]]]
-        return float(right.mean()) if right.size else None
+        column, row = self.listing.columns[index.column()], index.row()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.texts[row]
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltips is not None:
+            return column.tooltips[row]
+        if role == Qt.ItemDataRole.ForegroundRole and column.right is not None:
+            return self._right if column.right[row] else self._wrong
+        if role == Qt.ItemDataRole.BackgroundRole and self.listing.disagree[row]:
+            return self._disagree
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.header == CORRECT_HEADER:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        return None
 
-    def label(self, model: str, row: int) -> str:
-        argmax, vocab = self.predicted[model]
-        return vocab[argmax[row]]
-
-    def confidence(self, model: str, row: int) -> float:
-        """The probability of the label ``model`` predicts for ``row``."""
-        return float(self.probs[model][row, self.predicted[model][0][row]])
-
-    def scores_text(self, model: str, row: int) -> str:
-        """Every class score of ``model`` for ``row``, the likeliest first."""
-        probs, vocab = self.probs[model][row], self.predicted[model][1]
-        order = np.argsort(-probs, kind="stable")
-        return "\n".join(f"p({vocab[index]}) {probs[index]:.3f}" for index in order)
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation != Qt.Orientation.Horizontal or self.listing is None:
+            return None
+        column = self.listing.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.header
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.tip
+        return None
 
 
 def _same(first: Any, second: Any) -> bool:
@@ -111,7 +204,7 @@ def _difference(first: Any, second: Any) -> str:
     return f"{second - first:+.4g}" if numbers and first != second else ""
 
 
-class ComparisonDock(QWidget):
+class ComparisonDock(RefreshWhenShown):
     """The models' predictions side by side, and the primary row against the pinned one.
 
     The table has a row per datapoint (the selection, or the whole dataset with "Whole
@@ -121,31 +214,36 @@ class ComparisonDock(QWidget):
     model output for the pinned reference and the primary row, differences highlighted.
     """
 
-    def __init__(self, session: Session, parent=None) -> None:
+    #: The summary and the table show the session as it is now (tests wait on it).
+    listed = Signal()
+
+    def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self._outcomes: Optional[ModelOutcomes] = None
-        self._outcomes_key: tuple = ()
+        self.slot = JobSlot(runner, "Model comparison", self)
+        self._judged: tuple = ()  # (outcomes, gold, the outcomes judged against gold), kept
         self._listed_key: tuple = ()  # what the table lists now, so that it is not redone
-        self._disagree_brush = QBrush(DISAGREE)
-        self._right_brush, self._wrong_brush = QBrush(CORRECT_COLOR), QBrush(WRONG_COLOR)
+        self._judged_listed: Optional[Outcomes] = None
         self.summary = QLabel("Select rows to compare the models' predictions.")
         self.summary.setWordWrap(True)
         self.gold_choice = QComboBox()
         self.gold_choice.setToolTip("The column holding the true labels")
-        self.gold_choice.currentIndexChanged.connect(self.refresh)
+        self.gold_choice.currentIndexChanged.connect(self.request_refresh)
         self.whole_dataset = QCheckBox("Whole dataset")
         self.whole_dataset.setToolTip("Compare on every row instead of the selection "
                                       f"(the first {MAX_ROWS_SHOWN} are listed)")
-        self.whole_dataset.toggled.connect(self.refresh)
+        self.whole_dataset.toggled.connect(self.request_refresh)
         self.only_disagreements = QCheckBox("Disagreements only")
-        self.only_disagreements.toggled.connect(self.refresh)
-        self.table = QTableWidget()
+        self.only_disagreements.toggled.connect(self.request_refresh)
+        self.model = ListingModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setResizeContentsPrecision(100)  # sizes from 100 rows
-        self.table.cellClicked.connect(self._on_cell_clicked)
+        self.table.clicked.connect(self._on_cell_clicked)
 
         self.pair_hint = QLabel(NO_PIN_HINT)
         self.pair_hint.setWordWrap(True)
@@ -176,7 +274,7 @@ class ComparisonDock(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.pair_hint)
         session.selection_changed.connect(self._on_selection)
-        session.predictions_changed.connect(lambda _model: self._fill_gold_choice())
+        session.outcomes_changed.connect(self._fill_gold_choice)
         session.dataset_changed.connect(self._fill_gold_choice)
         session.spec_changed.connect(self._fill_gold_choice)
 
@@ -189,163 +287,105 @@ class ComparisonDock(QWidget):
         super().resizeEvent(event)
 
     def _on_selection(self, source: object) -> None:
-        if source is not self:  # a click here only moves the primary row
-            self.refresh()
-        self.refresh_pair()
+        if source is self:  # a click here only moves the primary row
+            self.refresh_pair()
+        else:
+            self.request_refresh()
 
     def _fill_gold_choice(self) -> None:
-        """Offer the dataset's categorical columns; keep the user's pick, else guess."""
-        dataset = self.session.dataset
+        """Offer the dataset's categorical columns; keep the user's pick, else the column
+        the models name."""
+        dataset, outcomes = self.session.dataset, self.session.outcomes
         current = self.gold_choice.currentData()
         columns = [name for name, t in dataset.spec().items()
                    if isinstance(t, types.CategoryLabel)] if dataset else []
+        guesses = [outcome.gold_column for outcome in outcomes.models.values()] \
+            if outcomes is not None else []
+        choice = current if current in columns else \
+            next((column for column in guesses if column in columns), None)
         self.gold_choice.blockSignals(True)
         self.gold_choice.clear()
         self.gold_choice.addItem("(none)", None)
         for name in columns:
             self.gold_choice.addItem(name, name)
-        choice = current if current in columns else self._guess_gold(columns)
         self.gold_choice.setCurrentIndex(max(0, self.gold_choice.findData(choice)))
         self.gold_choice.blockSignals(False)
-        self.refresh()
-        self.refresh_pair()
+        self.request_refresh()
 
-    def _guess_gold(self, columns: list[str]) -> str | None:
-        """The first of ``columns`` that a model's metrics take as gold (its output's parent,
-        else a column named like a label)."""
-        dataset = self.session.dataset
-        guesses = (gold_column(dataset, p.spec) for p in self.session.predictions.values())
-        return next((column for column in guesses if column in columns), None)
-
-    def outcomes(self) -> Optional[ModelOutcomes]:
-        """The models' outcomes on the active dataset (rebuilt when predictions or gold change)."""
-        dataset = self.session.dataset
-        if dataset is None:
-            return None
-        predictions, gold = self.session.predictions, self.gold_choice.currentData()
-        key = (gold, dataset, *predictions.values())  # the objects themselves, by identity
-        if len(key) != len(self._outcomes_key) or key[0] != self._outcomes_key[0] or \
-                any(new is not old for new, old in zip(key[1:], self._outcomes_key[1:])):
-            self._outcomes = ModelOutcomes(dataset, predictions, gold)
-            self._outcomes_key = key
-        return self._outcomes
+    def judged_outcomes(self) -> Optional[Outcomes]:
+        """The session's outcomes judged against the gold column chosen, once computed
+        (None before, or without outcomes)."""
+        outcomes, gold = self.session.outcomes, self.gold_choice.currentData()
+        if outcomes is not None and self._judged and self._judged[0] is outcomes \
+                and self._judged[1] == gold:
+            return self._judged[2]
+        return None
 
     def refresh(self) -> None:
-        """Rebuild the summary and the table for the selection, or every row with "Whole
-        dataset"."""
-        dataset = self.session.dataset
-        outcomes = self.outcomes()
+        """Recompute the summary and the table for the selection, or every row with "Whole
+        dataset", in the background; the pair of rows now."""
+        self.refresh_pair()
+        dataset, outcomes = self.session.dataset, self.session.outcomes
         whole = self.whole_dataset.isChecked()
-        selected = self.session.selection.rows
-        pinned = self.session.selection.pinned
-        if outcomes is None or not outcomes.models or (selected.size == 0 and not whole):
-            self.table.clear()
-            self.table.setRowCount(0)
-            self.table.setColumnCount(0)
-            self._listed_key = ()
-            self.summary.setText("Select rows to compare the models' predictions."
-                                 if outcomes is not None and outcomes.models
-                                 else "Load models to compare their predictions.")
+        selection = self.session.selection
+        if dataset is None or outcomes is None or not outcomes.models \
+                or (selection.rows.size == 0 and not whole):
+            self.slot.cancel()
+            self._clear_table()
+            self.summary.setText(
+                "Select rows to compare the models' predictions."
+                if outcomes is not None and outcomes.models
+                else "Waiting for the models' outcomes…" if outcomes is None and
+                self.session.predictions else "Load models to compare their predictions.")
+            self.listed.emit()
             return
-        models = outcomes.models
-        gold_field = self.gold_choice.currentData() if outcomes.has_gold is not None else None
-        disagree = outcomes.disagree if whole else outcomes.disagree[selected]
-        scope = f"all <b>{len(dataset):,}</b> rows" if whole \
-            else f"<b>{selected.size:,}</b> selected"
-        parts = [scope + (" + the pinned reference" if pinned is not None and not whole
-                          and not np.isin(pinned, selected) else "")]
-        if len(models) > 1:
-            parts.append(f"models disagree on <b>{int(disagree.sum()):,}</b>")
-        for name in models:
-            accuracy = outcomes.accuracy(name, None if whole else selected)
-            if accuracy is not None:
-                parts.append(f"{name} accuracy <b>{accuracy:.1%}</b>")
-        self.summary.setText(" · ".join(parts))
+        gold = self.gold_choice.currentData()
+        judged = self.judged_outcomes()
+        probabilities = {name: self.session.predictions[name].fields[outcome.field]
+                         for name, outcome in outcomes.models.items()}
+        selected = None if whole else selection.rows
+        pinned, only = selection.pinned, self.only_disagreements.isChecked()
 
-        compared = np.arange(len(dataset), dtype=np.int64) if whole else selected
-        shown = compared[disagree] if self.only_disagreements.isChecked() else compared
-        if pinned is not None:  # the reference row leads, for comparison
-            shown = np.concatenate([[pinned], shown[shown != pinned]])
-        shown = shown[:MAX_ROWS_SHOWN]
-        self._fill_table(dataset, outcomes, models, shown, gold_field)
+        def listing() -> tuple[Outcomes, Listing]:
+            against_gold = judged or with_gold(dataset, outcomes, gold)
+            return against_gold, comparison_listing(dataset, against_gold, probabilities, gold,
+                                                    selected, pinned, only, MAX_ROWS_SHOWN)
 
-    def _fill_table(self, dataset: Dataset, outcomes: ModelOutcomes, models: list[str],
-                    shown: np.ndarray, gold_field: Optional[str]) -> None:
-        pinned = self.session.selection.pinned
-        key = (shown.tobytes(), pinned, gold_field, outcomes)
-        if key == self._listed_key:
-            return  # the same rows as listed already (a new selection in "Whole dataset")
-        self._listed_key = key
-        text_field = next((n for n, t in dataset.spec().items()
-                           if isinstance(t, types.TextSegment)), None)
-        # per column: (header, its tooltip, cell texts, cell tooltips, cell colours)
-        columns: list[tuple[str, str, list[str], Optional[list[str]], Optional[list]]] = [
-            ("row", "Dataset row (★: the pinned reference)",
-             [f"★ {row}" if row == pinned else str(row) for row in shown.tolist()], None, None)]
-        if text_field:
-            texts = dataset.table.column(text_field).take(shown).to_pylist()
-            columns.append((text_field, "", [str(text) for text in texts], None, None))
-        if gold_field:
-            golds = dataset.table.column(gold_field).take(shown).to_pylist()
-            columns.append((f"gold ({gold_field})", "The true label",
-                            [format_value(g) for g in golds], None, None))
-        for name in models:
-            argmax, vocab = outcomes.predicted[name]
-            probs = outcomes.probs[name][shown]
-            tooltips = [outcomes.scores_text(name, row) for row in shown.tolist()]
-            columns.append((name, f"{name}'s label (hover a cell for every class score)",
-                            np.asarray(vocab, dtype=object)[argmax[shown]].tolist(),
-                            tooltips, None))
-            picked = probs[np.arange(len(shown)), argmax[shown]]
-            columns.append(("p", f"{name}: the probability of its label",
-                            [f"{p:.3f}" for p in picked.tolist()], None, None))
-            if gold_field:
-                right = outcomes.correct(name, shown).tolist()
-                labelled = outcomes.has_gold[shown].tolist()
-                columns.append((CORRECT_HEADER, f"{name}: ✓ right, ✗ wrong against {gold_field}",
-                                [("✓" if r else "✗") if has else ""
-                                 for r, has in zip(right, labelled)],
-                                None, [self._right_brush if r else self._wrong_brush
-                                       for r in right]))
-        disagree = outcomes.disagree[shown].tolist()
-        self.table.setUpdatesEnabled(False)
-        self.table.setColumnCount(len(columns))
-        for column, (header, header_tip, *_cells) in enumerate(columns):
-            item = QTableWidgetItem(header)
-            item.setToolTip(header_tip)
-            self.table.setHorizontalHeaderItem(column, item)
-        self.table.setRowCount(len(shown))
-        for column, (header, _tip, texts, tooltips, colours) in enumerate(columns):
-            centred = header == CORRECT_HEADER
-            for out_row, text in enumerate(texts):
-                item = QTableWidgetItem(text)
-                if tooltips is not None:
-                    item.setToolTip(tooltips[out_row])
-                if colours is not None:
-                    item.setForeground(colours[out_row])
-                if centred:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                if disagree[out_row]:
-                    item.setBackground(self._disagree_brush)
-                self.table.setItem(out_row, column, item)
+        self.slot.submit(listing, lambda result: self._show(outcomes, gold, *result))
+
+    def _show(self, outcomes: Outcomes, gold: Optional[str], judged: Outcomes,
+              listing: Listing) -> None:
+        self._judged = (outcomes, gold, judged)
+        self.summary.setText(listing.summary)
+        key = (listing.rows.tobytes(), self.session.selection.pinned, gold)
+        if key != self._listed_key or judged is not self._judged_listed:  # else the same rows
+            self._listed_key, self._judged_listed = key, judged  # as listed: "Whole dataset"
+            self._fill_table(listing)
+        self.listed.emit()
+
+    def _clear_table(self) -> None:
+        self.model.set_listing(None)
+        self._listed_key = ()
+
+    def _fill_table(self, listing: Listing) -> None:
+        self.model.set_listing(listing)
         self.table.resizeColumnsToContents()
-        if text_field:
+        if len(listing.columns) > 1 and not listing.columns[1].tip:  # the text column
             self.table.setColumnWidth(1, min(self.table.columnWidth(1), 380))
-        self.table.setUpdatesEnabled(True)
 
     def pair_lines(self, pinned: int, primary: int) -> list[tuple[str, Any, Any]]:
         """(name, reference value, primary value) per dataset field and per model output."""
         dataset = self.session.dataset
         first, second = dataset.table.take([pinned, primary]).to_pylist()
         lines = [(name, first[name], second[name]) for name in dataset.table.column_names]
-        outcomes = self.outcomes()
-        for name in outcomes.models if outcomes else ():
-            lines.append((f"{name} label", outcomes.label(name, pinned),
-                          outcomes.label(name, primary)))
-            (argmax, vocab), probs = outcomes.predicted[name], outcomes.probs[name]
-            for index in sorted({int(argmax[pinned]), int(argmax[primary])}):
-                lines.append((f"{name} p({vocab[index]})", float(probs[pinned, index]),
-                              float(probs[primary, index])))
+        outcomes = self.session.outcomes
+        for name, outcome in outcomes.models.items() if outcomes else ():
+            labels, predicted = outcome.labels, outcome.predicted
+            lines.append((f"{name} label", labels[predicted[pinned]], labels[predicted[primary]]))
+            probabilities = self.session.predictions[name].fields[outcome.field]
+            for index in sorted({int(predicted[pinned]), int(predicted[primary])}):
+                lines.append((f"{name} p({labels[index]})", float(probabilities[pinned, index]),
+                              float(probabilities[primary, index])))
         for name, predictions in self.session.predictions.items():
             for field, field_type in predictions.spec.items():
                 if isinstance(field_type, types.RegressionScore):
@@ -394,8 +434,6 @@ class ComparisonDock(QWidget):
             self.pair_table.setColumnWidth(column, min(self.pair_table.columnWidth(column), widest))
         self.pair_table.show()
 
-    def _on_cell_clicked(self, row: int, _column: int) -> None:
-        item = self.table.item(row, 0)
-        if item is not None:
-            target = int(item.text().removeprefix("★ "))
-            self.session.select(self.session.selection.rows, target, source=self)
+    def _on_cell_clicked(self, index: QModelIndex) -> None:
+        self.session.select(self.session.selection.rows, self.model.row_at(index.row()),
+                            source=self)

@@ -3,8 +3,10 @@
 Sources are the models' embedding outputs, the dataset's vector columns and its numeric
 columns together. Projections run on the worker and are cached on disk; the points are
 drawn by :class:`~litdesk.ui.point_cloud.PointCloudItem`, which renders only what is
-visible. Click, box and lasso select rows (Shift adds, Ctrl toggles); the selection is
-shared with every dock.
+visible. Colours (a column, or a model's outcome: its label, right or wrong, where the
+models disagree), the drawing order and what a lasso encloses are computed on the worker
+too, and only while the dock is on screen. Click, box and lasso select rows (Shift adds,
+Ctrl toggles); the selection is shared with every dock.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from PySide6.QtGui import (QAction, QColor, QImage, QKeySequence, QPainter, QPai
                            QPolygonF)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QGraphicsPathItem,
                                QHBoxLayout, QLabel, QLineEdit, QMenu, QSlider, QSpinBox,
-                               QToolButton, QToolTip, QVBoxLayout, QWidget)
+                               QToolButton, QToolTip, QVBoxLayout)
 
-from litdesk.api import types
+from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
 from litdesk.core.cache import ResultCache
+from litdesk.core.outcomes import MISSING, Categories, Outcomes, encode_categories
 from litdesk.core.session import Session
-from litdesk.ui.jobs import JobFailed, JobRunner
+from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.palette import CATEGORY_COLORS, OTHER_COLOR
-from litdesk.ui.point_cloud import THUMBNAIL_PIXELS, PointCloudItem
+from litdesk.ui.point_cloud import (EMPTY_DRAWING, THUMBNAIL_PIXELS, Drawing, PointCloudItem,
+                                    prepare_drawing, rows_in_polygon)
 
 #: Selected rows beyond this many are shown by fading the others, not with rings.
 MAX_RINGS = 2_000
@@ -64,22 +69,106 @@ def ramp_colors(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     return rgb.astype(np.uint8), float(low), float(high)
 
 
-def category_codes(values: pa.ChunkedArray | pa.Array, most: int = len(CATEGORY_COLORS)
-                   ) -> tuple[np.ndarray, list[str]]:
-    """Per row a colour index, and the names: the ``most - 1`` commonest values keep their
-    own colour when there are more than ``most``; the rest share "(other)"."""
-    encoded = pc.dictionary_encode(pc.fill_null(values.cast(pa.string()), "(missing)"))
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.unify_dictionaries().combine_chunks()
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    names = [str(v) for v in encoded.dictionary.to_pylist()]
+def palette_codes(categories: Categories, most: int = len(CATEGORY_COLORS)
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Per row a colour index, and the names: missing values are "(missing)"; the
+    ``most - 1`` commonest values keep their own colour when there are more than ``most``,
+    the rest share "(other)"."""
+    codes, names = categories.codes, list(categories.labels)
+    missing = codes == MISSING
+    if missing.any():
+        codes = np.where(missing, len(names), codes)
+        names.append("(missing)")
     if len(names) <= most:
-        return indices, names
-    counts = np.bincount(indices, minlength=len(names))
+        return codes, names
+    counts = np.bincount(codes, minlength=len(names))
     keep = np.argsort(-counts, kind="stable")[:most - 1]
     remap = np.full(len(names), most - 1)
     remap[keep] = np.arange(len(keep))
-    return remap[indices], [names[i] for i in keep] + ["(other)"]
+    return remap[codes], [names[i] for i in keep] + ["(other)"]
+
+
+def category_legend(names: list[str], palette: np.ndarray) -> str:
+    """The legend of categorical colours, as rich text."""
+    return "&nbsp;&nbsp;".join(
+        f'<span style="color:rgb({r},{g},{b})">●</span>&nbsp;{html.escape(label)}'
+        for label, (r, g, b) in zip(names, palette[:len(names)]))
+
+
+def ramp_legend(name: str, low: float, high: float) -> str:
+    """The legend of a numeric field's ramp, as rich text."""
+    stops = "".join(f'<span style="color:rgb({int(r)},{int(g)},{int(b)})">█</span>'
+                    for r, g, b in RAMP)
+    return f"{html.escape(name)}: {low:.3g} {stops} {high:.3g}"
+
+
+CORRECT_PALETTE = np.array([_rgb("#59a14f"), _rgb("#e15759"), _rgb(OTHER_COLOR)], np.uint8)
+DISAGREE_PALETTE = np.array([_rgb("#bab0ac"), _rgb("#e15759")], np.uint8)
+
+
+def point_colors(dataset: Dataset, outcomes: Optional[Outcomes], kind: str, name: str
+                 ) -> tuple[np.ndarray, str]:
+    """Per row an RGB colour for a field, and the legend as rich text. ``kind`` is "column"
+    (the dataset column ``name``), "prediction" or "correct" (of the model ``name``, from
+    the outcomes), "disagree" (whether the models disagree) or "none"."""
+    n = len(dataset)
+    if kind == "column" and isinstance(dataset.spec()[name], types.Scalar):
+        values = pc.cast(dataset.table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+        rgb, low, high = ramp_colors(np.asarray(values, dtype=np.float64))
+        return rgb, ramp_legend(name, low, high)
+    if kind == "column":
+        codes, names = palette_codes(encode_categories(dataset.table.column(name)))
+    elif kind == "prediction":
+        outcome = outcomes.models[name]
+        codes, names = palette_codes(Categories(outcome.predicted, outcome.labels))
+    elif kind == "correct":
+        outcome = outcomes.models[name]
+        codes = np.where(outcome.has_gold, np.where(outcome.correct, 0, 1), 2)
+        return CORRECT_PALETTE[codes], category_legend(["correct", "wrong", "no gold"],
+                                                       CORRECT_PALETTE)
+    elif kind == "disagree":
+        codes = outcomes.disagree.astype(np.int64)
+        return DISAGREE_PALETTE[codes], category_legend(["agree", "disagree"], DISAGREE_PALETTE)
+    else:
+        return np.tile(CATEGORY_RGB[-1], (n, 1)), ""
+    palette = CATEGORY_RGB if names else CATEGORY_RGB[-1:]
+    return palette[np.minimum(codes, len(palette) - 1)], category_legend(names, palette)
+
+
+def source_vectors(dataset: Dataset, source: tuple, method: str,
+                   model_vectors: Optional[np.ndarray]) -> np.ndarray:
+    """The vectors a source names: a model's embeddings (``model_vectors``), a vector column,
+    or the numeric columns (standardised unless shown as they are)."""
+    kind = source[0]
+    if kind == "model":
+        return model_vectors
+    if kind == "column":
+        return projection.dataset_vectors(dataset, source[1])
+    return projection.numeric_matrix(dataset, list(source[1]), standardise=method != AS_IS)
+
+
+def as_is_job(vectors: np.ndarray, dims: int):
+    """The first ``dims`` columns of ``vectors`` as coordinates (zeros past the last)."""
+    if vectors.shape[1] < 2:
+        raise ValueError("coordinates need at least two columns")
+    yield from ()
+    columns = vectors[:, :dims]
+    if columns.shape[1] < dims:
+        columns = np.hstack([columns, np.zeros((len(columns), dims - columns.shape[1]))])
+    return np.asarray(columns, dtype=np.float32)
+
+
+def screen_positions(coords: np.ndarray, azimuth: float, elevation: float) -> np.ndarray:
+    """Where projected points go on screen (rows × 2): a 3D cloud seen from the camera."""
+    if coords.shape[1] == 3:
+        return (coords - np.nanmean(coords, axis=0)) @ rotation(azimuth, elevation)
+    return coords
+
+
+def _index_of(combo: QComboBox, data: Any) -> int:
+    """The index of the item holding ``data`` (-1: none). Qt's findData compares Python
+    objects by identity, so a tuple made again is not found."""
+    return next((index for index in range(combo.count()) if combo.itemData(index) == data), -1)
 
 
 def rotation(azimuth: float, elevation: float) -> np.ndarray:
@@ -158,11 +247,13 @@ class SelectionViewBox(pg.ViewBox):
             self.region_drawn.emit(polygon, ev.modifiers())
 
 
-class ProjectorDock(QWidget):
+class ProjectorDock(RefreshWhenShown):
     """Projections of embeddings, coloured by any field, linked to the shared selection."""
 
     #: Emitted when new coordinates are on screen (tests and scripts wait on it).
     projected = Signal()
+    #: Emitted when the points are drawn anew (new colours, emphasis, opacity or camera).
+    drawn = Signal()
 
     def __init__(self, session: Session, runner: JobRunner, cache: Optional[ResultCache] = None,
                  parent=None) -> None:
@@ -174,12 +265,25 @@ class ProjectorDock(QWidget):
         self.positions: Optional[np.ndarray] = None  # on screen: rows × 2
         self.vectors: Optional[np.ndarray] = None  # the source, for nearest neighbours
         self.matches: Optional[np.ndarray] = None  # rows matching the search
+        self.rgb: Optional[np.ndarray] = None  # the colour of each row
         self.azimuth, self.elevation = 30.0, 20.0
         self._projected_request: Optional[tuple] = None  # on screen
-        self._running_request: Optional[tuple] = None  # being computed by _worker
-        self._worker = None
-        self._search_worker = None
+        self._running_request: Optional[tuple] = None  # being computed
+        self._colored: Optional[tuple] = None  # what the colours show
+        self._emphasis: Optional[np.ndarray] = None  # the rows drawn on top
+        self._drawing_state: tuple = ()  # what the cloud draws, or is being prepared
+        self._fit_next = False  # zoom to the points once the new coordinates are drawn
         self._thumbnails: dict[int, Optional[QImage]] = {}
+        self.projection_slot = JobSlot(runner, "Projection", self)
+        self.projection_slot.stopped.connect(self._on_projection_stopped)
+        self.color_slot = JobSlot(runner, "Point colours", self)
+        self.color_slot.stopped.connect(lambda: setattr(self, "_colored", None))
+        self.draw_slot = JobSlot(runner, "Drawing points", self)
+        self.draw_slot.stopped.connect(lambda: setattr(self, "_drawing_state", ()))
+        self.pick_slot = JobSlot(runner, "Points in the lasso", self)
+        self.search_slot = JobSlot(runner, "Projector search", self)
+        self.neighbours_slot = JobSlot(runner, "Nearest neighbours", self)
+        self.export_slot = JobSlot(runner, "Export coordinates", self)
 
         self._build_controls()
         self.view_box = SelectionViewBox()
@@ -218,12 +322,23 @@ class ProjectorDock(QWidget):
         layout.addWidget(self.plot, 1)
 
         session.dataset_changed.connect(self._on_dataset_changed)
-        session.spec_changed.connect(self._fill_sources)
-        session.predictions_changed.connect(self._on_predictions_changed)
+        session.spec_changed.connect(self.request_refresh)
+        session.predictions_changed.connect(lambda _model: self.request_refresh())
+        session.outcomes_changed.connect(self.request_refresh)
         session.rows_added.connect(self._on_rows_added)
         session.selection_changed.connect(self._on_selection)
         if session.dataset is not None:
             self._on_dataset_changed()
+
+    def refresh(self) -> None:
+        """Catch up with the session: what can be projected and coloured, the projection,
+        the colours and the selection."""
+        self._fill_sources()
+        self._fill_color_fields()
+        self.project()
+        self.recolor()
+        self._show_selection()
+        self._redraw()
 
     # -- controls -----------------------------------------------------------------------
 
@@ -243,11 +358,11 @@ class ProjectorDock(QWidget):
         self.dims.addItem("3D", 3)
         self.dims.setToolTip("In 3D, drag to rotate")
         for combo in (self.source, self.method, self.dims):
-            combo.currentIndexChanged.connect(self.project)
+            combo.currentIndexChanged.connect(lambda _index: self.project())
         self.color_by = QComboBox()
         self.color_by.setToolTip("Colour points by this field")
         self.color_by.setMinimumContentsLength(6)
-        self.color_by.currentIndexChanged.connect(self.recolor)
+        self.color_by.currentIndexChanged.connect(lambda _index: self.recolor())
         for combo in (self.source, self.color_by):  # long names must not widen the dock
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.message = QLabel("Load a model that outputs embeddings, or a dataset with vector "
@@ -257,11 +372,11 @@ class ProjectorDock(QWidget):
 
         self.point_size = QSpinBox(minimum=2, maximum=20, value=7, suffix=" px")
         self.point_size.setToolTip("Point size")
-        self.point_size.valueChanged.connect(lambda size: self.cloud.set_style(point_size=size))
+        self.point_size.valueChanged.connect(lambda size: self.cloud.set_point_size(size))
         self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=5, maximum=100, value=85)
         self.opacity.setMaximumWidth(80)
         self.opacity.setToolTip("Opacity")
-        self.opacity.valueChanged.connect(lambda value: self.cloud.set_style(opacity=value / 100))
+        self.opacity.valueChanged.connect(lambda _value: self._redraw())
         self.search = QLineEdit(placeholderText="Highlight: words, label=x, score>0.5…")
         self.search.setClearButtonEnabled(True)
         self.search.returnPressed.connect(self.run_search)
@@ -344,42 +459,30 @@ class ProjectorDock(QWidget):
         self.source.clear()
         for label, source in self._sources():
             self.source.addItem(label, source)
-        index = self.source.findData(current) if current else -1
-        self.source.setCurrentIndex(index if index >= 0 else 0)
+        self.source.setCurrentIndex(max(0, _index_of(self.source, current)))
         self.source.blockSignals(False)
-        self._fill_color_fields()
-        self.project()
-
-    def _source_vectors(self, source: tuple, method: str) -> np.ndarray:
-        kind = source[0]
-        if kind == "model":
-            return self.session.predictions[source[1]].fields[source[2]]
-        if kind == "column":
-            return projection.dataset_vectors(self.session.dataset, source[1])
-        return projection.numeric_matrix(self.session.dataset, list(source[1]),
-                                         standardise=method != AS_IS)
 
     def _on_dataset_changed(self) -> None:
-        if self._worker is not None:
-            self.runner.cancel(self._worker)
-            self._worker = None
-        self.coords = self.positions = self.vectors = self.matches = None
-        self._projected_request = None
+        for slot in (self.projection_slot, self.color_slot, self.draw_slot, self.pick_slot,
+                     self.search_slot, self.neighbours_slot):
+            slot.cancel()
+        self.coords = self.positions = self.vectors = self.matches = self.rgb = None
+        self._projected_request = self._colored = self._emphasis = None
+        self._drawing_state = ()
         self._thumbnails.clear()
         self.cloud.thumbnail = self._thumbnail if self._image_field() else None
-        self.cloud.set_positions(np.zeros((0, 2), dtype=np.float32))
+        self.cloud.set_drawing(EMPTY_DRAWING)
         for item in (self.highlight, self.primary_marker, self.pinned_marker):
             item.clear()
         self.legend.clear()
+        self.message.setText("Load a model that outputs embeddings, or a dataset with vector "
+                             "or numeric columns, to see a projection.")
         self.message.show()
-        self._fill_sources()
-
-    def _on_predictions_changed(self, _model: str) -> None:
-        self._fill_sources()
+        self.request_refresh()
 
     def _on_rows_added(self, _rows: np.ndarray) -> None:
-        self._projected_request = None  # the same request now covers more rows
-        self._fill_sources()
+        self._projected_request = self._colored = None  # the same request now covers more rows
+        self.request_refresh()
 
     # -- projecting ---------------------------------------------------------------------
 
@@ -395,56 +498,41 @@ class ProjectorDock(QWidget):
         request = self.request()
         if request is None or request == self._projected_request:
             return
-        if self._worker is not None and request == self._running_request:
+        if not self.on_screen:
+            self.request_refresh()  # when shown
+            return
+        if self.projection_slot.busy and request == self._running_request:
             return  # already on its way
         source, method, dims = request
-        try:
-            vectors = self._source_vectors(source, method)
-        except ValueError as error:
-            self.message.setText(f"Cannot project {self.source.currentText()}: {error}")
-            self.message.show()
-            return
-        if self._worker is not None:
-            self.runner.cancel(self._worker)
-        dataset_name = self.session.dataset.name
+        dataset, cache = self.session.dataset, self.cache
+        model_vectors = self.session.predictions[source[1]].fields[source[2]] \
+            if source[0] == "model" else None
         title = f"{self.method.currentText()} of {self.source.currentText()}"
-        if method == AS_IS:
-            job = self._as_is_job(vectors, dims)
-        else:
-            job = projection.projection_job(vectors, method, dims, cache=self.cache)
+
+        def job():
+            vectors = source_vectors(dataset, source, method, model_vectors)
+            coords = yield from (as_is_job(vectors, dims) if method == AS_IS else
+                                 projection.projection_job(vectors, method, dims, cache=cache))
+            return coords, vectors
+
         self.message.setText(f"Computing {title}…")
         self.message.show()
-        worker = self.runner.submit(
-            job, title, lambda coords: self.set_coords(coords, request, dataset_name, vectors),
-            self._on_failed)
-        worker.finished.connect(lambda: self._on_projection_finished(worker))
-        self._worker, self._running_request = worker, request
+        self._running_request = request
+        self.projection_slot.submit(
+            job(), lambda result: self.set_coords(result[0], request, dataset.name, result[1]),
+            self._on_failed, interactive=False, title=title)
 
-    def _on_projection_finished(self, worker) -> None:
-        if self._worker is worker:  # it ended with neither a result nor an error: cancelled
-            self._worker = None
-            self.message.setText('Projection cancelled. <a href="again">Run it again</a>')
-            self.message.show()
-
-    @staticmethod
-    def _as_is_job(vectors: np.ndarray, dims: int):
-        if vectors.shape[1] < 2:
-            raise ValueError("coordinates need at least two columns")
-        yield from ()
-        columns = vectors[:, :dims]
-        if columns.shape[1] < dims:
-            columns = np.hstack([columns, np.zeros((len(columns), dims - columns.shape[1]))])
-        return np.asarray(columns, dtype=np.float32)
+    def _on_projection_stopped(self) -> None:
+        self.message.setText('Projection cancelled. <a href="again">Run it again</a>')
+        self.message.show()
 
     def _on_failed(self, failure: JobFailed) -> None:
-        self._worker = None
         self.message.setText(f"{failure.title} failed: {failure.error}")
         self.message.show()
 
     def set_coords(self, coords: np.ndarray, request: tuple, dataset_name: str,
                    vectors: Optional[np.ndarray] = None) -> None:
         """Show projected coordinates (ignored if the dataset changed meanwhile)."""
-        self._worker = None
         dataset = self.session.dataset
         if dataset is None or dataset.name != dataset_name or len(coords) != len(dataset):
             return
@@ -453,27 +541,48 @@ class ProjectorDock(QWidget):
         self._projected_request = request
         self.message.hide()
         self.view_box.rotatable = self.coords.shape[1] == 3
-        self._place_points()
+        self._fit_next = True
         self.recolor()
-        self.fit_view()
-        self._on_selection(None)
-        self.projected.emit()
+        self._redraw()
 
-    def _place_points(self) -> None:
+    def _redraw(self) -> None:
+        """Draw the points again (positions, colours, emphasis, opacity) once the worker has
+        prepared them; the markers follow."""
         if self.coords is None:
             return
-        if self.coords.shape[1] == 3:
-            centred = self.coords - np.nanmean(self.coords, axis=0)
-            self.positions = centred @ rotation(self.azimuth, self.elevation)
-        else:
-            self.positions = self.coords
-        self.cloud.set_positions(self.positions)
+        if not self.on_screen:
+            self.request_refresh()  # when shown
+            return
+        coords, rgb, emphasis = self.coords, self.rgb, self._emphasis
+        azimuth, elevation, opacity = self.azimuth, self.elevation, self.opacity.value() / 100
+        state = (coords, rgb, emphasis, (azimuth, elevation, opacity))
+        if len(state) == len(self._drawing_state) and state[3] == self._drawing_state[3] and \
+                all(new is old for new, old in zip(state[:3], self._drawing_state[:3])):
+            return  # drawn, or being drawn, already
+        self._drawing_state = state
+
+        def prepare() -> tuple[np.ndarray, Drawing]:
+            positions = screen_positions(coords, azimuth, elevation)
+            return positions, prepare_drawing(positions, rgb, emphasis, opacity)
+
+        self.draw_slot.submit(prepare, lambda result: self._show_drawing(coords, *result))
+
+    def _show_drawing(self, coords: np.ndarray, positions: np.ndarray, drawing: Drawing) -> None:
+        if coords is not self.coords:
+            return
+        self.positions = positions
+        self.cloud.set_drawing(drawing)
+        self._place_markers()
+        if self._fit_next:
+            self._fit_next = False
+            self.fit_view()
+            self.projected.emit()
+        self.drawn.emit()
 
     def _on_rotate(self, across: float, up: float) -> None:
         self.azimuth = (self.azimuth + across) % 360
         self.elevation = float(np.clip(self.elevation + up, -89, 89))
-        self._place_points()
-        self._on_selection(None)
+        self._redraw()
 
     def fit_view(self) -> None:
         """Zoom to show every point."""
@@ -487,93 +596,50 @@ class ProjectorDock(QWidget):
         current = self.color_by.currentData()
         self.color_by.blockSignals(True)
         self.color_by.clear()
-        dataset = self.session.dataset
+        dataset, outcomes = self.session.dataset, self.session.outcomes
         if dataset is not None:  # categories first: the likeliest choice (a label) leads
             spec = dataset.spec()
             for wanted in ((types.CategoryLabel, types.Boolean), (types.Scalar,)):
                 for name, t in spec.items():
                     if isinstance(t, wanted):
                         self.color_by.addItem(name, ("column", name))
-        labelled = [model for model, p in self.session.predictions.items()
-                    if p.predicted_labels() is not None]
-        for model in labelled:
+        models = outcomes.models if outcomes is not None else {}
+        for model, outcome in models.items():
             self.color_by.addItem(f"{model}: prediction", ("prediction", model))
-            if self._gold(model) is not None:
+            if outcome.gold is not None:
                 self.color_by.addItem(f"{model}: correct?", ("correct", model))
-        if len(labelled) > 1:
+        if len(models) > 1:
             self.color_by.addItem("models disagree?", ("disagree", ""))
         self.color_by.addItem("(none)", ("none", ""))
-        index = self.color_by.findData(current) if current else -1
-        self.color_by.setCurrentIndex(index if index >= 0 else 0)
+        self.color_by.setCurrentIndex(max(0, _index_of(self.color_by, current)))
         self.color_by.blockSignals(False)
-        self.recolor()
-
-    def _gold(self, model: str) -> Optional[np.ndarray]:
-        """The gold label of each row as an index into the model's vocabulary (-1: none)."""
-        from litdesk.core.metrics import gold_column
-
-        predictions = self.session.predictions[model]
-        column = gold_column(self.session.dataset, predictions.spec)
-        labelled = predictions.predicted_labels()
-        if column is None or labelled is None:
-            return None
-        vocab = pa.array(list(labelled[2]), pa.string())
-        gold = self.session.dataset.table.column(column).cast(pa.string())
-        return pc.fill_null(pc.index_in(gold, value_set=vocab), -1).to_numpy(zero_copy_only=False)
-
-    def point_colors(self) -> tuple[np.ndarray, str]:
-        """Per row an RGB colour for the chosen field, and the legend as rich text."""
-        dataset = self.session.dataset
-        n = len(dataset) if dataset is not None else 0
-        kind, name = self.color_by.currentData() or ("none", "")
-        codes, names = np.full(n, len(CATEGORY_RGB) - 1), []
-        if kind == "column":
-            column = dataset.table.column(name)
-            if isinstance(dataset.spec()[name], types.Scalar):
-                values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-                rgb, low, high = ramp_colors(np.asarray(values, dtype=np.float64))
-                return rgb, self._ramp_legend(name, low, high)
-            codes, names = category_codes(column)
-        elif kind == "prediction":
-            _field, argmax, vocab = self.session.predictions[name].predicted_labels()
-            codes, names = category_codes(pa.array(np.asarray(vocab, dtype=object)[argmax]))
-        elif kind == "correct":
-            gold = self._gold(name)
-            argmax = self.session.predictions[name].predicted_labels()[1]
-            codes = np.where(gold < 0, 2, np.where(argmax == gold, 0, 1))
-            names = ["correct", "wrong", "no gold"]
-            palette = np.array([_rgb("#59a14f"), _rgb("#e15759"), _rgb(OTHER_COLOR)], np.uint8)
-            return palette[codes], self._category_legend(names, palette)
-        elif kind == "disagree":
-            labels = np.vstack([p.predicted_labels()[1] for p in self.session.predictions.values()
-                                if p.predicted_labels() is not None])
-            codes = np.any(labels != labels[0], axis=0).astype(np.int64)
-            names = ["agree", "disagree"]
-            palette = np.array([_rgb("#bab0ac"), _rgb("#e15759")], np.uint8)
-            return palette[codes], self._category_legend(names, palette)
-        palette = CATEGORY_RGB if names else CATEGORY_RGB[-1:]
-        codes = np.minimum(codes, len(palette) - 1)
-        return palette[codes], self._category_legend(names, palette)
-
-    @staticmethod
-    def _category_legend(names: list[str], palette: np.ndarray) -> str:
-        return "&nbsp;&nbsp;".join(
-            f'<span style="color:rgb({r},{g},{b})">●</span>&nbsp;{html.escape(label)}'
-            for label, (r, g, b) in zip(names, palette[:len(names)]))
-
-    @staticmethod
-    def _ramp_legend(name: str, low: float, high: float) -> str:
-        stops = "".join(f'<span style="color:rgb({int(r)},{int(g)},{int(b)})">█</span>'
-                        for r, g, b in RAMP)
-        return f"{html.escape(name)}: {low:.3g} {stops} {high:.3g}"
 
     def recolor(self) -> None:
-        """Re-colour the points without moving them."""
-        if self.coords is None:
+        """Colour the points by the field chosen, computed on the worker; positions stay."""
+        dataset, outcomes = self.session.dataset, self.session.outcomes
+        kind, name = self.color_by.currentData() or ("none", "")
+        if self.coords is None or dataset is None:
             return
-        rgb, legend = self.point_colors()
-        self.cloud.set_colors(rgb)
+        if not self.on_screen:
+            self.request_refresh()  # when shown
+            return
+        if kind in ("prediction", "correct", "disagree") and outcomes is None:
+            return  # the outcomes of new predictions are on their way
+        key = (kind, name, dataset, outcomes if kind in ("prediction", "correct", "disagree")
+               else None)
+        if self._colored is not None and key[:2] == self._colored[:2] \
+                and all(new is old for new, old in zip(key[2:], self._colored[2:])):
+            return
+        self._colored = key
+        self.color_slot.submit(lambda: point_colors(dataset, outcomes, kind, name),
+                               lambda result: self._show_colors(dataset, *result))
+
+    def _show_colors(self, dataset: Dataset, rgb: np.ndarray, legend: str) -> None:
+        if dataset is not self.session.dataset:
+            return
+        self.rgb = rgb
         self.legend.setText(legend)
+        self._redraw()
 
     # -- selection ----------------------------------------------------------------------
 
@@ -584,42 +650,57 @@ class ProjectorDock(QWidget):
         frame = self.cloud.frame_for(transform, view_rect)
         return frame, transform.mapRect(view_rect).topLeft()
 
-    def _combine(self, rows: np.ndarray, modifiers) -> np.ndarray:
-        current = self.session.selection.rows
+    @staticmethod
+    def _mode(modifiers) -> str:
         if modifiers & Qt.KeyboardModifier.ShiftModifier:
-            return np.union1d(current, rows)
+            return "add"
         if modifiers & Qt.KeyboardModifier.ControlModifier:
-            return np.setxor1d(current, rows)
-        return rows
+            return "toggle"
+        return "replace"
 
     def _on_click(self, pixel: QPointF, modifiers) -> None:
         if self.positions is None:
             return
         frame, origin = self._frame()
         hits = self.cloud.rows_at(frame, pixel - origin, HOVER_RADIUS)
+        mode = self._mode(modifiers)
         if len(hits) == 0:
-            if not modifiers & (Qt.KeyboardModifier.ShiftModifier
-                                | Qt.KeyboardModifier.ControlModifier):
+            if mode == "replace":
                 self.session.select([], source=self)
             return
         row = int(hits[0])
-        rows = self._combine(np.array([row]), modifiers)
-        primary = row if row in rows else None
-        self.session.select(rows, primary, source=self)
+        self.session.select([row], row, source=self, mode=mode)
 
     def _on_region(self, polygon: QPolygonF, modifiers) -> None:
         if self.positions is None:
             return
         frame, origin = self._frame()
-        rows = self.cloud.rows_in_polygon(frame, polygon.translated(-origin))
-        self.select_rows(self._combine(rows, modifiers))
+        drawing, polygon, mode = self.cloud.drawing, polygon.translated(-origin), \
+            self._mode(modifiers)
+        self.pick_slot.submit(lambda: rows_in_polygon(drawing, frame, polygon),
+                              lambda rows: self.select_rows(rows, mode))
 
-    def select_rows(self, rows: np.ndarray) -> None:
-        """Make ``rows`` the shared selection (the primary row stays if it is among them)."""
+    def select_rows(self, rows: np.ndarray, mode: str = "replace") -> None:
+        """Select ``rows`` (replacing, adding to or toggling in the shared selection); the
+        primary row stays if it is still selected."""
         primary = self.session.selection.primary
-        self.session.select(rows, primary if primary in rows else None, source=self)
+        if mode == "replace" and primary is not None and not np.isin(primary, rows):
+            primary = None
+        self.session.select(rows, primary, source=self, mode=mode)
 
     def _on_selection(self, _source: object) -> None:
+        if self.on_screen:
+            self._show_selection()
+        else:
+            self.request_refresh()
+
+    def _show_selection(self) -> None:
+        """Rings round the selected rows (a few), the primary and pinned markers, and the
+        selection drawn on top."""
+        self._place_markers()
+        self._update_emphasis()
+
+    def _place_markers(self) -> None:
         if self.positions is None:
             return
         selection = self.session.selection
@@ -628,7 +709,6 @@ class ProjectorDock(QWidget):
         self.highlight.setData(x=self.positions[shown, 0], y=self.positions[shown, 1])
         self._place_marker(self.primary_marker, selection.primary)
         self._place_marker(self.pinned_marker, selection.pinned)
-        self._update_emphasis()
 
     def _drawn(self, rows: np.ndarray) -> np.ndarray:
         """Those of ``rows`` that have a point (rows just added have none until projected)."""
@@ -642,44 +722,37 @@ class ProjectorDock(QWidget):
 
     def _update_emphasis(self) -> None:
         """Search matches, else a selection of several rows, are drawn on top of the rest."""
-        if self.matches is not None:
-            self.cloud.set_emphasis(self._drawn(self.matches))
-        elif len(self.session.selection.rows) > 1:
-            self.cloud.set_emphasis(self._drawn(self.session.selection.rows))
-        else:
-            self.cloud.set_emphasis(None)
+        rows = self.session.selection.rows
+        emphasis = self.matches if self.matches is not None else rows if len(rows) > 1 else None
+        if emphasis is self._emphasis or (emphasis is not None and self._emphasis is not None
+                                          and np.array_equal(emphasis, self._emphasis)):
+            return
+        self._emphasis = emphasis
+        self._redraw()
 
     # -- search and neighbours ----------------------------------------------------------
 
     def run_search(self) -> None:
         """Highlight the rows matching the search box (the data table's search syntax)."""
         dataset, text = self.session.dataset, self.search.text().strip()
-        if self._search_worker is not None:
-            self.runner.cancel(self._search_worker)
-            self._search_worker = None
         if dataset is None or not text:
+            self.search_slot.cancel()
             self.matches = None
             self.search.setStyleSheet("")
             self._update_emphasis()
             return
-
-        def job():
-            yield from ()
-            return table_query.filter_rows(dataset.table, dataset.spec(),
-                                           table_query.RowQuery(search=text))
-
-        self._search_worker = self.runner.submit(job(), "Projector search", self._show_matches,
-                                                 self._on_search_failed, interactive=True)
+        self.search_slot.submit(
+            lambda: table_query.filter_rows(dataset.table, dataset.spec(),
+                                            table_query.RowQuery(search=text)),
+            self._show_matches, self._on_search_failed)
 
     def _show_matches(self, rows: np.ndarray) -> None:
-        self._search_worker = None
         self.matches = rows
         self.search.setStyleSheet("")
         self.search.setToolTip(f"{len(rows):,} matching rows")
         self._update_emphasis()
 
     def _on_search_failed(self, failure: JobFailed) -> None:
-        self._search_worker = None
         self.search.setStyleSheet("QLineEdit { border: 1px solid #c0392b; }")
         self.search.setToolTip(str(failure.error))
 
@@ -689,14 +762,8 @@ class ProjectorDock(QWidget):
         if self.vectors is None or primary is None:
             return
         vectors, k = self.vectors, self.neighbours.value()
-
-        def job():
-            yield from ()
-            return projection.nearest_neighbors(vectors, primary, k)
-
-        self.runner.submit(job(), "Nearest neighbours",
-                           lambda rows: self.session.select(rows, primary, source=self),
-                           interactive=True)
+        self.neighbours_slot.submit(lambda: projection.nearest_neighbors(vectors, primary, k),
+                                    lambda rows: self.session.select(rows, primary, source=self))
 
     # -- hover and thumbnails -----------------------------------------------------------
 
@@ -714,8 +781,9 @@ class ProjectorDock(QWidget):
                           viewport)
 
     def row_summary(self, row: int) -> str:
-        """A few fields of ``row`` as rich text, for the hover tooltip."""
-        dataset = self.session.dataset
+        """A few fields of ``row`` and each model's label and confidence, as rich text, for
+        the hover tooltip."""
+        dataset, outcomes = self.session.dataset, self.session.outcomes
         values = dataset.table.slice(row, 1).to_pylist()[0]
         lines = [f"<b>row {row}</b>"]
         for name, t in list(dataset.spec().items())[:6]:
@@ -724,12 +792,10 @@ class ProjectorDock(QWidget):
             text = str(values.get(name))
             lines.append(f"{html.escape(name)}: {html.escape(text[:120])}"
                          + ("…" if len(text) > 120 else ""))
-        for model, predictions in self.session.predictions.items():
-            labelled = predictions.predicted_labels()
-            if labelled is not None:
-                field, argmax, vocab = labelled
-                lines.append(f"{html.escape(model)}: {html.escape(str(vocab[argmax[row]]))} "
-                             f"({predictions.fields[field][row, argmax[row]]:.2f})")
+        for model, outcome in (outcomes.models.items() if outcomes is not None else ()):
+            label = outcome.labels[outcome.predicted[row]]
+            lines.append(f"{html.escape(model)}: {html.escape(label)} "
+                         f"({outcome.confidence[row]:.2f})")
         return "<br>".join(lines)
 
     def _thumbnail(self, row: int) -> Optional[QImage]:
@@ -757,7 +823,8 @@ class ProjectorDock(QWidget):
             self.export(path)
 
     def export(self, path: str) -> None:
-        """Write the view (.png, .svg) or the coordinates (.csv, .parquet) to ``path``."""
+        """Write the view (.png, .svg) or, in the background, the coordinates (.csv,
+        .parquet) to ``path``."""
         suffix = path.rsplit(".", 1)[-1].lower()
         if suffix == "png":
             self.plot.grab().save(path)
@@ -775,17 +842,23 @@ class ProjectorDock(QWidget):
         elif suffix in ("csv", "parquet"):
             if self.coords is None:
                 raise ValueError("there is no projection to export yet")
-            columns: dict[str, Any] = {"row": np.arange(len(self.coords))}
-            columns.update({axis: self.coords[:, i]
-                            for i, axis in enumerate("xyz"[:self.coords.shape[1]])})
-            table = pa.table(columns)
-            if suffix == "csv":
-                import pyarrow.csv as pacsv
-
-                pacsv.write_csv(table, path)
-            else:
-                import pyarrow.parquet as pq
-
-                pq.write_table(table, path)
+            coords = self.coords
+            self.export_slot.submit(lambda: write_coordinates(coords, path, suffix),
+                                    lambda _done: None, self._on_failed, interactive=False)
         else:
             raise ValueError(f"cannot export to .{suffix}: choose .png, .svg, .csv or .parquet")
+
+
+def write_coordinates(coords: np.ndarray, path: str, suffix: str) -> None:
+    """Write each row's projected coordinates (row, x, y[, z]) as CSV or Parquet."""
+    columns: dict[str, Any] = {"row": np.arange(len(coords))}
+    columns.update({axis: coords[:, i] for i, axis in enumerate("xyz"[:coords.shape[1]])})
+    table = pa.table(columns)
+    if suffix == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)

@@ -1,34 +1,36 @@
-"""The Data Table dock: a virtual view over the active dataset and the models' predictions."""
+"""The Data Table dock: a virtual view over the active dataset and the models' outcomes.
+
+The dataset's columns show at once; each classifier's predicted label, confidence and
+correctness (from the session's outcomes) are built on the worker and join when ready.
+Queries, copying, exporting and column types run through job slots; a dock hidden behind
+another tab catches up when it is shown.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence
+import pyarrow.compute as pc
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QLineEdit, QMenu, QTableView, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QVBoxLayout)
 
 from litdesk.api import types
 from litdesk.core import table_query
-from litdesk.core.confusion import column_categories
 from litdesk.core.datapoints import children_of, generated_rows
-from litdesk.core.metrics import gold_column
+from litdesk.core.jobs import JobFailed, Progress
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.retype import retype_column
-from litdesk.core.rows import sorted_unique
 from litdesk.core.session import Session
-from litdesk.ui.jobs import JobRunner
+from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
+from litdesk.ui.widgets.arrow_table_model import ArrowTableModel, format_value
 
-BLOCK_ROWS = 256
-MAX_CACHED_BLOCKS = 64
-#: The slice that holds the starred rows, and how a starred row looks.
-STARRED_SLICE = "Starred"
-STAR_MARK = "⚑"
-STARRED_BACKGROUND = "#fff3c4"
 #: Types the user may correct a column to, from the header's context menu.
 CORRECTABLE_TYPES = {
     "Text": types.TextSegment,
@@ -37,94 +39,55 @@ CORRECTABLE_TYPES = {
     "Boolean": types.Boolean,
     "Image path": types.ImagePath,
 }
+#: A selection made elsewhere that falls into more separate runs of the view than this is
+#: painted by the model instead of being handed to the view's selection model (which slows
+#: down with every range it holds).
+MAX_MIRRORED_RANGES = 1_000
+#: Copying stops after this many rows.
+MAX_COPIED_ROWS = 100_000
 
 
-def format_value(value: Any) -> str:
-    """How a cell shows a value: short numbers, vectors by their size."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return f"[{len(value)} values]"
-    if isinstance(value, bytes):
-        return f"<{len(value):,} bytes>"
-    return str(value)
+def prediction_columns(outcomes: Outcomes) -> dict[str, pa.Array]:
+    """Per classifier, its predicted label, the label's probability and, where the dataset
+    has gold labels, whether it is right (empty where the gold is unknown)."""
+    columns: dict[str, pa.Array] = {}
+    for name, outcome in outcomes.models.items():
+        columns[f"{name}_pred"] = pc.take(pa.array(outcome.labels, pa.string()),
+                                          pa.array(outcome.predicted))
+        columns[f"{name}_conf"] = pa.array(outcome.confidence)
+        if outcome.gold is not None:
+            columns[f"{name}_correct"] = pa.array(outcome.correct, mask=~outcome.has_gold)
+    return columns
 
 
-class ArrowTableModel(QAbstractTableModel):
-    """Shows ``table.take(rows)`` without materialising it: rows are fetched in blocks."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.table = pa.table({})
-        self.rows = np.zeros(0, dtype=np.int64)
-        self.pinned: Optional[int] = None
-        self.starred = np.zeros(0, dtype=np.int64)  # sorted dataset rows
-        self._blocks: dict[int, list[dict[str, Any]]] = {}
-
-    def set_table(self, table: pa.Table, rows: Optional[np.ndarray] = None) -> None:
-        """Show ``table`` (all rows, or ``rows`` in that order)."""
-        self.beginResetModel()
-        self.table = table
-        self.rows = np.arange(table.num_rows, dtype=np.int64) if rows is None else rows
-        self._blocks.clear()
-        self.endResetModel()
-
-    def set_rows(self, rows: np.ndarray) -> None:
-        """Show these table rows, in this order (after a sort or a filter)."""
-        self.set_table(self.table, rows)
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt API)
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else self.table.num_columns
-
-    def is_starred(self, view_row: int) -> bool:
-        """Whether the row shown at ``view_row`` is in the Starred slice."""
-        position = np.searchsorted(self.starred, self.rows[view_row])
-        return position < self.starred.size and self.starred[position] == self.rows[view_row]
-
-    def row_values(self, view_row: int) -> dict[str, Any]:
-        """The values of the row shown at ``view_row``."""
-        block = view_row // BLOCK_ROWS
-        if block not in self._blocks:
-            if len(self._blocks) >= MAX_CACHED_BLOCKS:
-                self._blocks.pop(next(iter(self._blocks)))
-            positions = self.rows[block * BLOCK_ROWS:(block + 1) * BLOCK_ROWS]
-            self._blocks[block] = self.table.take(pa.array(positions)).to_pylist()
-        return self._blocks[block][view_row % BLOCK_ROWS]
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            name = self.table.column_names[index.column()]
-            value = self.row_values(index.row())[name]
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return str(value) if isinstance(value, str) and len(value) > 40 else None
-            return format_value(value)
-        if role == Qt.ItemDataRole.BackgroundRole and self.is_starred(index.row()):
-            return QColor(STARRED_BACKGROUND)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            field = self.table.schema.field(index.column())
-            if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal:
-            return self.table.column_names[section]
-        row = int(self.rows[section])
-        star = f"{STAR_MARK} " if self.is_starred(section) else ""
-        return f"★ {star}{row}" if row == self.pinned else f"{star}{row}"
+def rows_as_text(table: pa.Table, rows: np.ndarray) -> str:
+    """``rows`` of ``table``, in that order, as tab-separated text under a header line;
+    lists as JSON."""
+    names = table.column_names
+    lines = ["\t".join(names)]
+    for values in table.take(pa.array(rows)).to_pylist():
+        lines.append("\t".join(json.dumps(values[n]) if isinstance(values[n], list)
+                               else format_value(values[n]).replace("\t", " ") for n in names))
+    return "\n".join(lines)
 
 
-class DataTableDock(QWidget):
+def selection_runs(shown: np.ndarray, selected: np.ndarray, num_rows: int) -> np.ndarray:
+    """The runs of consecutive view rows whose dataset rows (``shown``, in view order) are in
+    ``selected``: an array of (first, last) view rows."""
+    wanted = np.zeros(num_rows, dtype=bool)
+    wanted[selected[selected < num_rows]] = True
+    inside = np.concatenate([[False], wanted[shown], [False]]).view(np.int8)
+    edges = np.flatnonzero(np.diff(inside))
+    return edges.reshape(-1, 2) - np.array([0, 1])
+
+
+class DataTableDock(RefreshWhenShown):
     """Search bar, filters and the table; selection is two-way bound to the session."""
+
+    #: The rows in view changed (a query, a sort, new rows); tests wait on it.
+    rows_shown = Signal()
+    #: The models' columns joined the table.
+    columns_shown = Signal()
 
     def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
@@ -134,7 +97,15 @@ class DataTableDock(QWidget):
         self.sort_column: Optional[str] = None
         self.sort_descending = False
         self._applying_selection = False
-        self._query_worker = None
+        self._shown_dataset: Optional[str] = None
+        self._prediction_columns: dict[str, pa.Array] = {}
+        self._columns_from: Optional[Outcomes] = None  # the outcomes they were built from
+        self.query_slot = JobSlot(runner, "Table query", self)
+        self.columns_slot = JobSlot(runner, "Prediction columns", self)
+        self.columns_slot.stopped.connect(lambda: setattr(self, "_columns_from", None))
+        self.copy_slot = JobSlot(runner, "Copy rows", self)
+        self.export_slot = JobSlot(runner, "Export rows", self)
+        self.retype_slot = JobSlot(runner, "Column type", self)
 
         self.dataset_choice = QComboBox()
         self.dataset_choice.setToolTip("The dataset shown; every dataset opened stays here")
@@ -178,6 +149,9 @@ class DataTableDock(QWidget):
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._header_menu)
         header.setStretchLastSection(False)
+        # A header asks its selection model whether each column is selected, checking every
+        # row (seconds at a million rows): the column headers get a selection of their own.
+        header.setSelectionModel(QItemSelectionModel(self.model, header))
         self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
         self.view.selectionModel().currentRowChanged.connect(self._on_view_selection)
 
@@ -218,34 +192,52 @@ class DataTableDock(QWidget):
 
         session.datasets_changed.connect(self._fill_dataset_choice)
         session.dataset_changed.connect(self._on_dataset_changed)
-        session.rows_added.connect(self._on_rows_added)
-        session.predictions_changed.connect(self._on_predictions_changed)
+        session.rows_added.connect(lambda _rows: self.request_refresh())
+        session.outcomes_changed.connect(self.request_refresh)
         session.selection_changed.connect(self._on_session_selection)
-        session.slices_changed.connect(self._on_slices_changed)
+        session.slices_changed.connect(self.request_refresh)
 
     # -- the table shown ----------------------------------------------------------------
 
+    def refresh(self) -> None:
+        """Catch up with the session: the dataset and its new rows, the models' columns, the
+        starred rows and the selection."""
+        dataset = self.session.dataset
+        if dataset is None:
+            self._update_status()
+            return
+        if dataset.name != self._shown_dataset:
+            self._shown_dataset = dataset.name
+            self._prediction_columns, self._columns_from = {}, None
+            self.columns_slot.cancel()
+            self.model.set_table(self.display_table())
+            self._fit_columns()
+            self.rows_shown.emit()
+        elif len(dataset) != self.model.table.num_rows:
+            added = np.arange(self.model.table.num_rows, len(dataset), dtype=np.int64)
+            self.model.set_table(self.display_table(), np.concatenate([self.model.rows, added]))
+            self.rows_shown.emit()
+            if self._query_active():
+                self.refresh_view()  # the new rows stay if they pass the filters
+        self._request_columns()
+        self.model.set_starred(self.session.starred)
+        self._apply_selection()
+
     def display_table(self) -> pa.Table:
         """The dataset's columns plus, per model, its predicted label and confidence, and
-        whether the label is right when the model names its gold column (empty without gold)."""
+        whether the label is right when the model names its gold column (empty without gold).
+
+        Rows added since the models' columns were built have empty cells there until the
+        outcomes of every row arrive."""
         dataset = self.session.dataset
         if dataset is None:
             return pa.table({})
         table = dataset.table
-        for name, predictions in self.session.predictions.items():
-            labelled = predictions.predicted_labels()
-            if labelled is None:
-                continue
-            field, argmax, vocab = labelled
-            probs = predictions.fields[field]
-            table = table.append_column(f"{name}_pred", pa.array(np.asarray(vocab)[argmax]))
-            table = table.append_column(
-                f"{name}_conf", pa.array(probs[np.arange(len(argmax)), argmax]))
-            gold = gold_column(dataset, predictions.spec)
-            if gold is not None:
-                codes = column_categories(dataset.table.column(gold), vocab).codes
-                table = table.append_column(
-                    f"{name}_correct", pa.array(codes == argmax, mask=codes < 0))
+        for name, column in self._prediction_columns.items():
+            missing = table.num_rows - len(column)
+            if missing > 0:
+                column = pa.chunked_array([column, pa.nulls(missing, column.type)])
+            table = table.append_column(name, column)
         return table
 
     def display_spec(self) -> types.Spec:
@@ -259,6 +251,28 @@ class DataTableDock(QWidget):
                               else types.CategoryLabel())
         return spec
 
+    def _request_columns(self) -> None:
+        outcomes = self.session.outcomes
+        if outcomes is None or outcomes is self._columns_from:
+            return
+        self._columns_from = outcomes
+        self.columns_slot.submit(lambda: prediction_columns(outcomes),
+                                 lambda columns: self._show_columns(outcomes, columns))
+
+    def _show_columns(self, outcomes: Outcomes, columns: dict[str, pa.Array]) -> None:
+        dataset = self.session.dataset
+        if dataset is None or dataset.name != outcomes.dataset_name:
+            return
+        names = list(self._prediction_columns)
+        self._prediction_columns = columns
+        self.model.set_table(self.display_table(), self.model.rows)
+        if list(columns) != names:
+            self._fit_columns()
+        self._apply_selection()
+        self.columns_shown.emit()
+        if self._query_active():
+            self.refresh_view()  # a filter or sort may be on a model's column
+
     def _fill_dataset_choice(self) -> None:
         self.dataset_choice.blockSignals(True)
         self.dataset_choice.clear()
@@ -268,6 +282,7 @@ class DataTableDock(QWidget):
     def _on_dataset_changed(self) -> None:
         if self.session.dataset is not None:
             self.dataset_choice.setCurrentText(self.session.dataset.name)
+        self.query_slot.cancel()
         self.column_filters.clear()
         self.sort_column = None
         self.search.blockSignals(True)
@@ -277,19 +292,8 @@ class DataTableDock(QWidget):
         self.row_scope.setCurrentIndex(0)
         self.row_scope.blockSignals(False)
         self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.model.set_table(self.display_table())
-        self.model.starred = self.starred_rows()
-        self._fit_columns()
         self._update_filters_label()
-        self._update_status()
-
-    def _on_rows_added(self, rows: np.ndarray) -> None:
-        self.model.set_table(self.display_table(), np.concatenate([self.model.rows, rows]))
-        self._fit_columns()
-        self._update_status()
-        if self.search.text().strip() or self.column_filters or self.sort_column is not None \
-                or self.row_scope.currentData() is not None:
-            self.refresh_view()  # the new rows stay if they pass the filters
+        self.request_refresh()
 
     def scope_rows(self) -> Optional[np.ndarray]:
         """The rows the scope picker allows (None: all)."""
@@ -309,11 +313,6 @@ class DataTableDock(QWidget):
         else:
             self.row_scope.setItemText(2, "Children of the selection")
         self.refresh_view()
-
-    def _on_predictions_changed(self, _model_name: str) -> None:
-        self.model.set_table(self.display_table(), self.model.rows)
-        self._fit_columns()
-        self._on_session_selection(None)
 
     def _fit_columns(self) -> None:
         header = self.view.horizontalHeader()
@@ -336,6 +335,10 @@ class DataTableDock(QWidget):
         return table_query.RowQuery(search=self.search.text().strip(),
                                     column_filters=dict(self.column_filters))
 
+    def _query_active(self) -> bool:
+        return bool(self.search.text().strip() or self.column_filters
+                    or self.sort_column is not None or self.row_scope.currentData() is not None)
+
     def refresh_view(self) -> None:
         """Recompute the visible rows (filter, then sort) on the background worker."""
         if self.session.dataset is None:
@@ -345,8 +348,6 @@ class DataTableDock(QWidget):
         scope = self.scope_rows()
 
         def job():
-            from litdesk.core.jobs import Progress
-
             yield Progress(0, 2, "Filtering rows")
             rows = table_query.filter_rows(table, spec, query, base=scope)
             yield Progress(1, 2, "Sorting rows")
@@ -354,21 +355,16 @@ class DataTableDock(QWidget):
                 rows = table_query.sort_rows(table, column, descending, rows)
             return rows
 
-        if self._query_worker is not None:
-            self.runner.cancel(self._query_worker)
-        self._query_worker = self.runner.submit(job(), "Table query", self._show_rows,
-                                                self._on_query_error, interactive=True)
+        self.query_slot.submit(job(), self._show_rows, self._on_query_error)
 
     def _show_rows(self, rows: np.ndarray) -> None:
-        self._query_worker = None
         self.search.setStyleSheet("")
         self.search.setToolTip("")
         self.model.set_rows(rows)
-        self._update_status()
-        self._on_session_selection(None)
+        self._apply_selection()
+        self.rows_shown.emit()
 
-    def _on_query_error(self, failure) -> None:
-        self._query_worker = None
+    def _on_query_error(self, failure: JobFailed) -> None:
         self.search.setStyleSheet("QLineEdit { border: 1px solid #c0392b; }")
         self.search.setToolTip(str(failure.error))
         self.status.setText(f"Search error: {failure.error}")
@@ -435,104 +431,92 @@ class DataTableDock(QWidget):
             self.set_column_filter(column, text)
 
     def set_column_type(self, column: str, field_type: type) -> None:
-        """Correct the inferred type of a dataset column."""
-        try:
-            new_type = retype_column(self.session.dataset.table.column(column), column,
-                                     field_type)
-        except ValueError as error:
-            self.status.setText(f"Cannot change the type: {error}")
-            return
-        self.session.update_spec({column: new_type})
+        """Correct the inferred type of a dataset column (checked against its values in the
+        background)."""
+        dataset = self.session.dataset
+        values = dataset.table.column(column)
+        self.retype_slot.submit(
+            lambda: retype_column(values, column, field_type),
+            lambda new_type: self.session.update_spec({column: new_type})
+            if self.session.dataset is not None and self.session.dataset.name == dataset.name
+            else None,
+            lambda failure: self.status.setText(f"Cannot change the type: {failure.error}"))
 
     # -- selection ------------------------------------------------------------------------
 
-    def selected_rows(self) -> np.ndarray:
-        """Dataset row positions selected in the view (from ranges, never per cell)."""
-        parts = [self.model.rows[r.top():r.bottom() + 1]
-                 for r in self.view.selectionModel().selection()]
-        return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    def _view_rows_selected(self) -> np.ndarray:
+        """Dataset rows selected in the view, sorted (from its ranges, never per cell)."""
+        wanted = np.zeros(self.model.table.num_rows, dtype=bool)
+        for selected in self.view.selectionModel().selection():
+            wanted[self.model.rows[selected.top():selected.bottom() + 1]] = True
+        return np.flatnonzero(wanted)
 
     def _on_view_selection(self, *_args) -> None:
         if self._applying_selection:
             return
         current = self.view.selectionModel().currentIndex()
-        rows = self.selected_rows()
-        primary = int(self.model.rows[current.row()]) if current.isValid() and \
-            current.row() < len(self.model.rows) and np.isin(self.model.rows[current.row()], rows) \
-            else None
-        self.session.select(rows, primary, source=self)
+        rows = self._view_rows_selected()
+        row = int(self.model.rows[current.row()]) if current.isValid() and \
+            current.row() < len(self.model.rows) else None
+        modifiers = QGuiApplication.keyboardModifiers()
+        if self.model.selected is None:  # the view holds the whole selection
+            self.session.select(rows, row if row in rows else None, source=self)
+            return
+        # A selection painted by the model: a click replaces it, Ctrl toggles, Shift adds.
+        mode = ("toggle" if modifiers & Qt.KeyboardModifier.ControlModifier else
+                "add" if modifiers & Qt.KeyboardModifier.ShiftModifier else "replace")
+        self.model.set_selected(None)
+        self.session.select(rows, row, source=self, mode=mode)
+        if mode != "replace":
+            self._apply_selection()
 
     def _on_session_selection(self, source: object) -> None:
         self._update_status()
-        if source is self or self.session.dataset is None:
-            return
+        if source is not self:
+            self.request_refresh()
+
+    def _apply_selection(self) -> None:
+        """Show the session's selection, primary row and pinned row in the view."""
         selection = self.session.selection
-        if self.model.pinned != selection.pinned:
-            self.model.pinned = selection.pinned
-            self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0,
-                                              max(0, len(self.model.rows) - 1))
-        positions = np.full(self.model.table.num_rows, -1, dtype=np.int64)
-        positions[self.model.rows] = np.arange(len(self.model.rows))
-        shown = np.sort(positions[selection.rows][positions[selection.rows] >= 0]) \
-            if selection.rows.size else np.zeros(0, dtype=np.int64)
-        item_selection = QItemSelection()
-        if shown.size:
-            breaks = np.flatnonzero(np.diff(shown) != 1) + 1
-            last = self.model.columnCount() - 1
-            for run in np.split(shown, breaks):
-                item_selection.select(self.model.index(int(run[0]), 0),
-                                      self.model.index(int(run[-1]), last))
+        self.model.set_pinned(selection.pinned)
+        runs = selection_runs(self.model.rows, selection.rows, self.model.table.num_rows)
         self._applying_selection = True
         try:
             selection_model = self.view.selectionModel()
+            item_selection = QItemSelection()
+            if len(runs) > MAX_MIRRORED_RANGES:
+                self.model.set_selected(selection.rows)
+            else:
+                self.model.set_selected(None)
+                last = self.model.columnCount() - 1
+                for first, final in runs.tolist():
+                    item_selection.select(self.model.index(first, 0), self.model.index(final, last))
             selection_model.select(item_selection,
                                    QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            if selection.primary is not None and positions[selection.primary] >= 0:
-                index = self.model.index(int(positions[selection.primary]), 0)
+            view_row = self._view_row(selection.primary)
+            if view_row is not None:
+                index = self.model.index(view_row, 0)
                 selection_model.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
                 self.view.scrollTo(index)
         finally:
             self._applying_selection = False
         self._update_status()
 
+    def _view_row(self, row: Optional[int]) -> Optional[int]:
+        """Where dataset row ``row`` is shown (None: not shown)."""
+        if row is None:
+            return None
+        found = np.flatnonzero(self.model.rows == row)
+        return int(found[0]) if found.size else None
+
     def toggle_pin(self) -> None:
         """Pin the primary row as the reference, or unpin it if it already is."""
-        selection = self.session.selection
-        target = None if selection.primary == selection.pinned else selection.primary
-        self.session.pin(target, source=self)
-        self.model.pinned = target
-        self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0, max(0, len(self.model.rows) - 1))
-
-    def starred_rows(self) -> np.ndarray:
-        """The rows of the Starred slice (sorted; empty when nothing is starred)."""
-        return self.session.slices.get(STARRED_SLICE, np.zeros(0, dtype=np.int64))
+        self.session.toggle_pin(source=self)
+        self.model.set_pinned(self.session.selection.pinned)
 
     def toggle_star(self) -> None:
         """Star the selected rows, or unstar them when all of them already are."""
-        rows = self.session.selection.rows
-        if rows.size == 0:
-            return
-        starred = self.starred_rows()
-        if np.isin(rows, starred).all():
-            remaining = np.setdiff1d(starred, rows)
-            if remaining.size:
-                self.session.set_slice(STARRED_SLICE, remaining)
-            else:
-                self.session.remove_slice(STARRED_SLICE)
-        else:
-            self.session.set_slice(STARRED_SLICE, np.union1d(starred, rows))
-
-    def _on_slices_changed(self) -> None:
-        starred = self.starred_rows()
-        if np.array_equal(starred, self.model.starred):
-            return
-        self.model.starred = starred
-        last_row, last_column = self.model.rowCount() - 1, self.model.columnCount() - 1
-        if last_row >= 0:
-            self.model.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
-            self.model.dataChanged.emit(self.model.index(0, 0),
-                                        self.model.index(last_row, max(0, last_column)),
-                                        [Qt.ItemDataRole.BackgroundRole])
+        self.session.toggle_star(self.session.selection.rows)
 
     def _row_menu(self, position) -> None:
         if not self.view.indexAt(position).isValid():
@@ -549,26 +533,32 @@ class DataTableDock(QWidget):
     # -- copy and export -------------------------------------------------------------------
 
     def copy_selection(self) -> None:
-        """Copy the selected rows, in view order, as tab-separated text with a header."""
-        view_rows = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
-        names = self.model.table.column_names
-        lines = ["\t".join(names)]
-        for view_row in view_rows[:100_000]:
-            values = self.model.row_values(view_row)
-            lines.append("\t".join(json.dumps(values[n]) if isinstance(values[n], list)
-                                   else format_value(values[n]).replace("\t", " ") for n in names))
-        QGuiApplication.clipboard().setText("\n".join(lines))
+        """Copy the selected rows shown, in view order, as tab-separated text with a header
+        (the first :data:`MAX_COPIED_ROWS`), built in the background."""
+        table, shown, selected = self.model.table, self.model.rows, self.session.selection.rows
+
+        def text() -> str:
+            wanted = np.zeros(table.num_rows, dtype=bool)
+            wanted[selected[selected < table.num_rows]] = True
+            return rows_as_text(table, shown[wanted[shown]][:MAX_COPIED_ROWS])
+
+        self.copy_slot.submit(text, QGuiApplication.clipboard().setText,
+                              lambda failure: self.status.setText(f"Copy failed: {failure.error}"))
 
     def export_view(self, path: str) -> None:
-        """Write the rows in view (filtered and sorted) as CSV."""
-        table_query.export_csv(self.model.table, self.model.rows, path)
+        """Write the rows in view (filtered and sorted) as CSV, in the background."""
+        table, rows = self.model.table, self.model.rows
+        self.export_slot.submit(
+            lambda: table_query.export_csv(table, rows, path),
+            lambda _done: self.status.setText(f"Exported {len(rows):,} rows to {path}"),
+            lambda failure: self.status.setText(f"Export failed: {failure.error}"),
+            interactive=False)
 
     def export_view_dialog(self) -> None:
         """Ask for a file and export the current view there."""
         path, _ = QFileDialog.getSaveFileName(self, "Export view as CSV", "view.csv", "CSV (*.csv)")
         if path:
             self.export_view(path)
-            self.status.setText(f"Exported {len(self.model.rows):,} rows to {path}")
 
     def _update_status(self) -> None:
         dataset = self.session.dataset

@@ -1,0 +1,146 @@
+"""A virtual Qt table model over an Arrow table, and how a cell shows a value."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from litdesk.core.rows import contains
+
+BLOCK_ROWS = 64  # rows fetched from Arrow at a time: a screenful, give or take
+MAX_CACHED_BLOCKS = 256
+#: How a starred row looks.
+STAR_MARK = "⚑"
+STARRED_BACKGROUND = "#fff3c4"
+RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
+def format_value(value: Any) -> str:
+    """How a cell shows a value: short numbers, vectors by their size."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return f"[{len(value)} values]"
+    if isinstance(value, bytes):
+        return f"<{len(value):,} bytes>"
+    return str(value)
+
+
+class ArrowTableModel(QAbstractTableModel):
+    """Shows ``table.take(rows)`` without materialising it: rows are fetched in blocks.
+
+    Starred rows get a background; :attr:`selected` (sorted dataset rows, or None) is a
+    selection the model paints itself, for one too scattered for the view's selection model.
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.table = pa.table({})
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.pinned: Optional[int] = None
+        self.starred = np.zeros(0, dtype=np.int64)  # sorted dataset rows
+        self.selected: Optional[np.ndarray] = None
+        self._blocks: dict[int, list[dict[str, Any]]] = {}
+        self._names: list[str] = []
+        self._numeric: list[bool] = []  # per column: right-aligned
+
+    def set_table(self, table: pa.Table, rows: Optional[np.ndarray] = None) -> None:
+        """Show ``table`` (all rows, or ``rows`` in that order)."""
+        self.beginResetModel()
+        self.table = table
+        self.rows = np.arange(table.num_rows, dtype=np.int64) if rows is None else rows
+        self._blocks.clear()
+        self._names = table.column_names
+        self._numeric = [pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+                         for field in table.schema]
+        self.endResetModel()
+
+    def set_rows(self, rows: np.ndarray) -> None:
+        """Show these table rows, in this order (after a sort or a filter)."""
+        self.set_table(self.table, rows)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt API)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._names)
+
+    def is_starred(self, view_row: int) -> bool:
+        """Whether the row shown at ``view_row`` is starred."""
+        return contains(self.starred, int(self.rows[view_row]))
+
+    def set_starred(self, rows: np.ndarray) -> None:
+        """Mark these dataset rows (sorted) as starred."""
+        if not np.array_equal(rows, self.starred):
+            self.starred = rows
+            self._repaint_rows()
+
+    def set_selected(self, rows: Optional[np.ndarray]) -> None:
+        """Paint these dataset rows (sorted) as selected; None leaves it to the view."""
+        if rows is None and self.selected is None:
+            return
+        self.selected = rows
+        self._repaint_rows()
+
+    def set_pinned(self, row: Optional[int]) -> None:
+        """Mark the pinned reference row in the row header."""
+        if row != self.pinned:
+            self.pinned = row
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, max(0, len(self.rows) - 1))
+
+    def _repaint_rows(self) -> None:
+        last_row, last_column = self.rowCount() - 1, self.columnCount() - 1
+        if last_row >= 0:
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, last_row)
+            self.dataChanged.emit(self.index(0, 0), self.index(last_row, max(0, last_column)),
+                                  [Qt.ItemDataRole.BackgroundRole,
+                                   Qt.ItemDataRole.ForegroundRole])
+
+    def row_values(self, view_row: int) -> dict[str, Any]:
+        """The values of the row shown at ``view_row``."""
+        block = view_row // BLOCK_ROWS
+        if block not in self._blocks:
+            if len(self._blocks) >= MAX_CACHED_BLOCKS:
+                self._blocks.pop(next(iter(self._blocks)))
+            positions = self.rows[block * BLOCK_ROWS:(block + 1) * BLOCK_ROWS]
+            self._blocks[block] = self.table.take(pa.array(positions)).to_pylist()
+        return self._blocks[block][view_row % BLOCK_ROWS]
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            value = self.row_values(index.row())[self._names[index.column()]]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return str(value) if isinstance(value, str) and len(value) > 40 else None
+            return format_value(value)
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
+            if self.selected is None and not self.starred.size:
+                return None
+            row = int(self.rows[index.row()])
+            if self.selected is not None and contains(self.selected, row):
+                group = (QPalette.ColorRole.Highlight if role == Qt.ItemDataRole.BackgroundRole
+                         else QPalette.ColorRole.HighlightedText)
+                return QApplication.palette().color(group)
+            if role == Qt.ItemDataRole.BackgroundRole and contains(self.starred, row):
+                return QColor(STARRED_BACKGROUND)
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and self._numeric[index.column()]:
+            return RIGHT_ALIGNED
+        return None
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return self._names[section]
+        row = int(self.rows[section])
+        star = f"{STAR_MARK} " if self.is_starred(section) else ""
+        return f"★ {star}{row}" if row == self.pinned else f"{star}{row}"
