@@ -27,6 +27,10 @@ from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.widgets.arrow_table_model import format_value
 
 MAX_ROWS_SHOWN = 500
+#: Column widths fit the texts of this many rows listed, up to MAX_TEXT_WIDTH pixels.
+FIT_ROWS = 100
+MAX_TEXT_WIDTH = 380
+CELL_PADDING = 16
 DISAGREE = QColor("#fde2e1")
 CHANGED = QColor("#fff3bf")
 CORRECT_COLOR = QColor("#1e8449")
@@ -242,7 +246,6 @@ class ComparisonDock(RefreshWhenShown):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setResizeContentsPrecision(100)  # sizes from 100 rows
         self.table.clicked.connect(self._on_cell_clicked)
 
         self.pair_hint = QLabel(NO_PIN_HINT)
@@ -369,9 +372,13 @@ class ComparisonDock(RefreshWhenShown):
 
     def _fill_table(self, listing: Listing) -> None:
         self.model.set_listing(listing)
-        self.table.resizeColumnsToContents()
-        if len(listing.columns) > 1 and not listing.columns[1].tip:  # the text column
-            self.table.setColumnWidth(1, min(self.table.columnWidth(1), 380))
+        # Widths from the texts of the first rows, measured here: Qt's resizeColumnsToContents
+        # asks the model for every role of every cell (a quarter of a second for 500 rows).
+        cells, header = self.table.fontMetrics(), self.table.horizontalHeader().fontMetrics()
+        for index, column in enumerate(listing.columns):
+            width = max([header.horizontalAdvance(column.header)]
+                        + [cells.horizontalAdvance(text) for text in column.texts[:FIT_ROWS]])
+            self.table.setColumnWidth(index, min(width + CELL_PADDING, MAX_TEXT_WIDTH))
 
     def pair_lines(self, pinned: int, primary: int) -> list[tuple[str, Any, Any]]:
         """(name, reference value, primary value) per dataset field and per model output."""
