@@ -334,22 +334,6 @@ def test_a_million_rows_sort_search_and_select(qtbot, window):
     assert window.session.selection.rows.size == dock.model.rowCount()
 
 
-def test_a_second_dataset_keeps_the_first_one_and_its_predictions(qtbot, window, tmp_path):
-    model = load_with_model(qtbot, window, tmp_path)
-    second = tmp_path / "more.csv"
-    with qtbot.waitSignal(window.session.predictions_changed, timeout=10_000):
-        drop(window, [write_csv(second, ROWS[:2])])
-    assert window.table_dock.model.rowCount() == 2
-    choice = window.table_dock.dataset_choice
-    assert [choice.itemText(i) for i in range(choice.count())] == ["reviews", "more"]
-    calls = model.calls
-    choice.textActivated.emit("reviews")  # as when the user picks it in the combo box
-    assert window.table_dock.model.rowCount() == len(ROWS)
-    shows_outcomes(qtbot, window, "keywords")
-    assert model.calls == calls  # switching back runs nothing again
-    assert window.windowTitle().startswith("reviews")
-
-
 class DatasetCountingModel(KeywordModel):
     """Counts the calls that predict the whole dataset (not the docks' per-row calls)."""
 
@@ -360,6 +344,22 @@ class DatasetCountingModel(KeywordModel):
         if sorted(example["text"] for example in inputs) == sorted(text for text, _ in ROWS):
             self.dataset_calls += 1
         return super().predict(inputs)
+
+
+def test_a_second_dataset_keeps_the_first_one_and_its_predictions(qtbot, window, tmp_path):
+    model = load_with_model(qtbot, window, tmp_path, DatasetCountingModel())
+    second = tmp_path / "more.csv"
+    with qtbot.waitSignal(window.session.predictions_changed, timeout=10_000):
+        drop(window, [write_csv(second, ROWS[:2])])
+    assert window.table_dock.model.rowCount() == 2
+    choice = window.table_dock.dataset_choice
+    assert [choice.itemText(i) for i in range(choice.count())] == ["reviews", "more"]
+    calls = model.dataset_calls
+    choice.textActivated.emit("reviews")  # as when the user picks it in the combo box
+    assert window.table_dock.model.rowCount() == len(ROWS)
+    shows_outcomes(qtbot, window, "keywords")
+    assert model.dataset_calls == calls  # switching back predicts nothing again
+    assert window.windowTitle().startswith("reviews")
 
 
 def test_reopening_shows_cached_predictions_without_running_the_model(qtbot, tmp_path):
