@@ -17,6 +17,8 @@ from superqt.utils import GeneratorWorker, create_worker
 from litdesk.core.jobs import JobFailed, Progress, function_job
 
 INTERACTIVE_PRIORITY = 10
+#: The fewest threads the pool runs jobs on.
+MIN_THREADS = 6
 
 
 def _guarded(job: Generator, title: str) -> Generator:
@@ -44,6 +46,11 @@ class JobRunner(QObject):
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
+        # More threads than cores: a view's quick job must not queue for seconds behind two
+        # long ones (a model loading, a LIME explanation); numpy, Arrow and torch release the
+        # GIL, and the GUI thread's share of it is what the heartbeat measures.
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), MIN_THREADS))
         self._workers: dict[GeneratorWorker, str] = {}
         # Workers that reported their end but whose thread may still hold them: kept until that
         # thread has let go, so that they (and their signals' QObject) are freed on this one.
@@ -74,6 +81,9 @@ class JobRunner(QObject):
         """
         worker: GeneratorWorker = create_worker(_guarded, job, title, _start_thread=False,
                                                 _ignore_errors=True)
+        # The pool must not delete it on its thread: this runner frees it on the GUI thread
+        # once that thread has let go (see _let_go).
+        worker.setAutoDelete(False)
         if self._shut_down:
             return worker
         was_busy = self.busy
