@@ -46,6 +46,7 @@ bench: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/projector.py
 	$(BIN)/python benchmarks/umap.py
 	$(BIN)/python benchmarks/salience.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.responsiveness
 	$(BIN)/python benchmarks/cache.py
 
 clean:

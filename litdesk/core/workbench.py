@@ -260,7 +260,7 @@ class Workbench:
                 self.session.set_outcomes(outcomes)
 
         self.runner.submit(outcomes_job(dataset, predictions), "Outcomes", deliver,
-                           self._report_failure)
+                           self._report_failure, interactive=True)  # every view waits on it
 
     # -- datapoints the user makes -----------------------------------------------------------
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from collections.abc import Sequence
@@ -30,10 +28,6 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     """Show the window, open ``paths_in`` and the given objects (the demo when there are
     none) and run the event loop."""
     started_at = started_at or time.time()
-    # pyarrow imports pandas on its first conversion of Python or numpy values, whichever
-    # thread makes it; started now, the import is done before the GUI thread needs it.
-    threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True,
-                     name="litdesk-warm-up").start()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("litdesk")
     app.setOrganizationName("litdesk")

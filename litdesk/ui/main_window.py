@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
@@ -61,6 +63,10 @@ class MainWindow(QMainWindow):
                  label: Optional[str] = None) -> None:
         """``trusted_paths``: the files ``--trust`` covers (those named on the command line)."""
         super().__init__()
+        # pyarrow imports pandas on its first conversion of Python or numpy values, whichever
+        # thread makes it (seconds); started now, it is done before the GUI thread needs it.
+        threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True,
+                         name="litdesk-warm-up").start()
         self.show_dialogs = show_dialogs
         self.trust_prompt: Optional[QMessageBox] = None  # open while a file awaits trust
         self.runner = JobRunner(self)
