@@ -17,6 +17,7 @@ from litdesk import __version__
 from litdesk.api import Dataset, Model
 from litdesk.core import paths
 from litdesk.core.datapoints import NewDatapoint
+from litdesk.core.jobs import function_job
 from litdesk.core.loaders import SUPPORTED_SUFFIXES
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.save import SAVE_FORMATS
@@ -310,8 +311,10 @@ class MainWindow(QMainWindow):
                 self, "Clear cache", f"Forget {size:,.1f} MB of stored predictions? "
                 "They are recomputed when needed.") != QMessageBox.StandardButton.Yes:
             return
-        self.cache.clear()
-        self.statusBar().showMessage(f"Cache cleared ({size:,.1f} MB)", 5000)
+        # In the background: it waits for an eviction under way, which may take seconds.
+        self.runner.submit(function_job(self.cache.clear, "Clearing the cache"), "Clear Cache",
+                           lambda _none: self.statusBar().showMessage(
+                               f"Cache cleared ({size:,.1f} MB)", 5000))
 
     def _on_progress(self, title: str, progress) -> None:
         self.progress_label.setText(progress.message or title)
