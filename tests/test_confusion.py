@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from litdesk.api import CategoryLabel, Dataset, TextSegment
 from litdesk.core.confusion import MAX_LABELS, MISSING_LABEL, confusion_matrix
 from litdesk.core.jobs import run_job
-from litdesk.core.outcomes import Categories, encode_categories
+from litdesk.core.categories import Categories, encode_categories
 from litdesk.core.predict import Predictions, predict_job
 from litdesk.core.session import Session
 from litdesk.core.workbench import Workbench

@@ -12,7 +12,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from litdesk.api import CategoryLabel, Dataset, Embeddings, Scalar, TextSegment
-from litdesk.core.outcomes import encode_categories
+from litdesk.core.categories import encode_categories
 from litdesk.core.session import Session
 from litdesk.ui.docks.projector import ProjectorDock, palette_codes, rotation
 from litdesk.ui.jobs import JobRunner

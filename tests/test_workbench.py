@@ -10,7 +10,8 @@ import pytest
 from litdesk.core import paths
 from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.jobs import InlineRunner
-from litdesk.core.outcomes import compute_outcomes, encode_categories
+from litdesk.core.categories import encode_categories
+from litdesk.core.outcomes import compute_outcomes
 from litdesk.core.settings import Settings
 from litdesk.core.workbench import Workbench
 from tests.fakes import KeywordModel

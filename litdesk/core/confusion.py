@@ -1,7 +1,7 @@
 """Confusion matrices of two categorical fields (gold vs a model, model vs model), vectorised.
 
 A field is :class:`~litdesk.core.outcomes.Categories` (an integer code per dataset row and the
-label of each code: a column through :func:`~litdesk.core.outcomes.encode_categories`, a
+label of each code: a column through :func:`~litdesk.core.categories.encode_categories`, a
 model's predicted labels from its outcome); counting is then one ``np.bincount`` over the
 rows asked for, and the rows behind any cell, row or column come from comparing codes.
 """
@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from litdesk.core.outcomes import MISSING, Categories
+from litdesk.core.categories import MISSING, Categories
 from litdesk.core.rows import sorted_unique
 
 MISSING_LABEL = "(missing)"

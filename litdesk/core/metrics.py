@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from litdesk.api import Dataset, types
+from litdesk.core.categories import encode_categories
 from litdesk.core.jobs import Job, Progress, run_job
 from litdesk.core.outputs import GOLD_TYPES
 from litdesk.core.predict import Predictions
@@ -127,7 +128,6 @@ def classification_metrics(gold: Any, probs: np.ndarray, vocab: Sequence[str],
         raise MetricsError(f"positive label {positive_label!r} is not one of {', '.join(vocab)}")
     if threshold is not None and not binary:
         raise MetricsError(f"a threshold applies to two classes, not {len(vocab)}")
-    from litdesk.core.outcomes import encode_categories  # the one encoder; it imports us
 
     gold = _arrow(gold)
     try:

@@ -5,60 +5,23 @@ into the model's vocabulary) and whether the prediction is right; across classif
 rows where their predicted labels differ. The workbench computes them on the runner whenever
 predictions, the gold column or the rows change, and keeps them on the session; the table,
 projector, comparison, scalars, metrics and confusion views read them instead of
-recomputing. Categories are encoded by :func:`encode_categories`, the one encoder of litdesk.
+recomputing. Categories are encoded by :func:`~litdesk.core.categories.encode_categories`,
+the one encoder of litdesk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from litdesk.api import Dataset
+from litdesk.core.categories import MISSING, encode_categories
 from litdesk.core.jobs import Job, Progress, run_job
 from litdesk.core.metrics import gold_column
 from litdesk.core.predict import Predictions
-
-MISSING = -1
-
-
-@dataclass(frozen=True)
-class Categories:
-    """A categorical field: ``codes[row]`` indexes ``labels``; :data:`MISSING` (-1) marks a
-    missing value or, with ``closed`` labels, a value outside them."""
-
-    codes: np.ndarray
-    labels: tuple[str, ...]
-
-
-def encode_categories(values: "pa.ChunkedArray | pa.Array | Sequence",
-                      labels: Optional[Sequence[str]] = None, closed: bool = False
-                      ) -> Categories:
-    """Encode values as categories, compared as text.
-
-    The labels are ``labels`` first (in their order), then the other values sorted; with
-    ``closed`` only ``labels``, and values outside them are :data:`MISSING`. Nulls are
-    :data:`MISSING`. Vectorised in Arrow: a million rows take milliseconds.
-    """
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = pa.array(values, from_pandas=True)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = values.cast(pa.string())
-    known = [str(label) for label in labels or ()]
-    if not closed:
-        present = pc.unique(values.drop_null()).to_pylist()
-        known += sorted(set(present) - set(known))
-    codes = pc.index_in(values, value_set=pa.array(known, pa.string()))
-    return Categories(np.asarray(codes.fill_null(MISSING).to_numpy(zero_copy_only=False),
-                                 dtype=np.int64), tuple(known))
 
 
 @dataclass(frozen=True)

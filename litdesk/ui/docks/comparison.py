@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
                                QVBoxLayout)
 
 from litdesk.api import Dataset, types
-from litdesk.core.outcomes import Outcomes, encode_categories
+from litdesk.core.categories import encode_categories
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 from litdesk.api import Dataset, types
 from litdesk.core.confusion import ConfusionMatrix, confusion_matrix
 from litdesk.core.jobs import JobFailed
-from litdesk.core.outcomes import Categories, Outcomes, encode_categories
+from litdesk.core.categories import Categories, encode_categories
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QGraphicsPa
 from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
 from litdesk.core.cache import ResultCache
-from litdesk.core.outcomes import MISSING, Categories, Outcomes, encode_categories
+from litdesk.core.categories import MISSING, Categories, encode_categories
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown

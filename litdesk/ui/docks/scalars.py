@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
 from litdesk.api import Dataset, types
 from litdesk.core.confusion import MISSING_LABEL
 from litdesk.core.metrics import gold_column
-from litdesk.core.outcomes import MISSING, Outcomes, encode_categories
+from litdesk.core.categories import MISSING, encode_categories
+from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions
 from litdesk.core.scalars import (BinaryCurves, BinaryOutcome, Score, binary_outcome,
                                   binary_score, model_scores, stable_jitter)
