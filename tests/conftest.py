@@ -1,14 +1,23 @@
-"""Shared fixtures: offscreen Qt, no network, and a private litdesk home per test."""
+"""Shared fixtures: offscreen Qt, no network, a private litdesk home per test, and the windows,
+job runners and model folders that several test modules use."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
+
+pytest.register_assert_rewrite("tests.helpers")
+
+from litdesk.ui.jobs import JobRunner  # noqa: E402
+from litdesk.ui.main_window import MainWindow  # noqa: E402
+from tests.helpers import write_csv  # noqa: E402
+from tests.tiny_bert import HEADS, HIDDEN, LABELS, LAYERS, WORDS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +26,65 @@ def litdesk_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("litdesk_home")
     monkeypatch.setenv("LITDESK_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def window(qtbot):
+    main = MainWindow(show_dialogs=False)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    yield main
+    main.runner.cancel_all()
+    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
+
+
+@pytest.fixture
+def outputs_window(qtbot, tmp_path):
+    """The window with the reviews open and the Model Outputs tab in front."""
+    main = MainWindow(show_dialogs=False)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    main.docks["Model Outputs"].raise_()
+    with qtbot.waitSignal(main.dataset_loaded, timeout=10_000):
+        main.open_paths([write_csv(tmp_path / "reviews.csv")])
+    yield main
+    main.runner.cancel_all()
+    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
+
+
+@pytest.fixture(scope="session")
+def session_runner(qapp):
+    """One job runner for the standalone docks of every test, alive the whole session: a runner
+    deleted while its last jobs report back would lose their reports."""
+    job_runner = JobRunner()
+    yield job_runner
+    job_runner.shutdown()
+
+
+@pytest.fixture
+def runner(qtbot, session_runner):
+    """The session's job runner, idle again once the test is over."""
+    yield session_runner
+    session_runner.cancel_all()
+    qtbot.waitUntil(lambda: not session_runner.busy, timeout=30_000)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BERT classifier and its tokenizer, saved like a user's model."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s"]) + "\n")
+    tokenizer = transformers.BertTokenizerFast(str(vocab_file))
+    config = transformers.BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=32, max_position_embeddings=64,
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
+    torch.manual_seed(0)
+    transformers.BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -15,9 +15,7 @@ from PySide6.QtGui import QColor
 from litdesk.api import AttentionHeads, CategoryLabel, Model, MulticlassPreds, TextSegment, Tokens
 from litdesk.ui.widgets.attention import AttentionMaps, HeadView, heat_color, relative
 from tests.fakes import KeywordModel
-from tests.test_gui import ROWS
-from tests.test_outputs_dock import click_row, hover
-from tests.test_outputs_dock import window as outputs_window  # noqa: F401 (a fixture)
+from tests.helpers import ROWS, click_row, hover
 
 LABELS = ("negative", "positive")
 LAYERS = ("layer_1/attention", "layer_2/attention", "layer_3/attention")

@@ -212,8 +212,8 @@ def test_litdesk_predict_goes_on_with_a_full_disk(tmp_path, capsys, full_disk):
 
 def window_predictions(qtbot, tmp_path, models):
     """A new window's predictions of ``models`` on a small CSV, and the window."""
-    from tests.test_gui import write_csv
     from litdesk.ui.main_window import MainWindow
+    from tests.helpers import write_csv
 
     window = MainWindow(show_dialogs=False)
     qtbot.addWidget(window)

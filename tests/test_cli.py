@@ -10,12 +10,7 @@ import sys
 import pytest
 
 from litdesk.core import paths
-
-
-def run_litdesk(*args, home, timeout=180):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LITDESK_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "litdesk", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=timeout)
+from tests.helpers import run_litdesk
 
 
 def test_headless_run_prints_timings_and_saves_a_screenshot(tmp_path, litdesk_home):

@@ -14,7 +14,7 @@ from litdesk.core.jobs import run_job
 from litdesk.core.loaders import load_dataset
 from litdesk.core.model_loading import load_model
 from litdesk.core.predict import predict_job
-from tests.test_cli import run_litdesk
+from tests.helpers import run_litdesk
 
 BERT, BOW = paths.DEMO_MODELS
 CLASSIFIER_METRICS = {"accuracy", "precision", "recall", "f1", "auc", "aucpr"}

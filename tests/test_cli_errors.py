@@ -18,7 +18,7 @@ import pytest
 
 from litdesk.cli import main
 from litdesk.core import paths, plugins
-from tests.test_cli import run_litdesk
+from tests.helpers import run_litdesk
 
 BOW = paths.DEMO_MODELS[1]
 

@@ -18,16 +18,14 @@ from litdesk.core.session import Session
 from litdesk.ui.docks import comparison
 from litdesk.ui.docks.comparison import CHANGED, DISAGREE, NO_PIN_HINT, ComparisonDock
 from tests.fakes import KeywordModel
-from tests.test_projector import runner, session_runner  # noqa: F401 (fixtures)
-from tests.test_gui import (ROWS, cell, headers, shows_outcomes, window,  # noqa: F401
-                            write_csv)
+from tests.helpers import ROWS, cell, click_table_row, headers, shows_outcomes, write_csv
 
 #: Always says "negative": right on rows 1, 3 and 5, and disagrees with "keywords" on 0, 2, 4.
 CAUTIOUS_BIAS = -2.5
 
 
 @pytest.fixture
-def two_models(qtbot, window, tmp_path):  # noqa: F811 (the fixture imported above)
+def two_models(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
         window.open_paths([write_csv(tmp_path / "reviews.csv")])
     for model in (KeywordModel(), KeywordModel("cautious", bias=CAUTIOUS_BIAS)):
@@ -40,13 +38,6 @@ def two_models(qtbot, window, tmp_path):  # noqa: F811 (the fixture imported abo
 def settle(qtbot, window):
     """Let the per-row jobs the clicks started end while the window still exists."""
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
-
-
-def click_table_row(qtbot, window, row):
-    view, model = window.table_dock.view, window.table_dock.model
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(model.index(row, 0)).center())
-    assert window.session.selection.primary == row
 
 
 def listed_after(qtbot, dock, action, *args):

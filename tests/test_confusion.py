@@ -9,15 +9,14 @@ from PySide6.QtCore import QPoint, Qt
 
 from litdesk.api import CategoryLabel, Dataset, TextSegment
 from litdesk.core.confusion import MAX_LABELS, MISSING_LABEL, confusion_matrix
-from litdesk.core.jobs import run_job
 from litdesk.core.categories import Categories, encode_categories
-from litdesk.core.predict import Predictions, predict_job
+from litdesk.core.predict import Predictions
 from litdesk.core.session import Session
 from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.confusion import ConfusionDock
 from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
-from tests.test_gui import ROWS, load_with_model, window  # noqa: F401 (the window fixture)
+from tests.helpers import ROWS, load_with_model, predict
 
 #: With this bias KeywordModel calls rows 1 and 5 positive; their gold label is negative.
 BIAS = 0.7
@@ -71,12 +70,6 @@ def test_a_field_with_too_many_values_is_refused_with_a_message():
 def gold_and_predicted(session: Session) -> tuple[np.ndarray, np.ndarray]:
     gold = np.array(session.dataset.table.column("label").to_pylist())
     return gold, session.outcomes.models["keywords"].predicted_names()
-
-
-def predict(qtbot, session: Session, model) -> None:
-    """Predict every row with ``model`` and wait for the outcomes (a workbench computes them)."""
-    with qtbot.waitSignal(session.outcomes_changed, timeout=10_000):
-        session.set_predictions(run_job(predict_job(model, session.dataset)))
 
 
 def click_cell(qtbot, dock: ConfusionDock, row_label: str, column_label: str) -> None:

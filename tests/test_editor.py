@@ -18,8 +18,7 @@ from litdesk.core.datapoints import ORIGIN, PARENT
 from litdesk.core.loaders import load_dataset
 from litdesk.ui.docks.editor import CHANGED_STYLE
 from litdesk.ui.main_window import MainWindow
-from tests.test_comparison_dock import click_table_row
-from tests.test_gui import ROWS, load_with_model, window, write_csv  # noqa: F401 (fixture)
+from tests.helpers import ROWS, click_table_row, load_with_model, write_csv
 
 
 def type_text(qtbot, editor: QPlainTextEdit, text: str) -> None:

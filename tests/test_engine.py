@@ -11,7 +11,7 @@ from litdesk.core.cache import ResultCache, decode_outputs, encode_outputs, resu
 from litdesk.core.jobs import run_job
 from litdesk.core.predict import predict_job
 from tests.fakes import KeywordModel
-from tests.test_session import TEXTS, make_dataset
+from tests.helpers import TEXTS, make_dataset
 
 
 def test_encoding_round_trips_arrays_and_strings():

@@ -12,72 +12,19 @@ import pyarrow as pa
 import pytest
 import torch
 
-from litdesk.api import (Dataset, Model, MulticlassPreds, RegressionScore, Scalar, TextSegment)
-from litdesk.api.model import EmbeddedTexts, GradientTextModel
+from litdesk.api import (Dataset, Model, RegressionScore, Scalar, TextSegment)
 from litdesk.core.cache import ResultCache
 from litdesk.core.explain import (METHODS, Attribution, aggregate_words, explain_job,
                                   methods_for)
 from litdesk.core.jobs import run_job
 from tests.fakes import KeywordModel
+from tests.tiny_text_model import LABELS, TinyTextModel
 
-VOCAB = ["<pad>", "the", "film", "was", "great", "dull", "not", "at", "all"]
 TEXTS = ["the film was great", "the film was dull", "not great at all", "dull"]
-LABELS = ("negative", "positive")
 
 
 def text_dataset(texts=TEXTS) -> Dataset:
     return Dataset(pa.table({"text": texts}), {"text": TextSegment()}, "reviews")
-
-
-class TinyTextModel(Model, GradientTextModel):
-    """Word embeddings (width 3) summed under the mask into two logits, linearly or through
-    tanh; what the gradient methods see of a transformer, small enough to check by hand."""
-
-    def __init__(self, linear: bool, batch_size: int = 32) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.table = torch.randn(len(VOCAB), 3, generator=generator, dtype=torch.float64)
-        self.weights = torch.randn(3, 2, generator=generator, dtype=torch.float64)
-        self.linear = linear
-        self.batch_size = batch_size
-        self.name = "tiny-linear" if linear else "tiny-tanh"
-        self.embedded_batches: list[int] = []
-
-    def input_spec(self):
-        return {"text": TextSegment()}
-
-    def output_spec(self):
-        return {"probas": MulticlassPreds(vocab=LABELS)}
-
-    def max_minibatch_size(self):
-        return self.batch_size
-
-    def gradient_targets(self):
-        return LABELS
-
-    def embed_texts(self, texts):
-        self.embedded_batches.append(len(texts))
-        words = [text.split() for text in texts]
-        width = max(len(w) for w in words)
-        ids = torch.zeros(len(texts), width, dtype=torch.long)
-        for row, row_words in enumerate(words):
-            ids[row, :len(row_words)] = torch.tensor([VOCAB.index(w) for w in row_words])
-        mask = ids > 0
-        embeddings = self.table[ids]
-        baseline = torch.where(mask[..., None], self.table[0], embeddings)
-        return EmbeddedTexts(embeddings, baseline, (mask,), words,
-                             [np.arange(len(w)) for w in words])
-
-    def logits_from_embeddings(self, embeddings, mask):
-        projected = embeddings @ self.weights
-        if not self.linear:
-            projected = torch.tanh(projected)
-        return (projected * mask[..., None]).sum(dim=1)
-
-    def predict(self, inputs):
-        batch = self.embed_texts([example["text"] for example in inputs])
-        with torch.no_grad():
-            probas = torch.softmax(self.logits_from_embeddings(batch.embeddings, *batch.forward_args), -1)
-        return [{"probas": row.numpy()} for row in probas]
 
 
 def logit(model: TinyTextModel, embeddings: torch.Tensor, target: int) -> float:

@@ -19,7 +19,7 @@ from litdesk.core.generators import (GENERATORS, Candidate, applicable, generate
                                      parse_substitutions)
 from litdesk.core.jobs import run_job
 from tests.fakes import KeywordModel
-from tests.test_explain import VOCAB, TinyTextModel
+from tests.tiny_text_model import VOCAB, TinyTextModel
 
 
 def run(name, dataset, rows, params=None, model=None) -> list[Candidate]:

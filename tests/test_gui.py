@@ -4,85 +4,14 @@ from __future__ import annotations
 
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QElapsedTimer, QPointF, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from litdesk.core.jobs import run_job
 from litdesk.core.predict import predict_job
 from litdesk.ui.main_window import MainWindow
 from tests.fakes import KeywordModel, SlowModel
-
-ROWS = [("I love this great phone", "positive"), ("terrible battery, awful", "negative"),
-        ("fine, good value", "positive"), ("broke after a day", "negative"),
-        ("excellent screen", "positive"), ("not worth it", "negative")]
-
-
-def write_csv(path, rows=ROWS):
-    lines = ["text,label"] + [f'"{text}",{label}' for text, label in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def window(qtbot):
-    main = MainWindow(show_dialogs=False)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    yield main
-    main.runner.cancel_all()
-    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
-
-
-def drop(widget, paths):
-    """Drag files over ``widget`` and drop them, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    # QApplication only routes a Drop inside a live drag session, so deliver it directly.
-    widget.event(event)
-    return event
-
-
-def cell(dock, row: int, column: int, role=Qt.ItemDataRole.DisplayRole):
-    """What the comparison table of ``dock`` shows at (``row``, ``column``)."""
-    model = dock.table.model()
-    return model.data(model.index(row, column), role)
-
-
-def headers(dock, role=Qt.ItemDataRole.DisplayRole) -> list:
-    """The comparison table's column headers."""
-    model = dock.table.model()
-    return [model.headerData(c, Qt.Orientation.Horizontal, role)
-            for c in range(model.columnCount())]
-
-
-def shows_outcomes(qtbot, window, *models):
-    """Wait until the outcomes of ``models`` are computed and their columns are in the table."""
-    def shown():
-        outcomes = window.session.outcomes
-        columns = window.table_dock.model.table.column_names
-        return outcomes is not None and all(
-            name in outcomes.models and f"{name}_pred" in columns for name in models)
-
-    qtbot.waitUntil(shown, timeout=60_000)  # behind any salience of the primary row
-
-
-def load_with_model(qtbot, window, tmp_path, model=None):
-    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
-        window.open_paths([write_csv(tmp_path / "reviews.csv")])
-    model = model or KeywordModel()
-    window.session.add_model(model)
-    window.session.set_predictions(run_job(predict_job(model, window.session.dataset)))
-    shows_outcomes(qtbot, window, model.name)
-    return model
-
+from tests.helpers import ROWS, cell, drop, headers, load_with_model, shows_outcomes, write_csv
 
 def test_dropping_a_csv_shows_its_rows(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):

@@ -31,7 +31,7 @@ from litdesk.core.journal import Journal
 from litdesk.core.loaders import iter_load_dataset, load_dataset
 from litdesk.core.save import save_dataset_job
 from litdesk.core.workbench import Workbench
-from tests.test_loaders import load_error, save_to_disk_like
+from tests.helpers import load_error, save_to_disk_like
 
 REPO = Path(__file__).resolve().parents[1]
 

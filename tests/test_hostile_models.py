@@ -19,8 +19,7 @@ import pytest
 from litdesk.api import LoadOptions, ModelLoadError, TrustRequired
 from litdesk.core import paths, trusted_files
 from litdesk.core.model_loading import load_model
-from tests.test_cli import run_litdesk
-from tests.test_plugin_transformers import copy_of, edit_json, model_dir  # noqa: F401 (fixture)
+from tests.helpers import copy_of, edit_json, run_litdesk
 
 torch = pytest.importorskip("torch")
 
@@ -107,7 +106,7 @@ def test_launch_trust_covers_only_the_launch_files_in_the_window(qtbot, tmp_path
     from PySide6.QtWidgets import QMessageBox
 
     from litdesk.ui.main_window import MainWindow
-    from tests.test_gui import drop
+    from tests.helpers import drop
 
     marker = tmp_path / "unpickled"
     dropped_pickle = tmp_path / "dropped.pkl"
@@ -194,7 +193,7 @@ def peak_memory_growth_mb(action) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def test_a_config_larger_than_its_weights_is_refused_before_allocating(model_dir, tmp_path):  # noqa: F811
+def test_a_config_larger_than_its_weights_is_refused_before_allocating(model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
     edit_json(folder / "config.json", vocab_size=30_000_000)  # 1.9 GB of float32 embeddings
 
@@ -208,7 +207,7 @@ def test_a_config_larger_than_its_weights_is_refused_before_allocating(model_dir
     assert peak_memory_growth_mb(load) < 500
 
 
-def test_weights_missing_from_the_files_are_named_before_allocating(model_dir, tmp_path):  # noqa: F811
+def test_weights_missing_from_the_files_are_named_before_allocating(model_dir, tmp_path):
     from safetensors.torch import load_file, save_file
 
     folder = copy_of(model_dir, tmp_path)
@@ -226,7 +225,7 @@ def test_weights_missing_from_the_files_are_named_before_allocating(model_dir, t
     assert peak_memory_growth_mb(load) < 500
 
 
-def test_a_hundred_thousand_layers_over_two_layers_of_weights_fail_fast(model_dir, tmp_path):  # noqa: F811
+def test_a_hundred_thousand_layers_over_two_layers_of_weights_fail_fast(model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
     edit_json(folder / "config.json", num_hidden_layers=100_000)
     started = time.perf_counter()
@@ -237,7 +236,7 @@ def test_a_hundred_thousand_layers_over_two_layers_of_weights_fail_fast(model_di
     assert time.perf_counter() - started < 60  # the load ran 215 s into a MemoryError
 
 
-def test_pickled_transformers_weights_are_never_unpickled(model_dir, tmp_path):  # noqa: F811
+def test_pickled_transformers_weights_are_never_unpickled(model_dir, tmp_path):
     folder = copy_of(model_dir, tmp_path)
     marker = tmp_path / "unpickled"
     (folder / "model.safetensors").unlink()
@@ -251,9 +250,9 @@ def test_pickled_transformers_weights_are_never_unpickled(model_dir, tmp_path): 
 
 
 def test_the_window_reports_each_hostile_file_and_keeps_what_it_had(qtbot, tmp_path,
-                                                                    model_dir):  # noqa: F811
+                                                                    model_dir):
     from litdesk.ui.main_window import MainWindow
-    from tests.test_gui import drop
+    from tests.helpers import drop
 
     linear = tmp_path / "hang" / "linear_text_model.json"
     linear.parent.mkdir()

@@ -32,7 +32,7 @@ from litdesk.ui.palette import salience_color
 from litdesk.ui.widgets.salience_charts import OVERLAY_OPACITY, ColorBar, ImageOverlay
 from litdesk_transformers import loader
 from litdesk_transformers.image_classifier import crop_region
-from tests.test_salience_dock import finished
+from tests.helpers import finished
 
 LABELS = ["cat", "dog", "bird"]
 SIDE = 16  # the tiny ViT's input: 16 × 16 pixels in 4 × 4 patches

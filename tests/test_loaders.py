@@ -32,6 +32,7 @@ from litdesk.core.loaders import (
     iter_load_dataset,
     load_dataset,
 )
+from tests.helpers import load_error, save_to_disk_like
 
 LABELS = ["negative", "positive", "neutral"]
 TEXTS = ["a fine film", "dull, long, and loud", "I loved it", "meh", "great fun", "not good"]
@@ -63,12 +64,6 @@ def assert_review_spec(dataset, count: int) -> None:
     assert spec["label"] == CategoryLabel(vocab=tuple(sorted(LABELS)))
     assert isinstance(spec["score"], Scalar) and spec["score"].min_val == 0.0
     assert spec["count"] == Scalar(min_val=0.0, max_val=6.0)
-
-
-def load_error(path: Path) -> DatasetLoadError:
-    with pytest.raises(DatasetLoadError) as caught:
-        load_dataset(path)
-    return caught.value
 
 
 # --- Formats -------------------------------------------------------------------------------
@@ -162,24 +157,6 @@ def test_arrow_ipc_files_and_streams(tmp_path, suffix, writer):
         with pa.OSFile(str(path), "wb") as sink, new_writer(sink, table.schema) as ipc:
             ipc.write_table(table, max_chunksize=40)
     assert_review_spec(load_dataset(path), 100)
-
-
-def save_to_disk_like(folder: Path, table: pa.Table, features: dict, shards: int = 1) -> Path:
-    """What ``datasets.Dataset.save_to_disk`` writes: Arrow stream shards plus two JSON files."""
-    folder.mkdir(parents=True)
-    names = [f"data-{index:05d}-of-{shards:05d}.arrow" for index in range(shards)]
-    step = -(-table.num_rows // shards)
-    for index, name in enumerate(names):
-        with pa.OSFile(str(folder / name), "wb") as sink, \
-                pa.ipc.new_stream(sink, table.schema) as stream:
-            stream.write_table(table.slice(index * step, step))
-    (folder / "state.json").write_text(json.dumps({
-        "_data_files": [{"filename": name} for name in names], "_fingerprint": "0123abcd",
-        "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
-        "_output_all_columns": False, "_split": None}))
-    (folder / "dataset_info.json").write_text(json.dumps({
-        "citation": "", "description": "", "features": features, "homepage": "", "license": ""}))
-    return folder
 
 
 SST_FEATURES = {

@@ -16,7 +16,7 @@ from litdesk.core.session import Session
 from litdesk.ui.docks.metrics import SELECTION, SLICE_PREFIX, WHOLE_DATASET, MetricsDock
 from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
-from tests.test_gui import load_with_model, window  # noqa: F401 (fixture)
+from tests.helpers import load_with_model
 
 TEXTS = ["good phone", "bad phone", "great fun", "awful", "fine fine", "meh", "love it",
          "broken", "excellent", "not good"]
@@ -134,7 +134,7 @@ def test_ctrl_c_copies_the_table_as_tsv(qtbot, dock):
     assert len(lines) == 3
 
 
-def test_the_dock_is_in_the_window_beside_model_comparison(qtbot, window):  # noqa: F811
+def test_the_dock_is_in_the_window_beside_model_comparison(qtbot, window):
     assert window.docks["Metrics"] in window.tabifiedDockWidgets(window.docks["Model Comparison"])
     assert isinstance(window.metrics_dock, MetricsDock)
 
@@ -149,7 +149,7 @@ def test_a_shown_result_is_the_newest_request(qtbot, dock):
     assert shown == ["eager"] and dock.table_data.reference == "eager"
 
 
-def test_hidden_docks_do_no_work_until_shown(qtbot, window, tmp_path):  # noqa: F811
+def test_hidden_docks_do_no_work_until_shown(qtbot, window, tmp_path):
     titles = []
     window.runner.progress.connect(lambda title, _progress: titles.append(title))
     with qtbot.waitSignal(window.session.outcomes_changed, timeout=10_000):

@@ -7,18 +7,15 @@ import zlib
 import numpy as np
 import pyarrow as pa
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
 
 from litdesk.api import (AttentionHeads, CategoryLabel, Dataset, Embeddings, GeneratedText, Model,
                          MulticlassPreds, TextSegment, Tokens, TokenTopKPreds)
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.outputs import example_outputs_job, gold_values
-from litdesk.ui.main_window import MainWindow
 from litdesk.ui.widgets.attention import AttentionViewer, HeadView, heat_color
-from tests.test_gui import ROWS, write_csv
+from tests.helpers import ROWS, click_row, hover, write_csv
 
 LABELS = ("negative", "positive")
 LAYERS = ("layer_1/attention", "layer_2/attention")
@@ -65,32 +62,9 @@ class EveryOutputModel(Model):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    """The window with the reviews open and the Model Outputs tab in front."""
-    main = MainWindow(show_dialogs=False)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    main.docks["Model Outputs"].raise_()
-    with qtbot.waitSignal(main.dataset_loaded, timeout=10_000):
-        main.open_paths([write_csv(tmp_path / "reviews.csv")])
-    yield main
-    main.runner.cancel_all()
-    qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
-
-
-def click_row(qtbot, window, row):
-    view = window.table_dock.view
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(window.table_dock.model.index(row, 0)).center())
-
-
-def hover(widget, point: QPoint) -> None:
-    """Move the mouse over ``point`` of ``widget`` with no button held."""
-    position = QPointF(point)
-    QApplication.sendEvent(widget, QMouseEvent(
-        QEvent.Type.MouseMove, position, widget.mapToGlobal(position), Qt.MouseButton.NoButton,
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+def window(outputs_window):
+    """The window of conftest's ``outputs_window``, under the name these tests use."""
+    return outputs_window
 
 
 def test_every_output_type_of_the_primary_row_is_shown(qtbot, window):

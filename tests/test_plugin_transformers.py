@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -26,6 +25,8 @@ from litdesk.api import (
 )
 from litdesk.core.model_loading import load_model
 from litdesk_transformers import loader
+from tests.helpers import copy_of, edit_json
+from tests.tiny_bert import HEADS, HIDDEN, LABELS, LAYERS
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -33,28 +34,6 @@ transformers = pytest.importorskip("transformers")
 from litdesk_transformers.classifier import HFSequenceClassifier  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "litdesk_transformers"
-WORDS = ["the", "film", "was", "great", "awful", "plot", "not", "good", "bad", "very", "a", "story"]
-LABELS = ["negative", "neutral", "positive"]
-HIDDEN, LAYERS, HEADS = 16, 2, 2
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A tiny randomly initialised BERT classifier and its tokenizer, saved like a user's model."""
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s"]) + "\n")
-    tokenizer = transformers.BertTokenizerFast(str(vocab_file))
-    config = transformers.BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS, intermediate_size=32, max_position_embeddings=64,
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
-    torch.manual_seed(0)
-    transformers.BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def load(folder: Path) -> HFSequenceClassifier:
     """The model in ``folder``, through plugin discovery and the loader's dispatch."""
     return load_model(folder, LoadOptions(device="cpu"))
@@ -65,10 +44,6 @@ def model(model_dir) -> HFSequenceClassifier:
     loaded = load(model_dir)
     assert type(loaded) is HFSequenceClassifier
     return loaded
-
-
-def copy_of(model_dir: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(model_dir, tmp_path / "copy"))
 
 
 def test_manifest_names_one_loader_for_every_kind():
@@ -243,12 +218,6 @@ def test_fingerprint_follows_the_weights(model, model_dir, tmp_path):
 
 def test_config_file_path_loads_its_folder(model_dir):
     assert loader.load(model_dir / "config.json", LoadOptions(device="cpu")).name == model_dir.name
-
-
-def edit_json(file: Path, **changes) -> None:
-    settings = json.loads(file.read_text())
-    settings.update(changes)
-    file.write_text(json.dumps(settings))
 
 
 @pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])

@@ -15,7 +15,6 @@ from litdesk.api import CategoryLabel, Dataset, Embeddings, Scalar, TextSegment
 from litdesk.core.categories import encode_categories
 from litdesk.core.session import Session
 from litdesk.ui.docks.projector import ProjectorDock, palette_codes, rotation
-from litdesk.ui.jobs import JobRunner
 from litdesk.ui.main_window import MainWindow
 from litdesk.ui.point_cloud import Frame, pack_argb, render
 
@@ -41,23 +40,6 @@ def every_mouse_move():
     pg.setConfigOption("mouseRateLimit", 0)
     yield
     pg.setConfigOption("mouseRateLimit", limit)
-
-
-@pytest.fixture(scope="session")
-def session_runner(qapp):
-    """One job runner for the standalone docks of every test, alive the whole session: a runner
-    deleted while its last jobs report back would lose their reports."""
-    job_runner = JobRunner()
-    yield job_runner
-    job_runner.shutdown()
-
-
-@pytest.fixture
-def runner(qtbot, session_runner):
-    """The session's job runner, idle again once the test is over."""
-    yield session_runner
-    session_runner.cancel_all()
-    qtbot.waitUntil(lambda: not session_runner.busy, timeout=30_000)
 
 
 @pytest.fixture

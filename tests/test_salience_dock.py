@@ -19,9 +19,7 @@ from litdesk.ui.docks.salience import COMPUTING, SalienceDock, attribution_view,
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.widgets.salience_charts import TOP_FEATURES, FeatureBars, TokenHeatmap
 from tests.fakes import KeywordModel, SlowModel
-from tests.test_gui import ROWS
-from tests.test_outputs_dock import click_row
-from tests.test_outputs_dock import window  # noqa: F401 (a fixture)
+from tests.helpers import ROWS, click_row, finished
 
 
 @pytest.fixture
@@ -45,11 +43,6 @@ def dock(qtbot, session):
     yield dock
     runner.cancel_all()
     qtbot.waitUntil(lambda: not runner.busy, timeout=20_000)
-
-
-def finished(dock: SalienceDock) -> bool:
-    """Every (model, method, row) of the current view has its result."""
-    return not dock.runner.busy and all(key in dock.results for key in dock._cells)
 
 
 def select(qtbot, dock, row, timeout=20_000):
@@ -217,23 +210,23 @@ def test_a_result_for_an_earlier_primary_row_never_shows(qtbot, dock):
     assert heatmap.tokens == tuple(ROWS[2][0].split())
 
 
-def test_a_hidden_dock_explains_nothing_until_it_is_shown(qtbot, window):
+def test_a_hidden_dock_explains_nothing_until_it_is_shown(qtbot, outputs_window):
     model = KeywordModel()
-    window.docks["Sequence Salience"].raise_()  # a tab with nothing to do for this model
-    with qtbot.waitSignal(window.runner.idle, timeout=20_000):
-        window.open_objects(models=[model])
-    dock, salience = window.salience_dock, window.docks["Salience"]
+    outputs_window.docks["Sequence Salience"].raise_()  # a tab with nothing to do for this model
+    with qtbot.waitSignal(outputs_window.runner.idle, timeout=20_000):
+        outputs_window.open_objects(models=[model])
+    dock, salience = outputs_window.salience_dock, outputs_window.docks["Salience"]
     assert not dock.results
     for closed in (False, True):
-        window.docks["Sequence Salience"].raise_()
+        outputs_window.docks["Sequence Salience"].raise_()
         if closed:
             salience.close()
-        row = window.session.selection.primary + 1
+        row = outputs_window.session.selection.primary + 1
         calls = model.calls
-        click_row(qtbot, window, row)
-        qtbot.waitUntil(lambda: not window.runner.busy, timeout=20_000)
+        click_row(qtbot, outputs_window, row)
+        qtbot.waitUntil(lambda: not outputs_window.runner.busy, timeout=20_000)
         assert model.calls == calls and ("keywords", "lime", row) not in dock.results
-        with qtbot.waitSignal(window.runner.idle, timeout=20_000):
+        with qtbot.waitSignal(outputs_window.runner.idle, timeout=20_000):
             if closed:
                 salience.toggleViewAction().trigger()  # View ▸ Salience
             salience.raise_()

@@ -20,7 +20,7 @@ from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.scalars import METRIC_NAMES, ScalarsDock, scatter_points
 from litdesk.ui.jobs import JobRunner
 from tests.fakes import KeywordModel
-from tests.test_confusion import predict
+from tests.helpers import predict
 
 WORDS = ("good", "great", "fine", "bad", "awful", "meh", "ok", "slow")
 

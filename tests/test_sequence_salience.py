@@ -14,8 +14,7 @@ from litdesk.core.paths import DEMO_LM as TINY_LM
 from litdesk.core.sequence_salience import (SequenceSalience, continuation_job, segments,
                                             sequence_salience_job, supports_sequence_salience)
 from tests.fakes import KeywordModel
-from tests.test_gui import window  # noqa: F401  (the fixture)
-from tests.test_gui import write_csv
+from tests.helpers import write_csv
 
 
 TEXT = "The food was cold. The service was slow and rude."
@@ -131,7 +130,7 @@ def test_bad_requests_say_what_is_wrong(tiny_lm):
 
 
 @pytest.mark.slow
-def test_the_dock_explains_the_primary_row_and_a_dragged_span(qtbot, window, tmp_path,  # noqa: F811
+def test_the_dock_explains_the_primary_row_and_a_dragged_span(qtbot, window, tmp_path,
                                                               tiny_lm):
     rows = [("The food was cold and the service was slow.", "negative"),
             ("I loved every minute of this film.", "positive")]

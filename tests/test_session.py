@@ -4,23 +4,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from litdesk.api import CategoryLabel, Dataset, TextSegment
+from litdesk.api import Dataset, TextSegment
 from litdesk.core.jobs import Progress, run_job
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.projection import pca_job
 from litdesk.core.session import Session
 from tests.fakes import KeywordModel
-
-TEXTS = ["good film", "bad plot and terrible acting", "I love it", "meh", "great great fun",
-         "not good", "a fine day", "awful"]
-
-
-def make_dataset(texts=TEXTS, text_column="text"):
-    labels = ["positive" if i % 2 == 0 else "negative" for i in range(len(texts))]
-    table = pa.table({text_column: texts, "label": labels})
-    return Dataset(table, {text_column: TextSegment(),
-                           "label": CategoryLabel(vocab=("negative", "positive"))}, "tiny")
-
+from tests.helpers import TEXTS, make_dataset
 
 def test_predictions_are_row_aligned_despite_length_sorting():
     dataset, model = make_dataset(), KeywordModel()

@@ -17,7 +17,7 @@ from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.main_window import MainWindow
 from litdesk.ui.widgets.arrow_table_model import STAR_MARK
-from tests.test_gui import ROWS, window, write_csv  # noqa: F401 (the window fixture)
+from tests.helpers import ROWS, write_csv
 
 
 def open_file(session: Session, path) -> None:

@@ -17,7 +17,7 @@ from litdesk.core.jobs import run_job
 from litdesk.core.predict import predict_job
 from litdesk.ui.docks import comparison, projector, table
 from tests.fakes import KeywordModel
-from tests.test_gui import load_with_model, shows_outcomes, window  # noqa: F401 (fixture)
+from tests.helpers import load_with_model, shows_outcomes
 
 
 def counting(monkeypatch, module, name: str) -> list:
