@@ -24,7 +24,7 @@ from litdesk.core import paths
 from litdesk.core.cache import MAX_BYTES_SETTING, ResultCache
 from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
                                      with_datapoints)
-from litdesk.core.jobs import JobFailed, Runner, function_job
+from litdesk.core.jobs import Job, JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.loaders import iter_load_dataset
 from litdesk.core.deferred import (ModelRecord, deferred_model, read_record, record_key,
@@ -169,9 +169,21 @@ class Workbench:
         if record is not None:
             self._on_model_loaded(deferred_model(record, lambda: load_model(path, options)))
             return
-        self.runner.submit(load_model_job(path, options), f"Load {path.name}",
-                           lambda model: self._on_model_loaded(model, key),
+        self.runner.submit(self._load_and_record(path, options, key), f"Load {path.name}",
+                           self._on_model_loaded,
                            lambda failure: self._on_model_failed(path, failure))
+
+    def _load_and_record(self, path: Path, options: LoadOptions, key: Optional[str]
+                         ) -> Job[Model]:
+        """Load the model, then keep its record under ``key`` for the next open of the same
+        files (on the worker: a fingerprint may hash the whole model)."""
+        model = yield from load_model_job(path, options)
+        if key is not None:
+            try:
+                write_record(self.cache.folder, key, ModelRecord.of(model))
+            except OSError:
+                pass  # the model loads again next time; nothing is lost
+        return model
 
     def open_objects(self, models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()
                      ) -> None:
@@ -207,12 +219,7 @@ class Workbench:
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
 
-    def _on_model_loaded(self, model: Model, record_as: Optional[str] = None) -> None:
-        if record_as is not None:  # for the next open of the same files
-            try:
-                write_record(self.cache.folder, record_as, ModelRecord.of(model))
-            except OSError:
-                pass  # the model loads again next time; nothing is lost
+    def _on_model_loaded(self, model: Model) -> None:
         name = self.session.add_model(model)
         self.model_loaded.emit(name)
         self.predict_missing()

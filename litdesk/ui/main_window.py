@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QToolButton)
@@ -41,6 +41,7 @@ from litdesk.ui.jobs import JobRunner
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
+PROGRESS_INTERVAL_MS = 100
 #: The choices of Jobs ▸ Cache Size Limit, in GB (2**30 bytes).
 CACHE_LIMITS_GB = (1, 2, 4, 8, 16, 32, 64)
 LAYOUT_VERSION = 4  # bump when docks are added, so an old saved layout is not applied
@@ -294,6 +295,11 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.progress_label, 1)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.cancel_button)
+        # Jobs report progress hundreds of times a second, and a progress bar repaints at once
+        # on each new value: the latest report is shown at most every PROGRESS_INTERVAL_MS.
+        self._latest_progress: Optional[tuple[str, object]] = None
+        self._progress_timer = QTimer(self, singleShot=True, interval=PROGRESS_INTERVAL_MS,
+                                      timeout=self._show_progress)
         self.runner.progress.connect(self._on_progress)
         self.runner.busy_changed.connect(self._on_busy_changed)
 
@@ -317,6 +323,14 @@ class MainWindow(QMainWindow):
                                f"Cache cleared ({size:,.1f} MB)", 5000))
 
     def _on_progress(self, title: str, progress) -> None:
+        self._latest_progress = title, progress
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        if self._latest_progress is None or not self.runner.busy:
+            return
+        title, progress = self._latest_progress
         self.progress_label.setText(progress.message or title)
         if progress.fraction is None:
             self.progress_bar.setRange(0, 0)
@@ -329,6 +343,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(busy)
         self.cancel_action.setEnabled(busy)
         if not busy:
+            self._latest_progress = None
             self.progress_label.setText("Ready")
 
     def _update_title(self) -> None:
