@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "resources" / "demo"
+DEMO = ROOT / "litdesk" / "resources" / "demo"
 
 
 def completeness(model, embeddings, baseline, args, target, attribution_sum) -> float:

@@ -20,7 +20,8 @@ from tests.helpers import ROWS, click_row, hover
 LABELS = ("negative", "positive")
 LAYERS = ("layer_1/attention", "layer_2/attention", "layer_3/attention")
 HEADS = 2
-DEMO_BERT = Path(__file__).resolve().parents[1] / "resources" / "demo" / "models" / "bert_tiny"
+DEMO_BERT = (Path(__file__).resolve().parents[1] / "litdesk" / "resources" / "demo" / "models"
+             / "bert_tiny")
 
 
 def tokens_of(text: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from litdesk.cli import main
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "litdesk" / "resources" / "demo"
 DATA = DEMO / "sentiment.csv"
 BOW = DEMO / "models" / "bow_linear"
 

@@ -1,4 +1,4 @@
-"""The demo models that ship in resources/demo/models load and do better than chance."""
+"""The demo models that ship in litdesk/resources/demo/models load and do better than chance."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from litdesk.api import LoadOptions
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "litdesk" / "resources" / "demo"
 MODELS_DIR = DEMO_DIR / "models"
 DATA_FILE = DEMO_DIR / "sentiment.csv"
 

@@ -266,7 +266,7 @@ def test_sub_word_tokens_merge_into_words(tokens, words):
     assert merged.scores[-1] == pytest.approx(kept[-1])
 
 
-DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "litdesk" / "resources" / "demo"
 
 
 @pytest.fixture(scope="module")

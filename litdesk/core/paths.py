@@ -8,7 +8,7 @@ from pathlib import Path
 HOME_ENV = "LITDESK_HOME"
 
 #: Shipped resources: icons, the demo dataset and the demo models.
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
 DEMO_DATASET = RESOURCES_DIR / "demo" / "sentiment.csv"
 DEMO_MODELS = (RESOURCES_DIR / "demo" / "models" / "bert_tiny",
                RESOURCES_DIR / "demo" / "models" / "bow_linear")

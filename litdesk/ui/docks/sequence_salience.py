@@ -50,6 +50,9 @@ class TokenChip:
     in_target: bool = False
     selectable: bool = False
     dimmed: bool = False
+    #: The tokens the chip shows, first..last (a word's pieces at word granularity).
+    first: int = 0
+    last: int = 0
 
 
 class TokenFlow(QWidget):
@@ -255,6 +258,7 @@ class SequenceSalienceSection(QWidget):
     def _on_span_selected(self, first: int, last: int) -> None:
         if self.salience is None:
             return
+        first, last = self.flow.chips[first].first, self.flow.chips[last].last
         start, end = self.salience.offsets[first][0], self.salience.offsets[last][1]
         self.show_message("computing salience…")
         self.request.emit(self.text, int(start), int(end))
@@ -280,11 +284,21 @@ class SequenceSalienceSection(QWidget):
         target_text = salience.text[salience.offsets[target_first][0]:
                                     salience.offsets[salience.target_end - 1][1]]
         prompt_end = len(self.prompt)
+        # At word or sentence granularity the context reads as words: a word's pieces are one
+        # chip ("midwives", not "mid" "w" "i" "ves"); the target stays a chip per token.
+        words = (segments(salience, "word").group if self.granularity != "token"
+                 else np.full(len(salience.scores), -1))
         chips = []
-        for index in range(len(salience.tokens)):
+        index = 0
+        while index < len(salience.tokens):
+            last = index
+            if index < target_first and words[index] >= 0:
+                while last + 1 < target_first and words[last + 1] == words[index]:
+                    last += 1
             start = int(salience.offsets[index][0])
             gap = index > 0 and start > int(salience.offsets[index - 1][1])
-            token = salience.token_text(index)
+            token = (salience.text[start:int(salience.offsets[last][1])] if last > index
+                     else salience.token_text(index))
             selectable = start >= prompt_end
             if index < target_first and grouped.group[index] >= 0:
                 group = int(grouped.group[index])
@@ -293,14 +307,17 @@ class SequenceSalienceSection(QWidget):
                 chips.append(TokenChip(
                     token, salience_color(score, maximum, salience.signed),
                     f"{html.escape(salience.text[span[0]:span[1]])}: {score:+.4f}\n"
-                    f"({label} for “{target_text.strip()}”)", gap, selectable=selectable))
+                    f"({label} for “{target_text.strip()}”)", gap, selectable=selectable,
+                    first=index, last=last))
             else:
                 in_target = target_first <= index < salience.target_end
                 chips.append(TokenChip(
                     token, QColor("#f2f2f2") if in_target else QColor("white"),
                     "target token: drag over the continuation to explain another span"
                     if in_target else "after the target", gap, in_target=in_target,
-                    selectable=selectable, dimmed=not in_target and index >= target_first))
+                    selectable=selectable, dimmed=not in_target and index >= target_first,
+                    first=index, last=last))
+            index = last + 1
         self.flow.set_chips(chips)
         colours = ("blue raised the target's log-probability, red lowered it" if salience.signed
                    else "darker: larger gradient")
@@ -309,10 +326,8 @@ class SequenceSalienceSection(QWidget):
         if self.top_k is not None:
             self.top_k.deleteLater()
         positions = range(target_first, salience.target_end)
-        self.top_k = top_k_table([[(readable_token(name), probability)
-                                   for name, probability in salience.top_k[i - 1]]
-                                  for i in positions],
-                                 [salience.token_text(i) for i in positions])
+        self.top_k = top_k_table([salience.top_k[i - 1] for i in positions],
+                                 [salience.tokens[i] for i in positions])
         self.top_k.setToolTip("Each target token and the model's most likely tokens at its "
                               "position (given everything before it)")
         self.layout_.addWidget(self.top_k)
@@ -382,7 +397,7 @@ class SequenceSalienceDock(PrimaryRowView):
         if self.sections:
             return "Drag over the outlined target to explain part of it."
         return ("No causal language model is open: open one (the demo's is "
-                "resources/demo/models/tiny_lm) to see its continuation explained.")
+                "litdesk/resources/demo/models/tiny_lm) to see its continuation explained.")
 
     def show_result(self, name: str, row: int, result: str) -> None:
         self.sections[name].set_target(result)

@@ -1,9 +1,9 @@
 """Train the tiny causal language model that ships with the demo, on the demo sentiment corpus.
 
-    python resources/demo/train_lm.py [--data CSV] [--out DIR] [--epochs N]
+    python litdesk/resources/demo/train_lm.py [--data CSV] [--out DIR] [--epochs N]
 
-Reads the ``text`` column of CSV (default resources/demo/sentiment.csv) and writes DIR (default
-resources/demo/models/tiny_lm/): a byte-level BPE tokenizer trained on the train split and a
+Reads the ``text`` column of CSV (default litdesk/resources/demo/sentiment.csv) and writes DIR (default
+litdesk/resources/demo/models/tiny_lm/): a byte-level BPE tokenizer trained on the train split and a
 GPT-2-style model (2 layers, 64 wide, 4 heads) trained from scratch on CPU to predict each text
 followed by the end token, saved with ``save_pretrained`` (safetensors) beside its tokenizer.
 It prints the training loss per epoch and the perplexity on the test split, measured after

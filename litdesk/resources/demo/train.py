@@ -1,9 +1,9 @@
 """Train the two demo models that ship with litdesk from the demo sentiment dataset.
 
-    python resources/demo/train.py [--data CSV] [--out DIR] [--epochs N]
+    python litdesk/resources/demo/train.py [--data CSV] [--out DIR] [--epochs N]
 
-Reads CSV (default resources/demo/sentiment.csv) and writes into DIR (default
-resources/demo/models/):
+Reads CSV (default litdesk/resources/demo/sentiment.csv) and writes into DIR (default
+litdesk/resources/demo/models/):
 
 - ``bert_tiny/``: a lowercase WordPiece tokenizer trained on the train split and a small
   BERT (BertForSequenceClassification) trained from scratch on CPU, saved with
@@ -153,7 +153,7 @@ def write_readme(out: Path, command: str, figures: dict) -> None:
     lines = [
         "# Demo models",
         "",
-        "Made by `resources/demo/train.py` (fixed seeds: a rerun on the same machine and library",
+        "Made by `litdesk/resources/demo/train.py` (fixed seeds: a rerun on the same machine and library",
         "versions writes the same files); do not edit by hand. The command:",
         "",
         "```",
@@ -239,7 +239,7 @@ def main() -> None:
     print(f"bow_linear test accuracy {figures['linear_accuracy']:.3f} "
           f"({linear_seconds:.1f} s, {figures['linear_bytes'] / 1e6:.2f} MB)")
     print(f"disagreements on the test split: {figures['disagreements']} of {len(test)}")
-    write_readme(args.out, shlex.join(["python", "resources/demo/train.py", *sys.argv[1:]]), figures)
+    write_readme(args.out, shlex.join(["python", "litdesk/resources/demo/train.py", *sys.argv[1:]]), figures)
 
 
 if __name__ == "__main__":

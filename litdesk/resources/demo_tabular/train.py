@@ -1,6 +1,6 @@
 """Build the tabular demo: scikit-learn's breast cancer data and three classifiers for it.
 
-    python resources/demo_tabular/train.py [--out DIR]
+    python litdesk/resources/demo_tabular/train.py [--out DIR]
 
 Writes into DIR (default: this folder):
 
