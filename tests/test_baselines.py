@@ -1,0 +1,83 @@
+"""Baselines: out-of-fold probabilities, saved models that reopen without a trust prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from litdesk.core import baselines
+
+POSITIVE = ["great film", "loved it", "wonderful story", "very good acting"]
+NEGATIVE = ["awful plot", "bad film", "hated it", "very boring acting"]
+
+
+def toy_table(n: int = 300, seed: int = 0) -> pa.Table:
+    """Texts whose label follows their phrase, a number that leans with it, a category."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = [f"the movie was {rng.choice(POSITIVE if label else NEGATIVE)} in part {i % 7}"
+             for i, label in enumerate(y)]
+    return pa.table({"text": texts, "label": ["pos" if label else "neg" for label in y],
+                     "x": rng.normal(size=n) + 2.0 * y, "colour": rng.choice(["red", "blue"], n)})
+
+
+def accuracy(probabilities: np.ndarray, classes: list[str], table: pa.Table) -> float:
+    predicted = np.asarray(classes)[probabilities.argmax(axis=1)]
+    return float((predicted == np.asarray(table.column("label").to_pylist())).mean())
+
+
+def test_column_kinds_follow_the_values():
+    columns = baselines.input_columns_by_kind(toy_table(), ["text", "colour", "x"])
+    assert columns == baselines.Columns(text=("text",), category=("colour",), number=("x",))
+
+
+def test_out_of_sample_probabilities_are_out_of_fold_and_seeded():
+    table = toy_table()
+    reports = []
+    probabilities, classes = baselines.out_of_sample_probabilities(
+        table, ["text"], "label", folds=4, seed=3, progress=lambda done, total: reports.append(
+            (done, total)))
+    assert probabilities.shape == (300, 2) and classes == ["neg", "pos"]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-9)
+    assert accuracy(probabilities, classes, table) > 0.9
+    assert reports[-1] == (4, 4) and len(reports) >= 5
+    again, _ = baselines.out_of_sample_probabilities(table, ["text"], "label", folds=4, seed=3)
+    np.testing.assert_array_equal(probabilities, again)
+    other, _ = baselines.out_of_sample_probabilities(table, ["text"], "label", folds=4, seed=4)
+    assert not np.array_equal(probabilities, other)
+
+
+def test_a_row_seen_in_training_is_not_predicted_in_sample():
+    """A lone row whose text is unique and whose label contradicts its phrase: a model that had
+    seen it would give its label weight; out of fold it gets the phrase's label."""
+    table = toy_table(200)
+    texts = table.column("text").to_pylist()
+    labels = table.column("label").to_pylist()
+    texts[0], labels[0] = "the movie was great film zebra zebra", "neg"
+    table = table.set_column(0, "text", pa.array(texts)).set_column(1, "label", pa.array(labels))
+    probabilities, classes = baselines.out_of_sample_probabilities(table, ["text"], "label")
+    assert classes[int(probabilities[0].argmax())] == "pos"
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_tabular_baselines_beat_chance(kind):
+    table = toy_table(400)
+    probabilities, classes = baselines.out_of_sample_probabilities(
+        table, ["x", "colour"], "label", folds=3, kind=kind)
+    assert accuracy(probabilities, classes, table) > 0.75
+
+
+def test_cancel_stops_between_folds():
+    with pytest.raises(baselines.Cancelled):
+        baselines.out_of_sample_probabilities(toy_table(), ["text"], "label", cancel=lambda: True)
+
+
+@pytest.mark.parametrize("columns, label, message", [
+    (["nope"], "label", "no column 'nope'"),
+    (["text"], "nope", "no label column 'nope'"),
+    ([], "label", "no input columns"),
+])
+def test_bad_columns_say_which(columns, label, message):
+    with pytest.raises(ValueError, match=message):
+        baselines.out_of_sample_probabilities(toy_table(), columns, label)
