@@ -95,7 +95,10 @@ def test_word_view_merges_word_pieces_and_flags_a_large_completeness_error(qtbot
     tokens, words = attribution_view(pieces, words=False), attribution_view(pieces, words=True)
     qtbot.addWidget(tokens)
     qtbot.addWidget(words)
-    assert tokens.findChild(TokenHeatmap).tokens == pieces.features
+    # Token view: WordPiece's "##" becomes a boundary (a narrow gap), not text.
+    by_token = tokens.findChild(TokenHeatmap)
+    assert by_token.tokens == ("[CLS]", "un", "believ", "able", "phone", "[SEP]")
+    assert by_token.word_starts == (True, True, False, False, True, True)
     heatmap = words.findChild(TokenHeatmap)
     assert heatmap.tokens == ("unbelievable", "phone")
     assert heatmap.scores == pytest.approx([0.6, -0.4])

@@ -158,10 +158,13 @@ def test_the_dock_explains_the_primary_row_and_a_dragged_span(qtbot, window, tmp
 
     # Drag over the target's last two tokens: only they are explained now.
     last = salience.target_end - 1
+    chip_of = {chip.first: index for index, chip in enumerate(flow.chips)}
     with qtbot.waitSignal(dock.salience_shown, timeout=30_000):
-        qtbot.mousePress(flow, Qt.MouseButton.LeftButton, pos=flow.chip_rect(last - 1).center())
-        qtbot.mouseMove(flow, flow.chip_rect(last).center())
-        qtbot.mouseRelease(flow, Qt.MouseButton.LeftButton, pos=flow.chip_rect(last).center())
+        qtbot.mousePress(flow, Qt.MouseButton.LeftButton,
+                         pos=flow.chip_rect(chip_of[last - 1]).center())
+        qtbot.mouseMove(flow, flow.chip_rect(chip_of[last]).center())
+        qtbot.mouseRelease(flow, Qt.MouseButton.LeftButton,
+                           pos=flow.chip_rect(chip_of[last]).center())
     narrowed = section.salience
     assert (narrowed.target_first, narrowed.target_end) == (last - 1, last + 1)
     assert len(narrowed.scores) == last - 1 and section.top_k.rowCount() == 2
@@ -179,4 +182,8 @@ def test_the_dock_explains_the_primary_row_and_a_dragged_span(qtbot, window, tmp
     rest = section.salience
     assert rest.text == rows[1][0] and section.prompt == "I loved every"
     assert rest.text[rest.offsets[rest.target_first][0]:] == "minute of this film."
-    assert len(rest.scores) == rest.target_first == len(flow.chips) - section.top_k.rowCount()
+    assert len(rest.scores) == rest.target_first == \
+        flow.chips[-section.top_k.rowCount()].first
+    # At word granularity each context word is one chip, as the text reads.
+    assert [chip.text for chip in flow.chips[:-section.top_k.rowCount()]] == \
+        "I loved every".split()

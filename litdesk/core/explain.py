@@ -14,7 +14,6 @@ per example. torch and captum are imported inside the functions that use them.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -28,6 +27,7 @@ from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.outputs import unlabelled_example
 from litdesk.core.predict import bind_inputs, is_out_of_memory, predict_rows
+from litdesk.core.tokens import sum_over_spans, token_spans
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Attribution:
     #: Where ``scores`` lie on ``image`` (kind "image"): (left, top, right, bottom) fractions of
     #: its width and height, the part of it the model's pixel tensor shows.
     region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    #: Made readable (:func:`readable_attribution`): whether each feature begins a word.
+    word_starts: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,6 @@ PERTURBATIONS_PER_CALL = 64
 #: Below this |f(x) − f(baseline)| the completeness error is undefined (NaN).
 FLAT_PATH = 1e-6
 
-_SPECIAL_TOKEN = re.compile(r"^(\[(CLS|SEP|PAD|MASK|BOS|EOS)\]|<(s|/s|pad|mask|bos|eos|cls|sep)>|"
-                            r"<\|[^|]*\|>)$", re.IGNORECASE)
 
 
 # --- Which methods apply ---------------------------------------------------------------------
@@ -573,38 +573,23 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
 # --- Word aggregation ------------------------------------------------------------------------
 
 
-def is_special_token(token: str) -> bool:
-    """Whether ``token`` is a tokenizer's marker ([CLS], </s>, <|endoftext|>…), not text."""
-    return bool(_SPECIAL_TOKEN.match(token))
+def readable_attribution(attribution: Attribution, words: bool = False) -> Attribution:
+    """A token attribution as a person reads it (:func:`litdesk.core.tokens.token_spans`): byte
+    pieces joined into characters and word markers dropped, scores summed over what was joined;
+    with ``words``, sub-word tokens merged into words and special tokens dropped. Features that
+    are not tokens are returned unchanged."""
+    if attribution.kind != "tokens":
+        return attribution
+    spans = [span for span in token_spans(attribution.features, words=words)
+             if not (words and span.special)]
+    return replace(attribution, features=tuple(span.label for span in spans),
+                   scores=sum_over_spans(spans, attribution.scores),
+                   word_starts=tuple(span.starts_word for span in spans))
 
 
 def aggregate_words(attribution: Attribution) -> Attribution:
-    """Sub-word tokens merged into words (scores summed), special tokens dropped.
-
-    WordPiece pieces (``##ing``) continue the word before; with SentencePiece (``▁``) or
-    byte-level BPE (``Ġ``) markers, a piece starts a word only when it carries the marker.
-    Features that are not tokens are returned unchanged."""
-    if attribution.kind != "tokens":
-        return attribution
-    kept = [(token, float(score)) for token, score in zip(attribution.features, attribution.scores)
-            if not is_special_token(token)]
-    marked = any(token[:1] in ("▁", "Ġ") for token, _ in kept)
-    words: list[str] = []
-    scores: list[float] = []
-    for token, score in kept:
-        if marked:
-            starts = token[:1] in ("▁", "Ġ") or not words
-            piece = token[1:] if token[:1] in ("▁", "Ġ") else token
-        else:
-            starts = not token.startswith("##") or not words
-            piece = token if starts else token[2:]
-        if starts:
-            words.append(piece)
-            scores.append(score)
-        else:
-            words[-1] += piece
-            scores[-1] += score
-    return replace(attribution, features=tuple(words), scores=np.asarray(scores, dtype=np.float64))
+    """Sub-word tokens merged into words (scores summed), special tokens dropped."""
+    return readable_attribution(attribution, words=True)
 
 
 # --- The ``litdesk explain`` batch command ---------------------------------------------------

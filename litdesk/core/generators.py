@@ -25,9 +25,10 @@ import numpy as np
 
 from litdesk.api import Dataset, Model, types
 from litdesk.api.model import GradientTextModel, TokenSwapModel, TokenVocabulary
-from litdesk.core.explain import is_special_token, tabular_fields
+from litdesk.core.explain import tabular_fields
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import SpecMismatchError, bind_inputs, predict_rows
+from litdesk.core.tokens import is_special_token
 
 Values = dict[str, Any]
 

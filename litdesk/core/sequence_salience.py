@@ -22,6 +22,7 @@ from litdesk.api.model import SequenceGradientModel
 from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.outputs import predict_example
+from litdesk.core.tokens import token_labels
 
 #: Method key -> (label, signed).
 METHODS: Mapping[str, tuple[str, bool]] = {
@@ -59,12 +60,12 @@ class SequenceSalience:
         return METHODS[self.method][1]
 
     def token_text(self, index: int) -> str:
-        """Token ``index`` as it reads in the text: "␣" for a token of white space alone, the
-        token's name for a special token."""
+        """Token ``index`` as it reads in the text; a token without characters of its own (white
+        space the offsets leave out, a special token) by its readable label."""
         start, end = self.offsets[index]
         if end > start:
             return self.text[start:end]
-        return readable_token(self.tokens[index])
+        return token_labels([self.tokens[index]])[0]
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,6 @@ class Segments:
     group: np.ndarray
     spans: tuple[tuple[int, int], ...]
     scores: np.ndarray
-
-
-def readable_token(name: str) -> str:
-    """A token name with its word-start marker (byte-level "Ġ", SentencePiece "▁") shown as "␣"."""
-    return "␣" + name[1:] if name[:1] in ("Ġ", "▁") else name
 
 
 def supports_sequence_salience(model: Model) -> bool:

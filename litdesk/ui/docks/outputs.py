@@ -21,6 +21,7 @@ from litdesk.core.cache import ResultCache
 from litdesk.core.outputs import example_outputs_job, gold_values
 from litdesk.core.predict import SpecMismatchError, bind_inputs
 from litdesk.core.session import Session
+from litdesk.core.tokens import readable_text
 from litdesk.ui.jobs import JobFailed, JobRunner
 from litdesk.ui.widgets.attention import AttentionMaps, AttentionViewer
 from litdesk.ui.widgets.primary_row import PrimaryRowView
@@ -155,7 +156,7 @@ class ModelOutputsSection(QWidget):
             return value_label(str(value) if gold is None
                                else f"{value}\n(reference: {gold})")
         if isinstance(field_type, types.Tokens):
-            return value_label(" ".join(map(str, value)))
+            return value_label(readable_text(list(map(str, value))))
         if isinstance(field_type, types.TokenTopKPreds):
             return top_k_table(value, outputs.get(field_type.align) if field_type.align else None)
         if isinstance(field_type, VECTOR_TYPES):

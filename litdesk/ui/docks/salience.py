@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxL
 
 from litdesk.api import Dataset, Model, types
 from litdesk.core.cache import ResultCache
-from litdesk.core.explain import METHODS, Attribution, aggregate_words, explain_job, methods_for
+from litdesk.core.explain import (METHODS, Attribution, explain_job, methods_for,
+                                  readable_attribution)
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.palette import NEGATIVE
@@ -52,8 +53,7 @@ def default_methods(applicable: Sequence[str]) -> list[str]:
 def attribution_view(attribution: Attribution, words: bool) -> QWidget:
     """The chart of one attribution with its legend and, for integrated gradients, its
     completeness error."""
-    if attribution.kind == "tokens" and words:
-        attribution = aggregate_words(attribution)
+    attribution = readable_attribution(attribution, words)
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -62,9 +62,11 @@ def attribution_view(attribution: Attribution, words: bool) -> QWidget:
     if attribution.kind == "image":
         chart = ImageOverlay(attribution.image, attribution.scores, attribution.signed,
                              attribution.region)
+    elif attribution.kind == "features":
+        chart = FeatureBars(attribution.features, attribution.scores, attribution.signed)
     else:
-        chart_type = FeatureBars if attribution.kind == "features" else TokenHeatmap
-        chart = chart_type(attribution.features, attribution.scores, attribution.signed)
+        chart = TokenHeatmap(attribution.features, attribution.scores, attribution.signed,
+                             word_starts=attribution.word_starts)
     layout.addWidget(chart)
     footer = QHBoxLayout()
     footer.addWidget(ColorBar(chart.maximum, attribution.signed))
@@ -136,7 +138,7 @@ class SalienceDock(PrimaryRowView):
 
     def toggle_method(self, method: str) -> None:
         """Run ``method`` for every model it applies to, or, if all of them run it, stop."""
-        applicable = [name for name, model in self.session.models.items()
+        applicable = [name for name, model in self.session.fitting_models().items()
                       if method in methods_for(model)]
         running = all(method in self.chosen.get(name, ()) for name in applicable)
         for name in applicable:
@@ -230,7 +232,7 @@ class SalienceDock(PrimaryRowView):
             if name not in self.chosen:
                 self.chosen[name] = default_methods(methods_for(model))
         for method, box in self.method_boxes.items():
-            applicable = [name for name, model in self.session.models.items()
+            applicable = [name for name, model in self.session.fitting_models().items()
                           if method in methods_for(model)]
             running = sum(method in self.chosen.get(name, ()) for name in applicable)
             box.setVisible(bool(applicable))
@@ -245,7 +247,7 @@ class SalienceDock(PrimaryRowView):
         rows = self.rows()
         if not rows:
             return
-        for name, model in self.session.models.items():
+        for name, model in self.session.fitting_models().items():
             methods = [method for method in METHODS if method in self.chosen.get(name, ())]
             if methods:
                 self.content_layout.addWidget(self._model_section(name, model, methods, rows))

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
@@ -23,7 +24,7 @@ from litdesk.core.cache import ResultCache
 from litdesk.core.outputs import unlabelled_example
 from litdesk.core.predict import SpecMismatchError, bind_inputs
 from litdesk.core.sequence_salience import (GRANULARITIES, METHODS, SequenceSalience,
-                                            continuation_job, readable_token, segments,
+                                            continuation_job, segments,
                                             sequence_salience_job,
                                             supports_sequence_salience)
 from litdesk.core.session import Session

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QPu
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from litdesk.api import types
-from litdesk.core.explain import is_special_token
+from litdesk.core.tokens import is_special_token, merge_attention, token_spans
 
 #: Heat colours from white (no weight) to dark blue (the head's largest weight), as 0xffRRGGBB.
 HEAT_LOW, HEAT_HIGH = np.array([255, 255, 255]), np.array([8, 69, 148])
@@ -114,6 +114,18 @@ class AttentionMaps:
         return AttentionMaps(self.layers, tuple(weights),
                              tuple(self.from_tokens[i] for i in keep_rows),
                              tuple(self.to_tokens[j] for j in keep_columns))
+
+
+    def readable(self) -> AttentionMaps:
+        """Tokens as a person reads them (:func:`litdesk.core.tokens.token_spans`): the byte
+        pieces of one character joined (attention to them summed, from them averaged)."""
+        rows, columns = token_spans(self.from_tokens), token_spans(self.to_tokens)
+        if len(rows) == len(self.from_tokens) and len(columns) == len(self.to_tokens):
+            weights = self.weights
+        else:
+            weights = tuple(merge_attention(layer, rows, columns) for layer in self.weights)
+        return AttentionMaps(self.layers, weights, tuple(span.label for span in rows),
+                             tuple(span.label for span in columns))
 
 
 class HeadGrid(QWidget):
@@ -591,10 +603,11 @@ class AttentionViewer(QWidget):
         self._show()
 
     def shown_maps(self) -> Optional[AttentionMaps]:
-        """The maps, without special tokens when they are hidden."""
-        if self.maps is not None and self.hide_special.isChecked():
-            return self.maps.without_special_tokens()
-        return self.maps
+        """The maps with readable tokens, without special tokens when they are hidden."""
+        if self.maps is None:
+            return None
+        maps = self.maps.without_special_tokens() if self.hide_special.isChecked() else self.maps
+        return maps.readable()
 
     def choose(self, layer_index: int, head: int) -> None:
         """Show ``head`` of the layer at ``layer_index`` (from 0), clamped to what exists."""

@@ -29,14 +29,19 @@ def score_text(score: float) -> str:
 
 
 class TokenHeatmap(QWidget):
-    """Tokens flowing like text, each on its salience colour; hovering one shows its score."""
+    """Tokens flowing like text, each on its salience colour; hovering one shows its score.
 
-    PADDING, GAP = 3.0, 2.0
+    ``word_starts`` (one per token, when known) marks the tokens that begin a word: a wider gap
+    comes before them, so the pieces of one word stay close together."""
+
+    PADDING, GAP, WORD_GAP, LINE_GAP = 3.0, 1.0, 6.0, 2.0
 
     def __init__(self, tokens: Sequence[str], scores: np.ndarray, signed: bool,
-                 parent=None) -> None:
+                 parent=None, word_starts: Sequence[bool] = ()) -> None:
         super().__init__(parent)
         self.tokens = tuple(tokens)
+        self.word_starts = (tuple(word_starts) if len(word_starts) == len(self.tokens)
+                            else (True,) * len(self.tokens))
         self.scores = np.asarray(scores, dtype=np.float64)
         self.signed = signed
         self.maximum = float(np.abs(self.scores).max()) if self.scores.size else 0.0
@@ -53,12 +58,14 @@ class TokenHeatmap(QWidget):
         metrics = QFontMetricsF(self.font())
         height = metrics.height() + 2 * self.PADDING
         rects, x, y = [], 0.0, 0.0
-        for token in self.tokens:
+        for token, starts_word in zip(self.tokens, self.word_starts):
             token_width = metrics.horizontalAdvance(token) + 2 * self.PADDING
+            if x > 0:
+                x += self.WORD_GAP if starts_word else self.GAP
             if x > 0 and x + token_width > width:
-                x, y = 0.0, y + height + self.GAP
+                x, y = 0.0, y + height + self.LINE_GAP
             rects.append(QRectF(x, y, token_width, height))
-            x += token_width + self.GAP
+            x += token_width
         return rects, (y + height if self.tokens else 0.0)
 
     def _height(self, width: int) -> int:

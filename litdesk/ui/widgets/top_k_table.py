@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QSizePolicy, QTableWidget,
                                QTableWidgetItem)
 
+from litdesk.core.tokens import token_labels
+
 #: The most candidates shown per position.
 TOP_K_SHOWN = 5
 #: Taller tables scroll.
@@ -15,7 +17,8 @@ VISIBLE_ROWS = 12
 
 
 def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
-    """One row per position: its token, then its most likely tokens as "token (p)".
+    """One row per position: its token, then its most likely tokens as "token (p)", every token
+    readable (:func:`litdesk.core.tokens.token_labels`; the raw token in its tooltip).
 
     Read-only, as wide as its columns and as tall as its rows up to :data:`VISIBLE_ROWS`.
     """
@@ -25,14 +28,19 @@ def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
     table.verticalHeader().hide()
     bold = table.font()
     bold.setBold(True)
+    aligned = tokens is not None and len(tokens) == len(candidates)
+    labels = token_labels([str(token) for token in tokens]) if aligned else []
     for row, position in enumerate(candidates):
-        token = QTableWidgetItem(str(tokens[row]) if tokens is not None
-                                 and len(tokens) == len(candidates) else "")
+        token = QTableWidgetItem(labels[row] if aligned else "")
+        if aligned:
+            token.setToolTip(str(tokens[row]))
         token.setFont(bold)
         table.setItem(row, 0, token)
         best = sorted(position, key=lambda pair: -float(pair[1]))[:k]
         for column, (name, probability) in enumerate(best, start=1):
-            table.setItem(row, column, QTableWidgetItem(f"{name} ({float(probability):.2f})"))
+            item = QTableWidgetItem(f"{token_labels([str(name)])[0]} ({float(probability):.2f})")
+            item.setToolTip(str(name))
+            table.setItem(row, column, item)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
