@@ -276,6 +276,10 @@ class ResultCache:
                 self._memory_columns[key] = columns
                 self._trim_memory()
 
+    def has_table(self, key: bytes) -> bool:
+        """Whether a table is stored under ``key`` (without reading or validating it)."""
+        return self._column_file(key).is_file()
+
     def get_table(self, key: bytes) -> Optional[pa.Table]:
         """The Arrow table stored under ``key`` by :meth:`put_table`, memory-mapped and
         validated; None when there is none (a damaged file is set aside)."""

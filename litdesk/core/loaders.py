@@ -14,6 +14,8 @@ import io
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,6 +143,57 @@ def iter_load_dataset(path: PathLike, cache: Optional[ResultCache] = None) -> Jo
         raise DatasetLoadError(path, _UNDECODABLE) from error
     except Exception as error:  # whatever the input provokes, the caller gets one error type
         raise DatasetLoadError(path, _short_message(error)) from error
+
+
+#: Files at least this large show their first rows while the rest loads.
+PREVIEW_MIN_BYTES = 16 * 1024 * 1024
+_PREVIEW_BYTES = 1024 * 1024
+
+
+def wants_preview(path: PathLike, cache: Optional[ResultCache] = None) -> bool:
+    """Whether opening ``path`` is slow enough to show its first rows first: a large CSV, TSV
+    or JSON Lines file that has no unchanged copy in ``cache`` to reopen from."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _DELIMITED_SUFFIXES and suffix not in _JSON_LINES_SUFFIXES:
+        return False
+    try:
+        if not path.is_file() or path.stat().st_size < PREVIEW_MIN_BYTES:
+            return False
+    except OSError:
+        return False
+    key = snapshot_key(path) if cache is not None else None
+    return key is None or not cache.has_table(key)
+
+
+def iter_load_preview(path: PathLike, max_bytes: Optional[int] = None
+                      ) -> Job[Optional[Dataset]]:
+    """Job that reads only the first ``max_bytes`` (1 MB by default) of a CSV, TSV or JSON Lines file, cut at
+    its last whole line, exactly as :func:`iter_load_dataset` reads the whole; None when that
+    head cannot be read on its own (a quoted cell running past the cut, say): the full load
+    then reports what is wrong with the file, if anything."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        head = file.read(max_bytes or _PREVIEW_BYTES)
+    head = head[:head.rfind(b"\n") + 1]
+    if not head:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="litdesk-preview-"))
+    try:
+        part = folder / path.name
+        part.write_bytes(head)
+        table = yield from _read_file(part, path.suffix.lower())
+        if table.num_columns == 0 or table.num_rows == 0:
+            return None
+        table = _with_unique_column_names(_without_view_types(table))
+        yield from _check_cells(path, table)
+        spec = yield from _iter_infer_spec(table)
+        return Dataset(conform_table(table, spec), spec, name=display_name(path.stem),
+                       path=path)
+    except DatasetLoadError:
+        return None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def infer_spec(table: pa.Table) -> Spec:

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 from psygnal import Signal
 
-from litdesk.api import Dataset, Model
+from litdesk.api import Dataset, Model, Spec
 from litdesk.core.datapoints import NewDatapoint, with_datapoints
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions
@@ -40,6 +40,16 @@ class Selection:
                 and self.pinned == other.pinned and np.array_equal(self.rows, other.rows))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class PartialDataset(Dataset):
+    """The first rows of a file that is still loading, shown meanwhile: nothing is predicted,
+    journaled or saved for it, and the whole dataset takes its place
+    (:meth:`Session.replace_dataset`)."""
+
+    def with_spec(self, spec: Spec) -> "PartialDataset":
+        """The same rows described by another spec (still partial)."""
+        return PartialDataset(self.table, spec, self.name, self.path)
 
 
 def _unique_name(name: str, taken) -> str:
@@ -120,6 +130,37 @@ class Session:
         self.datasets_changed.emit()
         self.activate_dataset(dataset.name)
         return dataset.name
+
+    def replace_dataset(self, name: str, dataset: Dataset) -> None:
+        """Put ``dataset`` in place of the dataset called ``name`` (its first rows, shown while
+        it loaded), keeping the name, the selection and the slices: the rows they point at are
+        the same rows. Predictions and outcomes made for the old rows are dropped."""
+        dataset.name = name
+        self.datasets[name] = dataset
+        self._predictions.pop(name, None)
+        if self.dataset is not None and self.dataset.name == name:
+            self.dataset = dataset
+            self._outcomes = None
+            self.dataset_changed.emit()
+        self.datasets_changed.emit()
+
+    def remove_dataset(self, name: str) -> None:
+        """Forget the dataset called ``name``, its predictions and slices; another one becomes
+        the active dataset (or none)."""
+        if self.datasets.pop(name, None) is None:
+            return
+        self._predictions.pop(name, None)
+        self._slices.pop(name, None)
+        self.datasets_changed.emit()
+        if self.dataset is not None and self.dataset.name == name:
+            self.dataset = None
+            self._outcomes = None
+            if self.datasets:
+                self.activate_dataset(next(reversed(self.datasets)))
+            else:
+                self.selection = Selection()
+                self.dataset_changed.emit()
+                self.selection_changed.emit(None)
 
     def activate_dataset(self, name: str) -> None:
         """Show the dataset called ``name``; the selection starts empty."""

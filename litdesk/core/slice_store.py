@@ -20,7 +20,7 @@ from psygnal import Signal
 
 from litdesk.api import Dataset
 from litdesk.core import paths
-from litdesk.core.session import Session
+from litdesk.core.session import PartialDataset, Session
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,11 @@ class SliceStore:
 
     def _on_dataset_changed(self) -> None:
         dataset = self.session.dataset
-        if dataset is None or dataset.name in self._identities:
+        if dataset is None or isinstance(dataset, PartialDataset):
+            return  # the first rows of a file still loading: its slices wait for the whole
+        if dataset.name in self._identities:
             return
+        made_meanwhile = bool(self.session.slices)  # on its first rows, while it loaded
         identity = DatasetIdentity.of(dataset)
         self._identities[dataset.name] = identity
         slices, messages = load_slices(identity)
@@ -148,7 +151,7 @@ class SliceStore:
                     self.session.set_slice(name, rows)
         finally:
             self._restoring = False
-        if messages:  # the file on disk no longer matches: replace it with what is kept
+        if messages or made_meanwhile:  # what is on disk is not all that is kept
             self._on_slices_changed()
 
     def _on_rows_added(self, _rows: np.ndarray) -> None:

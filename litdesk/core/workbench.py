@@ -26,14 +26,14 @@ from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predict
                                      with_datapoints)
 from litdesk.core.jobs import Job, JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, journal_for
-from litdesk.core.loaders import iter_load_dataset
+from litdesk.core.loaders import iter_load_dataset, iter_load_preview, wants_preview
 from litdesk.core.deferred import (ModelRecord, deferred_model, read_record, record_key,
                                    write_record)
 from litdesk.core.model_loading import load_model, load_model_job, looks_like_model
 from litdesk.core.outcomes import outcomes_job
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 from litdesk.core.save import save_dataset_job
-from litdesk.core.session import Session
+from litdesk.core.session import PartialDataset, Session
 from litdesk.core.settings import Settings
 from litdesk.core.slice_store import SliceStore
 
@@ -94,6 +94,7 @@ class Workbench:
         self._journals: dict[str, Journal] = {}  # dataset name -> its journal
         self._pending: list[_PendingDatapoints] = []  # made, being predicted, in order
         self._outcomes_generation = 0
+        self._previews: dict[Path, Optional[str]] = {}  # loading -> its first rows' name
         self.slice_store = SliceStore(self.session)  # slices persist with their dataset
         self.slice_store.message.connect(self.status_message.emit)
         self.session.dataset_changed.connect(self.predict_missing)
@@ -150,8 +151,35 @@ class Workbench:
             if looks_like_model(path):
                 self.open_model(path, trust=_resolved(path) in self.trusted_paths)
             else:
-                self.runner.submit(iter_load_dataset(path, self.cache), f"Load {path.name}",
-                                   self._on_dataset_loaded, self._report_failure)
+                self.open_dataset(path)
+
+    def open_dataset(self, path: "Path | str") -> None:
+        """Load a dataset in the background. A large text file shows its first rows at once
+        (a :class:`PartialDataset`) and the whole takes their place when it has loaded."""
+        path = Path(path)
+        if wants_preview(path, self.cache):
+            self._previews[path] = None
+            self.runner.submit(iter_load_preview(path), f"Read the first rows of {path.name}",
+                               lambda preview: self._on_preview(path, preview),
+                               self._report_failure)
+        self.runner.submit(iter_load_dataset(path, self.cache), f"Load {path.name}",
+                           lambda dataset: self._on_dataset_loaded(dataset, path),
+                           lambda failure: self._on_dataset_failed(path, failure))
+
+    def _on_preview(self, path: Path, preview: Optional[Dataset]) -> None:
+        if preview is None or path not in self._previews or self._previews[path] is not None:
+            return  # nothing readable, or the whole dataset is there already
+        partial = PartialDataset(preview.table, preview.spec(), preview.name, preview.path)
+        self._previews[path] = self.session.set_dataset(partial)
+        self.session.select([0], 0, source=self)
+        self.status_message.emit(f"Showing the first {len(partial):,} rows of {path.name} "
+                                 "while the rest loads")
+
+    def _on_dataset_failed(self, path: Path, failure: JobFailed) -> None:
+        shown = self._previews.pop(path, None)
+        if shown is not None:
+            self.session.remove_dataset(shown)
+        self._report_failure(failure)
 
     def open_model(self, path: "Path | str", trust: bool = False) -> None:
         """Load a model in the background; a file that would run code asks first
@@ -208,14 +236,19 @@ class Workbench:
         else:
             self._report_failure(failure)
 
-    def _on_dataset_loaded(self, dataset: Dataset) -> None:
+    def _on_dataset_loaded(self, dataset: Dataset, path: Optional[Path] = None) -> None:
         journal = journal_for(dataset)
         if journal is not None:
             dataset = self._restore_datapoints(dataset, journal)
-        name = self.session.set_dataset(dataset)
+        shown = self._previews.pop(path, None) if path is not None else None
+        if shown is not None and shown in self.session.datasets:
+            name = shown
+            self.session.replace_dataset(name, dataset)
+        else:
+            name = self.session.set_dataset(dataset)
         if journal is not None:
             self._journals[name] = journal
-        if len(dataset):
+        if len(dataset) and shown is None:
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
 
@@ -229,7 +262,7 @@ class Workbench:
     def predict_missing(self) -> None:
         """Start predictions for every model that has none for the active dataset."""
         dataset = self.session.dataset
-        if dataset is None:
+        if dataset is None or isinstance(dataset, PartialDataset):
             return
         for name, model in self.session.models.items():
             key = (dataset.name, name)
@@ -295,6 +328,11 @@ class Workbench:
         Returns False, after telling the user why, when a value does not fit its column."""
         dataset = self.session.dataset
         if dataset is None or not points:
+            return False
+        if isinstance(dataset, PartialDataset):
+            message = f"{dataset.name} is still loading: add datapoints once it has loaded"
+            self.datapoint_rejected.emit(message)
+            self.status_message.emit(message)
             return False
         try:
             datapoints_table(dataset, points)  # every value fits its column

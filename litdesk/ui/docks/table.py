@@ -26,7 +26,7 @@ from litdesk.core.datapoints import children_of, generated_rows
 from litdesk.core.jobs import JobFailed, Progress
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.retype import retype_column
-from litdesk.core.session import Session
+from litdesk.core.session import PartialDataset, Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.widgets.arrow_table_model import ArrowTableModel, format_value
@@ -566,5 +566,7 @@ class DataTableDock(RefreshWhenShown):
             self.status.setText("No dataset: drop a file here or use File ▸ Open Dataset")
             return
         selected = self.session.selection.rows.size
-        self.status.setText(f"{dataset.name}: {len(self.model.rows):,} of {len(dataset):,} rows"
+        of_rows = f"the first {len(dataset):,} rows (the rest is loading)" \
+            if isinstance(dataset, PartialDataset) else f"{len(dataset):,} rows"
+        self.status.setText(f"{dataset.name}: {len(self.model.rows):,} of {of_rows}"
                             f" shown · {selected:,} selected")
