@@ -237,6 +237,30 @@ def explain_command(argv: list[str]) -> int:
         target=args.target, device=args.device, trust=args.trust, use_cache=not args.no_cache))
 
 
+def audit_command(argv: list[str]) -> int:
+    """``litdesk audit``: label issues, outliers and duplicates of a dataset, to Parquet."""
+    parser = _Parser(
+        prog="litdesk audit", description="Find likely wrong labels (confident learning on the "
+        "models' predictions, else on a baseline cross-validated here), outliers and near or "
+        "exact duplicates; write one row per data row: label_issue, label_quality, "
+        "suggested_label, outlier_score, near_duplicate_of.")
+    parser.add_argument("--data", type=_path, required=True)
+    parser.add_argument("--label", required=True, help="the dataset column holding gold labels")
+    parser.add_argument("--model", type=_path, action="append", default=[],
+                        help="a classifier not trained on these rows (repeat for each model)")
+    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
+    parser.add_argument("--folds", type=int, default=5, help="folds of the baseline (default 5)")
+    _add_model_options(parser)
+    args = parser.parse_args(argv)
+    if args.folds < 2:
+        parser.error("--folds must be 2 or more")
+    from litdesk.core.quality import audit_to_parquet
+
+    return _run_batch(f"auditing {args.data}", lambda: audit_to_parquet(
+        args.data, args.out, args.label, model_paths=args.model, device=args.device,
+        trust=args.trust, use_cache=not args.no_cache, folds=args.folds))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app or a batch command."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -250,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         return compare_command(argv[1:])
     if argv and argv[0] == "explain":
         return explain_command(argv[1:])
+    if argv and argv[0] == "audit":
+        return audit_command(argv[1:])
     args = _app_parser().parse_args(argv)
     from litdesk.ui.app import run_app
 

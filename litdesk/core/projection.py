@@ -288,9 +288,11 @@ def _child_main() -> None:
         raise SystemExit(1) from error
 
 
-def _knn_graph(matrix: np.ndarray, k: int,
-               report: Callable[[int, int, str], None]) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` nearest rows (itself first) and their Euclidean distances (faiss)."""
+def knn_job(matrix: np.ndarray, k: int, what: str = "Nearest neighbours"
+            ) -> Job[tuple[np.ndarray, np.ndarray]]:
+    """Each row's ``k`` nearest rows (itself first) and their Euclidean distances (faiss:
+    exact up to :data:`EXACT_KNN_MAX_POINTS` rows, HNSW above), yielding progress headed
+    ``what``. Among exact duplicates, the row itself may come after its twins."""
     import faiss
 
     n, features = matrix.shape
@@ -302,7 +304,7 @@ def _knn_graph(matrix: np.ndarray, k: int,
     step = 20_000
     for start in range(0, n, step):
         index.add(matrix[start:start + step])
-        report(start, 2 * n, "UMAP: indexing")
+        yield Progress(start, 2 * n, f"{what}: indexing")
     if n > EXACT_KNN_MAX_POINTS:
         index.hnsw.efSearch = max(64, 4 * k)
     indices = np.empty((n, k), dtype=np.int64)
@@ -310,13 +312,22 @@ def _knn_graph(matrix: np.ndarray, k: int,
     for start in range(0, n, step):
         squared[start:start + step], indices[start:start + step] = index.search(
             matrix[start:start + step], k)
-        report(n + start, 2 * n, "UMAP: nearest neighbours")
+        yield Progress(n + start, 2 * n, what)
+    return indices, np.sqrt(np.maximum(squared, 0.0))
+
+
+def _knn_graph(matrix: np.ndarray, k: int,
+               report: Callable[[int, int, str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest rows (itself first) and their Euclidean distances (faiss)."""
+    indices, distances = run_job(knn_job(matrix, k, "UMAP: nearest neighbours"),
+                                 lambda step: report(step.done, step.total, step.message))
+    n = len(matrix)
     rows = np.arange(n)
     missing_self = indices[:, 0] != rows  # HNSW can miss a point's own entry
     indices[missing_self, 1:] = indices[missing_self, :-1]
-    squared[missing_self, 1:] = squared[missing_self, :-1]
-    indices[missing_self, 0], squared[missing_self, 0] = rows[missing_self], 0.0
-    return indices, np.sqrt(np.maximum(squared, 0.0))
+    distances[missing_self, 1:] = distances[missing_self, :-1]
+    indices[missing_self, 0], distances[missing_self, 0] = rows[missing_self], 0.0
+    return indices, distances
 
 
 def _epochs(points: int) -> int:

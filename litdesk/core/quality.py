@@ -1,0 +1,537 @@
+"""Data quality: what is wrong with the data itself, Qt-free.
+
+- **Label issues** (confident learning, by cleanlab): rows whose given label disagrees with
+  out-of-sample class probabilities, each with a label-quality score in [0, 1] (the
+  self-confidence: the probability of the given label) and the suggested label (the most
+  probable class). The probabilities are a loaded model's predictions, which must come from a
+  model that was not trained on these rows, or else a baseline cross-validated here
+  (:func:`litdesk.core.baselines.out_of_sample_job`).
+- **Ambiguous rows**: the margin between the two most probable classes.
+- **Outliers**: the mean Euclidean distance to the :data:`NEIGHBOURS` nearest other rows, in
+  an embedding space: a model's ``Embeddings`` output, else the input columns as the
+  baseline sees them (tf-idf texts, one-hot categories, standardised numbers), reduced to
+  :data:`KNN_FEATURES` dimensions by PCA or truncated SVD. Neighbours come from faiss
+  (exact up to 20,000 rows, HNSW above, see :func:`~litdesk.core.projection.knn_job`).
+- **Near-duplicates**: a row whose nearest other row lies closer than
+  :data:`NEAR_DUPLICATE_RATIO` times the median nearest-neighbour distance, its distance
+  checked again in the full space; each row points to its twin.
+- **Exact duplicates**: rows whose inputs are equal once texts are normalised (case folded,
+  runs of white space made one space, trimmed); each row points to another of its group.
+
+:func:`audit_job` computes all of it as one job; with a cache, the result is found again by
+the bytes of the inputs, labels, probabilities and parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from litdesk.api import Dataset, types
+from litdesk.core.cache import ResultCache, result_key
+from litdesk.core.categories import MISSING, encode_categories
+from litdesk.core.datapoints import PROVENANCE_COLUMNS
+from litdesk.core.jobs import Job, Progress
+from litdesk.core.predict import Predictions
+
+#: Bumped whenever the audit's output for the same input changes.
+AUDIT_VERSION = 1
+#: Neighbours averaged in the outlier score.
+NEIGHBOURS = 10
+#: Embeddings wider than this are reduced (PCA; truncated SVD for sparse inputs) before the
+#: neighbour search; near-duplicate distances are checked again in the full space.
+KNN_FEATURES = 32
+#: A nearest neighbour closer than this share of the median nearest-neighbour distance is a
+#: near-duplicate.
+NEAR_DUPLICATE_RATIO = 0.05
+#: Rows whose top two classes are closer than this are ambiguous.
+AMBIGUOUS_MARGIN = 0.1
+#: An outlier scores above the upper quartile plus this many interquartile ranges (Tukey's
+#: "far out").
+OUTLIER_IQRS = 3.0
+#: The field types an audit reads as inputs.
+INPUT_TYPES = (types.TextSegment, types.CategoryLabel, types.Scalar, types.Boolean)
+NO_ROW = -1
+
+
+@dataclass(frozen=True)
+class LabelIssues:
+    """Confident learning's verdict on each row's given label."""
+
+    classes: tuple[str, ...]
+    given: np.ndarray  # int64 per row: the given label's index in classes, MISSING if unknown
+    is_issue: np.ndarray  # bool per row: the given label is likely wrong
+    quality: np.ndarray  # float32 per row in [0, 1], NaN where the label is unknown
+    suggested: np.ndarray  # int64 per row: the most probable class
+    margin: np.ndarray  # float32 per row: top class minus the runner-up
+    source: str  # where the probabilities came from
+
+    def suggested_names(self) -> np.ndarray:
+        """The suggested label of each row, as text."""
+        return np.asarray(self.classes, dtype=object)[self.suggested]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Everything :func:`audit_job` found, row-aligned."""
+
+    num_rows: int
+    space: str  # the space neighbours were measured in
+    outlier_score: np.ndarray  # float32: mean distance to the nearest other rows
+    nearest: np.ndarray  # int64: the nearest other row (NO_ROW with a single row)
+    nearest_distance: np.ndarray  # float32
+    near_duplicate_of: np.ndarray  # int64: the near twin, NO_ROW if none
+    exact_duplicate_of: np.ndarray  # int64: an equal row, NO_ROW if none
+    labels: Optional[LabelIssues] = None
+
+    @property
+    def duplicate_of(self) -> np.ndarray:
+        """Each row's twin: an exact duplicate first, else a near one, else NO_ROW."""
+        return np.where(self.exact_duplicate_of != NO_ROW, self.exact_duplicate_of,
+                        self.near_duplicate_of)
+
+    @property
+    def outlier_threshold(self) -> float:
+        """The score above which a row counts as an outlier."""
+        scores = self.outlier_score[np.isfinite(self.outlier_score)]
+        if scores.size < 4:
+            return float("inf")
+        low, high = np.percentile(scores, [25, 75])
+        return float(high + OUTLIER_IQRS * (high - low))
+
+    def label_issue_rows(self) -> np.ndarray:
+        """Rows with a likely wrong label, the least likely right first."""
+        if self.labels is None:
+            return np.zeros(0, np.int64)
+        rows = np.flatnonzero(self.labels.is_issue)
+        return rows[np.argsort(self.labels.quality[rows], kind="stable")]
+
+    def outlier_rows(self) -> np.ndarray:
+        """Rows scoring above :attr:`outlier_threshold`, the farthest first."""
+        rows = np.flatnonzero(self.outlier_score > self.outlier_threshold)
+        return rows[np.argsort(-self.outlier_score[rows], kind="stable")]
+
+    def duplicate_rows(self) -> np.ndarray:
+        """Rows with a twin, exact ones first, then by distance to the twin."""
+        twin = self.duplicate_of
+        rows = np.flatnonzero(twin != NO_ROW)
+        exact = self.exact_duplicate_of[rows] != NO_ROW
+        distance = np.where(exact, -1.0, self.nearest_distance[rows])
+        return rows[np.lexsort((rows, distance))]
+
+    def ambiguous_rows(self) -> np.ndarray:
+        """Rows whose top two classes are within :data:`AMBIGUOUS_MARGIN`, closest first."""
+        if self.labels is None:
+            return np.zeros(0, np.int64)
+        rows = np.flatnonzero(self.labels.margin < AMBIGUOUS_MARGIN)
+        return rows[np.argsort(self.labels.margin[rows], kind="stable")]
+
+    def summary(self) -> str:
+        """One line: how many rows of each kind were found."""
+        parts = []
+        if self.labels is not None:
+            parts.append(f"{len(self.label_issue_rows()):,} possible label errors "
+                         f"({self.labels.source})")
+            parts.append(f"{len(self.ambiguous_rows()):,} ambiguous")
+        parts.append(f"{len(self.outlier_rows()):,} outliers")
+        parts.append(f"{int((self.exact_duplicate_of != NO_ROW).sum()):,} exact and "
+                     f"{int(((self.near_duplicate_of != NO_ROW) & (self.exact_duplicate_of == NO_ROW)).sum()):,}"
+                     " near duplicates")
+        return f"{self.num_rows:,} rows: " + ", ".join(parts)
+
+    def to_table(self) -> pa.Table:
+        """One row per data row: label_issue, label_quality, suggested_label, outlier_score,
+        near_duplicate_of (the twin's row position, exact or near, or null)."""
+        n = self.num_rows
+        if self.labels is not None:
+            issue = pa.array(self.labels.is_issue)
+            quality = pa.array(self.labels.quality, pa.float32(),
+                               mask=np.isnan(self.labels.quality))
+            suggested = pa.array(self.labels.suggested_names().tolist(), pa.string())
+        else:
+            issue = pa.nulls(n, pa.bool_())
+            quality = pa.nulls(n, pa.float32())
+            suggested = pa.nulls(n, pa.string())
+        twin = self.duplicate_of
+        return pa.table({"label_issue": issue, "label_quality": quality,
+                         "suggested_label": suggested,
+                         "outlier_score": pa.array(self.outlier_score, pa.float32()),
+                         "near_duplicate_of": pa.array(twin, pa.int64(), mask=twin == NO_ROW)})
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+def input_columns(dataset: Dataset, label_column: Optional[str]) -> list[str]:
+    """The dataset's columns an audit reads as inputs: texts, categories, numbers and
+    booleans, other than the label and the provenance columns."""
+    return [name for name, field_type in dataset.spec().items()
+            if isinstance(field_type, INPUT_TYPES) and name != label_column
+            and name not in PROVENANCE_COLUMNS and name in dataset.table.column_names]
+
+
+def model_probabilities(dataset: Dataset, predictions: Mapping[str, Predictions]
+                        ) -> Optional[tuple[np.ndarray, tuple[str, ...], str]]:
+    """The classifiers' class probabilities on every row, averaged over the models that share
+    the first one's classes (by name); None without a classifier. Returns (probabilities,
+    classes, a description of the source)."""
+    total, classes, names = None, None, []
+    for name, model_predictions in predictions.items():
+        labelled = model_predictions.predicted_labels()
+        if labelled is None or len(model_predictions) != len(dataset):
+            continue
+        field, _, vocab = labelled
+        probabilities = np.asarray(model_predictions.fields[field], dtype=np.float64)
+        if classes is None:
+            classes, total = tuple(vocab), probabilities.copy()
+        elif set(vocab) == set(classes):
+            order = [list(vocab).index(label) for label in classes]
+            total += probabilities[:, order]
+        else:
+            continue
+        names.append(name)
+    if total is None:
+        return None
+    source = "predictions of " + ", ".join(names)
+    return total / len(names), classes, source
+
+
+def _column_digest(dataset: Dataset, columns: Sequence[str]) -> str:
+    """A digest of the columns' values (their Arrow IPC bytes)."""
+    digest = hashlib.blake2b(digest_size=20)
+    table = dataset.table.select(list(columns))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=1 << 16):
+            writer.write_batch(batch)
+    digest.update(sink.getvalue())
+    return digest.hexdigest()
+
+
+def _array_digest(array: Optional[np.ndarray]) -> Optional[str]:
+    if array is None:
+        return None
+    array = np.ascontiguousarray(array)
+    return hashlib.blake2b(array.view(np.uint8).reshape(-1), digest_size=20).hexdigest() \
+        + str(array.shape)
+
+
+# -- label issues ----------------------------------------------------------------------
+
+def find_label_issues(given: np.ndarray, probabilities: np.ndarray,
+                      classes: Sequence[str], source: str) -> LabelIssues:
+    """Confident learning (cleanlab's ``find_label_issues`` and self-confidence scores) on
+    the rows with a known label; ``given`` holds class indices, MISSING where unknown."""
+    import warnings
+
+    from cleanlab.filter import find_label_issues as cleanlab_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n, k = probabilities.shape
+    if len(given) != n:
+        raise ValueError(f"{len(given):,} labels for {n:,} rows of probabilities")
+    sums = probabilities.sum(axis=1, keepdims=True)
+    probabilities = np.where(sums > 0, probabilities / np.where(sums > 0, sums, 1), 1.0 / k)
+    known = given != MISSING
+    is_issue = np.zeros(n, dtype=bool)
+    quality = np.full(n, np.nan, dtype=np.float32)
+    labelled = np.flatnonzero(known)
+    if labelled.size:
+        labels = given[labelled]
+        probs = probabilities[labelled]
+        quality[labelled] = get_label_quality_scores(labels, probs,
+                                                     method="self_confidence")
+        present = np.unique(labels)
+        if present.size >= 2 and labelled.size > k:
+            # cleanlab needs every class among the labels: keep the classes present
+            local = np.searchsorted(present, labels)
+            sub = probs[:, present]
+            sub /= np.maximum(sub.sum(axis=1, keepdims=True), 1e-12)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                is_issue[labelled] = cleanlab_issues(local, sub, n_jobs=1)
+    top = np.sort(probabilities, axis=1)
+    margin = (top[:, -1] - (top[:, -2] if k > 1 else 0.0)).astype(np.float32)
+    return LabelIssues(tuple(str(c) for c in classes), np.asarray(given, np.int64), is_issue,
+                       quality, np.argmax(probabilities, axis=1).astype(np.int64), margin,
+                       source)
+
+
+def baseline_probabilities_job(dataset: Dataset, columns: Sequence[str], label_column: str,
+                               folds: int = 5, seed: int = 0
+                               ) -> Job[tuple[np.ndarray, tuple[str, ...], str]]:
+    """Out-of-fold probabilities of a baseline cross-validated on the rows with a label; a row
+    without one gets the mean of the others. Returns (probabilities for every row, classes,
+    a description of the source)."""
+    from litdesk.core.baselines import out_of_sample_job
+
+    labels = dataset.table.column(label_column)
+    known = pc.is_valid(labels).to_numpy(zero_copy_only=False)
+    table = dataset.table.select([*columns, label_column])
+    if not known.all():
+        table = table.filter(pa.array(known))
+    labelled = Dataset(table, {name: dataset.spec()[name] for name in table.column_names
+                               if name in dataset.spec()}, dataset.name)
+    probabilities, classes = yield from out_of_sample_job(labelled, list(columns),
+                                                          label_column, folds=folds, seed=seed)
+    full = np.empty((len(dataset), len(classes)), dtype=np.float64)
+    full[known] = probabilities
+    if not known.all():
+        full[~known] = probabilities.mean(axis=0)
+    return full, tuple(classes), f"{folds}-fold cross-validated baseline"
+
+
+# -- neighbours ------------------------------------------------------------------------
+
+def feature_space_job(dataset: Dataset, columns: Sequence[str]
+                      ) -> Job[tuple[np.ndarray, str]]:
+    """The input columns as a dense float32 matrix for the neighbour search: the baseline's
+    features (tf-idf texts, one-hot categories, standardised numbers), reduced to
+    :data:`KNN_FEATURES` dimensions by truncated SVD when wider."""
+    from litdesk.core.baselines import feature_frame, input_columns_by_kind, make_estimator
+
+    yield Progress(0, 3, "Reading the input columns")
+    kinds = input_columns_by_kind(dataset, columns)
+    frame = feature_frame(dataset, kinds)
+    yield Progress(1, 3, "Featurising the inputs")
+    features = make_estimator(kinds, "linear", n_rows=len(frame))[:-1]  # all but the classifier
+    matrix = features.fit_transform(frame)
+    width = matrix.shape[1]
+    yield Progress(2, 3, "Reducing the features")
+    if hasattr(matrix, "toarray") and width > KNN_FEATURES:
+        from sklearn.decomposition import TruncatedSVD
+
+        dims = min(KNN_FEATURES, width - 1, max(1, len(frame) - 1))
+        matrix = TruncatedSVD(dims, random_state=0).fit_transform(matrix)
+    elif hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.ascontiguousarray(matrix, dtype=np.float32), \
+        "input columns (" + ", ".join(columns) + ")"
+
+
+def neighbours_job(vectors: np.ndarray, k: int = NEIGHBOURS,
+                   ratio: float = NEAR_DUPLICATE_RATIO
+                   ) -> Job[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per row: the outlier score (mean distance to its ``k`` nearest other rows), its
+    nearest other row, the distance to it, and its near twin (NO_ROW if none)."""
+    from litdesk.core.projection import knn_job, pca_projection
+
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(matrix)
+    if n < 2:
+        return (np.zeros(n, np.float32), np.full(n, NO_ROW, np.int64),
+                np.full(n, np.inf, np.float32), np.full(n, NO_ROW, np.int64))
+    if not np.isfinite(matrix).all():
+        raise ValueError("the embeddings hold NaN or infinite values")
+    searched = matrix
+    if matrix.shape[1] > KNN_FEATURES:
+        searched = yield from pca_projection(matrix, KNN_FEATURES)
+    k = min(k, n - 1)
+    indices, distances = yield from knn_job(searched, k + 1, "Nearest neighbours")
+    rows = np.arange(n)
+    # drop each row's own entry (wherever it landed among equal rows), keep k others
+    own = indices == rows[:, None]
+    missing = ~own.any(axis=1)
+    own[missing, -1] = True  # the search missed the row itself: drop the farthest instead
+    keep = ~own
+    others = indices[keep].reshape(n, k)
+    other_distances = distances[keep].reshape(n, k)
+    unfound = others < 0  # HNSW may return fewer than asked
+    other_distances = np.where(unfound, np.nan, other_distances)
+    score = np.nanmean(other_distances, axis=1).astype(np.float32)
+    nearest = others[:, 0]
+    if searched is not matrix:  # exact distances in the full space
+        nearest_distance = np.linalg.norm(matrix - matrix[np.maximum(nearest, 0)], axis=1)
+    else:
+        nearest_distance = other_distances[:, 0]
+    nearest_distance = nearest_distance.astype(np.float32)
+    positive = nearest_distance[nearest_distance > 0]
+    median = float(np.median(positive)) if positive.size else 0.0
+    near = (nearest >= 0) & (nearest_distance <= ratio * median)
+    twin = np.where(near, nearest, NO_ROW).astype(np.int64)
+    return score, nearest.astype(np.int64), nearest_distance, twin
+
+
+def _normalised_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.utf8_lower(column.cast(pa.string()))
+    text = pc.replace_substring_regex(text, r"\s+", " ")
+    return pc.utf8_trim_whitespace(text)
+
+
+def exact_duplicates(dataset: Dataset, columns: Sequence[str]) -> np.ndarray:
+    """Per row, another row with the same inputs (texts compared normalised), else NO_ROW:
+    the first row of a group points to the second, the others to the first."""
+    n = len(dataset)
+    if n < 2 or not columns:
+        return np.full(n, NO_ROW, np.int64)
+    keys = np.empty((n, len(columns)), dtype=np.float64)
+    for position, name in enumerate(columns):
+        column = dataset.table.column(name)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) \
+                or pa.types.is_boolean(column.type):
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            keys[:, position] = np.where(np.isnan(values), -np.inf, values)
+        else:
+            text = _normalised_text(column) if pa.types.is_string(column.type) \
+                or pa.types.is_large_string(column.type) else column.cast(pa.string())
+            keys[:, position] = encode_categories(text).codes
+    _, inverse = np.unique(keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1])))
+                           .reshape(n), return_inverse=True)
+    inverse = inverse.reshape(n)
+    order = np.argsort(inverse, kind="stable")
+    grouped = inverse[order]
+    starts = np.r_[True, grouped[1:] != grouped[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    first = order[group_start]
+    sizes = np.diff(np.r_[np.flatnonzero(starts), n])
+    size = np.repeat(sizes, sizes)
+    twin = np.where(size > 1, first, NO_ROW)
+    is_first = starts & (size > 1)
+    twin[is_first] = order[np.flatnonzero(is_first) + 1]
+    result = np.empty(n, dtype=np.int64)
+    result[order] = twin
+    return result
+
+
+# -- the audit -------------------------------------------------------------------------
+
+def _embeddings(predictions: Mapping[str, Predictions], n: int
+                ) -> Optional[tuple[np.ndarray, str]]:
+    for name, model_predictions in predictions.items():
+        field = model_predictions.first_of(types.Embeddings)
+        if field is not None and len(model_predictions) == n:
+            return np.asarray(np.stack(model_predictions.fields[field])
+                              if model_predictions.fields[field].dtype == object
+                              else model_predictions.fields[field], np.float32), \
+                f"{name} {field}"
+    return None
+
+
+def audit_job(dataset: Dataset, label_column: Optional[str], *,
+              predictions: Mapping[str, Predictions] = {},
+              columns: Optional[Sequence[str]] = None, folds: int = 5, seed: int = 0,
+              cache: Optional[ResultCache] = None) -> Job[Audit]:
+    """Audit ``dataset``: label issues and ambiguous rows (with a ``label_column``), outliers,
+    near and exact duplicates.
+
+    ``predictions`` (by model name) supply out-of-sample class probabilities and embeddings;
+    without a classifier a baseline is cross-validated on ``columns`` (default:
+    :func:`input_columns`). Raises ValueError for a missing label column or no inputs.
+    """
+    n = len(dataset)
+    if label_column is not None and label_column not in dataset.table.column_names:
+        raise ValueError(f"no column named {label_column!r} in {dataset.name}")
+    columns = list(columns) if columns is not None else input_columns(dataset, label_column)
+    if not columns:
+        raise ValueError(f"{dataset.name} has no text, category or number column to audit")
+    probabilities = model_probabilities(dataset, predictions) if label_column else None
+    embeddings = _embeddings(predictions, n)
+    key = None
+    if cache is not None:
+        yield Progress(0, 0, "Audit: reading the data")
+        example = {"columns": _column_digest(dataset, [*columns] + (
+            [label_column] if label_column else [])), "names": columns, "label": label_column,
+            "probabilities": _array_digest(probabilities[0]) if probabilities else None,
+            "classes": list(probabilities[1]) if probabilities else None,
+            "embeddings": _array_digest(embeddings[0]) if embeddings else None}
+        key = result_key("audit", f"audit-{AUDIT_VERSION}", example,
+                         {"folds": folds, "seed": seed, "k": NEIGHBOURS,
+                          "ratio": NEAR_DUPLICATE_RATIO})
+        found = cache.get_many([key])
+        if key in found:
+            yield Progress(1, 1, "Audit: from the cache")
+            return _from_stored(found[key])
+    labels = None
+    if label_column is not None:
+        if probabilities is None:
+            probabilities = yield from baseline_probabilities_job(dataset, columns,
+                                                                  label_column, folds, seed)
+        probs, classes, source = probabilities
+        yield Progress(0, 0, "Finding label issues")
+        given = encode_categories(dataset.table.column(label_column), classes,
+                                  closed=True).codes
+        labels = find_label_issues(given, probs, classes, source)
+    if embeddings is None:
+        vectors, space = yield from feature_space_job(dataset, columns)
+    else:
+        vectors, space = embeddings
+    score, nearest, nearest_distance, near = yield from neighbours_job(vectors)
+    yield Progress(0, 0, "Finding exact duplicates")
+    exact = exact_duplicates(dataset, columns)
+    audit = Audit(n, space, score, nearest, nearest_distance, near, exact, labels)
+    if cache is not None:
+        cache.put_many([(key, _to_stored(audit))])
+    return audit
+
+
+def _to_stored(audit: Audit) -> dict[str, Any]:
+    stored: dict[str, Any] = {
+        "meta": json.dumps({"num_rows": audit.num_rows, "space": audit.space}),
+        "outlier_score": audit.outlier_score, "nearest": audit.nearest,
+        "nearest_distance": audit.nearest_distance,
+        "near_duplicate_of": audit.near_duplicate_of,
+        "exact_duplicate_of": audit.exact_duplicate_of}
+    if audit.labels is not None:
+        labels = audit.labels
+        stored["labels_meta"] = json.dumps({"classes": list(labels.classes),
+                                            "source": labels.source})
+        stored.update({"given": labels.given, "is_issue": labels.is_issue,
+                       "quality": labels.quality, "suggested": labels.suggested,
+                       "margin": labels.margin})
+    return stored
+
+
+def _from_stored(stored: Mapping[str, Any]) -> Audit:
+    meta = json.loads(stored["meta"])
+    labels = None
+    if "labels_meta" in stored:
+        labels_meta = json.loads(stored["labels_meta"])
+        labels = LabelIssues(tuple(labels_meta["classes"]), np.asarray(stored["given"]),
+                             np.asarray(stored["is_issue"], bool),
+                             np.asarray(stored["quality"], np.float32),
+                             np.asarray(stored["suggested"]),
+                             np.asarray(stored["margin"], np.float32), labels_meta["source"])
+    return Audit(meta["num_rows"], meta["space"], np.asarray(stored["outlier_score"]),
+                 np.asarray(stored["nearest"]), np.asarray(stored["nearest_distance"]),
+                 np.asarray(stored["near_duplicate_of"]),
+                 np.asarray(stored["exact_duplicate_of"]), labels)
+
+
+def audit_to_parquet(data_path: Path, out: Path, label: str, *,
+                     model_paths: Sequence[Path] = (), device: Optional[str] = None,
+                     trust: bool = False, use_cache: bool = True, folds: int = 5,
+                     seed: int = 0) -> str:
+    """``litdesk audit``: audit a data file (with the models' predictions, else a
+    cross-validated baseline) and write one row per data row; return the summary line."""
+    from litdesk.core.batch import BatchError, load_batch_inputs
+    from litdesk.core.jobs import run_job
+    from litdesk.core.predict import predict_job
+
+    if out.suffix.lower() != ".parquet":
+        raise BatchError(f"{out}: the output must be a .parquet file")
+    dataset, models = load_batch_inputs(list(model_paths), data_path, device=device,
+                                        trust=trust, label=label)
+    if label not in dataset.table.column_names:
+        raise BatchError(f"{data_path}: no column named {label!r} (columns: "
+                         f"{', '.join(dataset.table.column_names)})")
+    cache = ResultCache() if use_cache else None
+    predictions = {model.name: run_job(predict_job(model, dataset, cache=cache))
+                   for model in models}
+    if models and model_probabilities(dataset, predictions) is None:
+        raise BatchError("none of the models classifies; drop --model to cross-validate a "
+                         "baseline")
+    audit = run_job(audit_job(dataset, label, predictions=predictions, folds=folds, seed=seed,
+                              cache=cache))
+    import pyarrow.parquet as pq
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(audit.to_table(), out)
+    return f"{out}: {audit.summary()}"

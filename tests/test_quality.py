@@ -1,0 +1,202 @@
+"""Data quality with injected faults whose answer is known: flipped labels, copies with tiny
+noise, a far outlier, exact duplicates; and ``litdesk audit``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from litdesk.api import Dataset, types
+from litdesk.cli import main
+from litdesk.core import quality
+from litdesk.core.cache import ResultCache
+from litdesk.core.jobs import run_job
+from litdesk.core.predict import Predictions
+
+CLASSES = ["a", "b", "c"]
+TOPICS = {"sport": "match goal team coach league striker referee stadium season player",
+          "cooking": "oven recipe flour butter simmer garlic bake dough spice kitchen",
+          "space": "orbit rocket planet galaxy astronaut telescope comet lunar launch star"}
+FILLER = "the a of and to in with for on it this that".split()
+
+
+def tabular(n=600, flips=30, seed=0):
+    """Three well separated Gaussian classes in five numbers, ``flips`` labels flipped."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (3, 5))
+    truth = rng.integers(0, 3, n)
+    features = centres[truth] + rng.normal(0, 1, (n, 5))
+    labels = truth.copy()
+    flipped = np.sort(rng.choice(n, flips, replace=False))
+    labels[flipped] = (truth[flipped] + rng.integers(1, 3, flips)) % 3
+    table = pa.table({**{f"x{i}": features[:, i] for i in range(5)},
+                      "label": [CLASSES[c] for c in labels]})
+    spec = {**{f"x{i}": types.Scalar() for i in range(5)},
+            "label": types.CategoryLabel(vocab=CLASSES)}
+    return Dataset(table, spec, "tabular"), flipped, truth
+
+
+def topic_texts(n=450, flips=25, seed=1):
+    """Sentences about three topics labelled with their topic, ``flips`` labels flipped."""
+    rng = np.random.default_rng(seed)
+    names = list(TOPICS)
+    truth = rng.integers(0, 3, n)
+    texts = []
+    for topic in truth:
+        words = list(rng.choice(TOPICS[names[topic]].split(), 5)) + list(rng.choice(FILLER, 5))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+    labels = truth.copy()
+    flipped = np.sort(rng.choice(n, flips, replace=False))
+    labels[flipped] = (truth[flipped] + rng.integers(1, 3, flips)) % 3
+    table = pa.table({"text": texts, "topic": [names[c] for c in labels]})
+    spec = {"text": types.TextSegment(), "topic": types.CategoryLabel(vocab=names)}
+    return Dataset(table, spec, "topics"), flipped
+
+
+def recall_precision(found, truth) -> tuple[float, float]:
+    hits = len(set(found.tolist()) & set(truth.tolist()))
+    return hits / len(truth), hits / max(1, len(found))
+
+
+def test_flipped_tabular_labels_are_found_by_a_cross_validated_baseline():
+    dataset, flipped, truth = tabular()
+    audit = run_job(quality.audit_job(dataset, "label"))
+    recall, precision = recall_precision(audit.label_issue_rows(), flipped)
+    print(f"tabular: recall {recall:.2f}, precision {precision:.2f}")  # 0.90 and 0.93 seen
+    assert recall >= 0.8 and precision >= 0.8
+    labels = audit.labels
+    assert "cross-validated" in labels.source
+    # the suggested label of a flipped row is mostly its true class
+    assert (labels.suggested[flipped] == truth[flipped]).mean() >= 0.8
+    # worst first: quality rises along the list
+    assert np.all(np.diff(labels.quality[audit.label_issue_rows()]) >= 0)
+    assert labels.quality[flipped].mean() < labels.quality[np.setdiff1d(
+        np.arange(len(dataset)), flipped)].mean()
+
+
+def test_flipped_text_labels_are_found():
+    dataset, flipped = topic_texts()
+    audit = run_job(quality.audit_job(dataset, "topic"))
+    recall, precision = recall_precision(audit.label_issue_rows(), flipped)
+    print(f"text: recall {recall:.2f}, precision {precision:.2f}")
+    assert recall >= 0.8 and precision >= 0.7
+
+
+def test_a_models_probabilities_are_used_instead_of_a_baseline():
+    dataset, flipped, truth = tabular(n=200, flips=10)
+    probabilities = np.full((200, 3), 0.05)
+    probabilities[np.arange(200), truth] = 0.9
+    predictions = {"oracle": Predictions("oracle", dataset.name, {"probas": probabilities},
+                                         {"probas": types.MulticlassPreds(vocab=CLASSES)})}
+    audit = run_job(quality.audit_job(dataset, "label", predictions=predictions))
+    assert audit.labels.source == "predictions of oracle"
+    assert np.array_equal(np.sort(audit.label_issue_rows()), flipped)
+    assert np.allclose(audit.labels.quality[flipped], 0.05)
+
+
+def test_ambiguous_rows_have_close_top_classes():
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.48, 0.47, 0.05], [0.5, 0.3, 0.2],
+                              [0.34, 0.335, 0.325]])
+    issues = quality.find_label_issues(np.array([0, 0, 0, 1]), probabilities, CLASSES, "test")
+    audit = quality.Audit(4, "", np.zeros(4, np.float32), np.zeros(4, np.int64),
+                          np.ones(4, np.float32), np.full(4, -1), np.full(4, -1), issues)
+    assert audit.ambiguous_rows().tolist() == [3, 1]
+
+
+def test_copies_with_tiny_noise_point_to_their_originals_and_a_far_outlier_ranks_first():
+    rng = np.random.default_rng(2)
+    clusters = rng.normal(0, 10, (4, 48))
+    vectors = clusters[rng.integers(0, 4, 500)] + rng.normal(0, 1, (500, 48))
+    originals = np.array([3, 50, 120, 333])
+    copies = np.arange(500, 504)
+    noisy = vectors[originals] + rng.normal(0, 1e-3, (4, 48))
+    far = np.full((1, 48), 200.0)
+    matrix = np.vstack([vectors, noisy, far]).astype(np.float32)  # 48 wide: PCA first
+    score, nearest, distance, twin = run_job(quality.neighbours_job(matrix))
+    assert np.array_equal(twin[copies], originals)
+    assert np.array_equal(twin[originals], copies)
+    assert set(np.flatnonzero(twin != quality.NO_ROW)) == set(originals) | set(copies)
+    assert int(np.argmax(score)) == 504
+    assert np.allclose(distance[copies], np.linalg.norm(noisy - vectors[originals], axis=1),
+                       rtol=1e-3)
+
+
+def test_an_outlier_far_from_every_cluster_is_ranked_first_in_the_audit():
+    dataset, _, _ = tabular(n=300, flips=0)
+    table = dataset.table
+    far = {name: [40.0] for name in table.column_names if name != "label"}
+    table = pa.concat_tables([table, pa.table({**far, "label": ["a"]})])
+    audit = run_job(quality.audit_job(Dataset(table, dataset.spec(), "t"), "label"))
+    assert audit.outlier_rows()[0] == 300
+
+
+def test_exact_duplicates_compare_normalised_text():
+    table = pa.table({"text": ["Good  movie", "bad", "good movie ", "GOOD MOVIE", "other"],
+                      "n": [1, 2, 1, 1, 1]})
+    dataset = Dataset(table, {"text": types.TextSegment(), "n": types.Scalar()}, "d")
+    twins = quality.exact_duplicates(dataset, ["text", "n"])
+    assert twins.tolist() == [2, -1, 0, 0, -1]
+
+
+def test_the_audit_is_cached():
+    dataset, _, _ = tabular(n=200, flips=5)
+    cache = ResultCache()
+    first = run_job(quality.audit_job(dataset, "label", cache=cache))
+    messages = []
+    second = run_job(quality.audit_job(dataset, "label", cache=cache),
+                     lambda step: messages.append(step.message))
+    assert "Audit: from the cache" in messages
+    assert np.array_equal(first.labels.is_issue, second.labels.is_issue)
+    assert np.allclose(first.outlier_score, second.outlier_score)
+    assert first.labels.classes == second.labels.classes
+    assert first.summary() == second.summary()
+
+
+def test_audit_command_writes_one_row_per_data_row(tmp_path, capsys):
+    dataset, flipped, _ = tabular(n=300, flips=15)
+    table = dataset.table
+    table = pa.concat_tables([table, table.slice(7, 1)])  # row 300 repeats row 7
+    path = tmp_path / "data.parquet"
+    pq.write_table(table, path)
+    out = tmp_path / "audit.parquet"
+    assert main(["audit", "--data", str(path), "--label", "label", "--out", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "301 rows" in line and "possible label errors" in line
+    result = pq.read_table(out)
+    assert result.column_names == ["label_issue", "label_quality", "suggested_label",
+                                   "outlier_score", "near_duplicate_of"]
+    assert result.num_rows == 301
+    issues = np.flatnonzero(result.column("label_issue").to_numpy(zero_copy_only=False))
+    assert recall_precision(issues, flipped)[0] >= 0.7
+    twins = result.column("near_duplicate_of").to_pylist()
+    assert twins[300] == 7 and twins[7] == 300 and twins[0] is None
+    quality_scores = result.column("label_quality").to_numpy()
+    assert ((quality_scores >= 0) & (quality_scores <= 1)).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label", "nope"], "no column named 'nope'"),
+    (["--label", "label", "--folds", "1"], "--folds"),
+])
+def test_audit_command_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    dataset, _, _ = tabular(n=50, flips=0)
+    path = tmp_path / "data.parquet"
+    pq.write_table(dataset.table, path)
+    try:
+        code = main(["audit", "--data", str(path), "--out", str(tmp_path / "o.parquet"), *args])
+    except SystemExit as exit:  # argument mistakes, as every command
+        code = exit.code
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error and message in error
+
+
+def test_audit_command_refuses_an_output_that_is_not_parquet(tmp_path, capsys):
+    dataset, _, _ = tabular(n=50, flips=0)
+    path = tmp_path / "data.parquet"
+    pq.write_table(dataset.table, path)
+    assert main(["audit", "--data", str(path), "--label", "label", "--out",
+                 str(tmp_path / "o.csv")]) == 2
+    assert "must be a .parquet file" in capsys.readouterr().err
