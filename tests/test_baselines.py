@@ -81,3 +81,56 @@ def test_cancel_stops_between_folds():
 def test_bad_columns_say_which(columns, label, message):
     with pytest.raises(ValueError, match=message):
         baselines.out_of_sample_probabilities(toy_table(), columns, label)
+
+
+def reopened_probabilities(folder, table, columns):
+    from litdesk.api import LoadOptions
+    from litdesk.core.model_loading import load_model
+
+    model = load_model(folder, LoadOptions(label="label"))  # no trust given: none needed
+    examples = [{name: row[name] for name in columns} for row in table.to_pylist()]
+    return model, np.stack([output["probas"] for output in model.predict(examples)])
+
+
+@pytest.mark.parametrize("columns, kind, model_class", [
+    (["text"], "linear", "LinearTextModel"),
+    (["x"], "linear", "OnnxClassifier"),
+    (["x"], "boosted", "OnnxClassifier"),
+])
+def test_a_saved_baseline_reopens_without_trust_and_predicts_the_same(tmp_path, columns, kind,
+                                                                      model_class):
+    import json
+
+    table = toy_table(240)
+    baseline = baselines.run_job(baselines.fit_baseline_job(
+        table, columns, "label", rows=np.arange(200), kind=kind, folds=3, seed=1))
+    assert baseline.cv_accuracy > 0.75 and len(baseline.rows) == 200
+    file = baselines.save_baseline(baseline, tmp_path / "model", data_path=None)
+    assert file.parent == tmp_path / "model"
+    model, probabilities = reopened_probabilities(tmp_path / "model", table, columns)
+    assert type(model).__name__ == model_class
+    tolerance = 1e-6 if model_class == "LinearTextModel" else 1e-5  # ONNX runs in float32
+    np.testing.assert_allclose(probabilities, baselines.predict_proba(baseline, table),
+                               atol=tolerance)
+    record = json.loads((tmp_path / "model" / "training_record.json").read_text())
+    assert record["kind"] == f"baseline:{kind}" and record["seed"] == 1
+    assert record["data"]["rows"] == {"count": 200, "sha256": record["data"]["rows"]["sha256"],
+                                      "range": "0:200"}
+    assert record["result"]["cross_validated_accuracy"] == pytest.approx(baseline.cv_accuracy)
+    assert record["litdesk_version"]
+
+
+def test_a_baseline_with_categories_is_refused_before_saving(tmp_path):
+    baseline = baselines.run_job(baselines.fit_baseline_job(
+        toy_table(120), ["x", "colour"], "label", folds=2))
+    with pytest.raises(ValueError, match="category column"):
+        baselines.save_baseline(baseline, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_default_inputs_are_the_text_else_the_numbers():
+    table = toy_table(50)
+    assert baselines.default_input_columns(table, "label") == ["text"]
+    assert baselines.default_input_columns(table.drop(["text"]), "label") == ["x"]
+    assert baselines.default_input_columns(table.drop(["text"]), "label",
+                                           savable=False) == ["colour", "x"]

@@ -11,7 +11,9 @@ learning needs). scikit-learn is imported inside the functions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -112,8 +114,9 @@ def labels_of(data: Any, label_column: str) -> np.ndarray:
 
 
 def feature_frame(data: Any, columns: Columns):
-    """The input columns as a pandas DataFrame: texts as str, categories as str, numbers as
-    float (missing ones NaN)."""
+    """The input columns as :func:`make_estimator`'s pipeline takes them: a pandas DataFrame
+    (texts and categories as str, numbers as float, missing ones NaN), or for numbers alone a
+    float32 matrix."""
     import pandas as pd
 
     table, _ = _as_table(data)
@@ -126,7 +129,13 @@ def feature_frame(data: Any, columns: Columns):
         if pa.types.is_boolean(column.type):
             column = column.cast(pa.float64())
         frame[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    if not columns.text and not columns.category:
+        return np.column_stack([frame[name] for name in columns.number]).astype(np.float32)
     return pd.DataFrame(frame)
+
+
+def _take(features: Any, rows: np.ndarray) -> Any:
+    return features.iloc[rows] if hasattr(features, "iloc") else features[rows]
 
 
 def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
@@ -152,6 +161,8 @@ def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
                              " use the linear one")
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        if not columns.category:  # a float matrix, as ONNX takes it
+            return HistGradientBoostingClassifier(random_state=seed, early_stopping=n_rows > 10_000)
         parts = []
         if columns.category:
             parts.append(("category", OrdinalEncoder(handle_unknown="use_encoded_value",
@@ -166,9 +177,13 @@ def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
                          ("classifier", HistGradientBoostingClassifier(
                              categorical_features=categorical, random_state=seed,
                              early_stopping=n_rows > 10_000))])
-    min_df = 2 if n_rows > MIN_DF_ROWS else 1
+    if not columns.text and not columns.category:  # a float matrix, as ONNX takes it
+        return make_pipeline(SimpleImputer(), StandardScaler(),
+                             LogisticRegression(max_iter=300, random_state=seed))
+    large = n_rows > MIN_DF_ROWS
     parts = [(f"text:{name}", TfidfVectorizer(sublinear_tf=True, max_features=MAX_TERMS,
-                                              min_df=min_df, dtype=np.float32), name)
+                                              min_df=2 if large else 1,
+                                              dtype=np.float32 if large else np.float64), name)
              for name in columns.text]
     if columns.category:
         parts.append(("category", OneHotEncoder(handle_unknown="ignore"),
@@ -181,6 +196,17 @@ def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
     return Pipeline([("features", features),
                      ("classifier", LogisticRegression(C=10.0 if columns.text else 1.0,
                                                        max_iter=300, random_state=seed))])
+
+
+#: Rows below which a fit runs on one thread: OpenMP's spinning threads cost more than they
+#: give on small data, up to 10x on a busy machine.
+ONE_THREAD_ROWS = 20_000
+
+
+def _threads(n_rows: int):
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1 if n_rows < ONE_THREAD_ROWS else None)
 
 
 def _folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -221,8 +247,9 @@ def out_of_sample_job(data: Any, input_columns: Sequence[str], label_column: str
     template = make_estimator(columns, kind, seed=seed, n_rows=len(labels))
     for fold, (train, held_out) in enumerate(splits):
         yield Progress(fold, len(splits), f"Cross-validating: fold {fold + 1} of {len(splits)}")
-        estimator = clone(template).fit(frame.iloc[train], targets[train])
-        fitted = estimator.predict_proba(frame.iloc[held_out])
+        with _threads(len(labels)):
+            estimator = clone(template).fit(_take(frame, train), targets[train])
+        fitted = estimator.predict_proba(_take(frame, held_out))
         # a class absent from this fold's training rows keeps probability 0
         probabilities[np.ix_(held_out, estimator.classes_)] = fitted
     yield Progress(len(splits), len(splits), "Cross-validated")
@@ -250,3 +277,194 @@ def out_of_sample_probabilities(data: Any, input_columns: Sequence[str], label_c
 
     return run_job(out_of_sample_job(data, input_columns, label_column, folds=folds, seed=seed,
                                      kind=kind), report)
+
+
+@dataclass
+class Baseline:
+    """A baseline fitted on chosen rows, with its cross-validated accuracy on them."""
+
+    estimator: Any
+    columns: Columns
+    classes: list[str]
+    kind: str
+    label_column: str
+    rows: np.ndarray
+    seed: int
+    folds: int
+    cv_accuracy: float
+
+    @property
+    def savable(self) -> Optional[str]:
+        """Why it cannot be saved without pickle, or None when it can."""
+        if self.columns.text:
+            if self.columns.category or self.columns.number or len(self.columns.text) > 1:
+                return ("a text baseline is saved as litdesk's linear text format, which reads "
+                        "one text column and nothing else")
+            return None
+        if self.columns.category:
+            return (f"category column(s) {', '.join(self.columns.category)} cannot be saved as "
+                    "ONNX (its sidecar takes number columns only); leave them out")
+        return None
+
+
+def _subset(data: Any, rows: Optional[np.ndarray]) -> tuple[Any, np.ndarray]:
+    table, spec = _as_table(data)
+    if rows is None:
+        return data, np.arange(table.num_rows, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= table.num_rows):
+        raise ValueError(f"training rows reach row {int(rows.max()):,}; the data has "
+                         f"{table.num_rows:,}")
+    taken = table.take(pa.array(rows))
+    return (Dataset(taken, spec, getattr(data, "name", "dataset")) if spec else taken), rows
+
+
+def fit_baseline_job(data: Any, input_columns: Sequence[str], label_column: str, *,
+                     rows: Optional[np.ndarray] = None, kind: str = "linear", folds: int = 5,
+                     seed: int = 0) -> Job[Baseline]:
+    """Cross-validate a baseline on ``rows`` (all when None), then fit it on all of them."""
+    subset, rows = _subset(data, rows)
+    cross = out_of_sample_job(subset, input_columns, label_column, folds=folds, seed=seed,
+                              kind=kind)
+    total = folds + 1
+    while True:
+        try:
+            step = next(cross)
+        except StopIteration as stop:
+            probabilities, classes = stop.value
+            break
+        yield Progress(step.done, total, step.message)
+    labels = labels_of(subset, label_column)
+    cv_accuracy = float((np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
+                         == labels).mean())
+    yield Progress(folds, total, "Fitting on all training rows")
+    columns = input_columns_by_kind(subset, input_columns)
+    estimator = make_estimator(columns, kind, seed=seed, n_rows=len(labels))
+    with _threads(len(labels)):
+        estimator.fit(feature_frame(subset, columns), labels)
+    yield Progress(total, total, f"Baseline fitted: {cv_accuracy:.1%} cross-validated accuracy")
+    return Baseline(estimator, columns, [str(c) for c in estimator.classes_], kind, label_column,
+                    rows, seed, folds, cv_accuracy)
+
+
+def predict_proba(baseline: Baseline, data: Any) -> np.ndarray:
+    """The baseline's class probabilities for every row of ``data``."""
+    return baseline.estimator.predict_proba(feature_frame(data, baseline.columns))
+
+
+ONNX_FILE_NAME = "baseline.onnx"
+SIDECAR_FILE_NAME = "litdesk.json"
+
+
+def default_input_columns(data: Any, label_column: str, *, savable: bool = True,
+                          exclude: Sequence[str] = ()) -> list[str]:
+    """The columns a baseline reads by default: the text column (all of them when not
+    ``savable``), else the number columns (and the categories when not ``savable``)."""
+    table, _ = _as_table(data)
+    names = [name for name in table.column_names if name != label_column and name not in exclude]
+    kinds: dict[str, list[str]] = {TEXT: [], CATEGORY: [], NUMBER: []}
+    for name in names:
+        try:
+            kinds[_kind_of(data, name)].append(name)
+        except ValueError:  # a column no baseline reads (embeddings, images)
+            continue
+    columns = Columns(tuple(kinds[TEXT]), tuple(kinds[CATEGORY]), tuple(kinds[NUMBER]))
+    if columns.text:
+        return list(columns.text[:1] if savable else columns.text)
+    chosen = list(columns.number if savable else columns.category + columns.number)
+    if not chosen:
+        raise ValueError("the data has no text, number or category column besides the label")
+    return chosen
+
+
+def _kind_of(data: Any, name: str) -> str:
+    table, spec = _as_table(data)
+    return _column_kind(table, name, spec.get(name))
+
+
+def save_baseline(baseline: Baseline, folder: Path, *, data_path: Optional[Path] = None,
+                  data_sha256: Optional[str] = None) -> Path:
+    """Write the baseline into ``folder`` in a format litdesk opens without a trust prompt, with
+    its training record, and return the model file: a text baseline as the linear text
+    plugin's JSON, a tabular one as ONNX (skl2onnx) with the sidecar the ONNX plugin reads.
+    ValueError when it cannot be saved so."""
+    problem = baseline.savable
+    if problem is not None:
+        raise ValueError(problem)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = _save_model(baseline, folder)
+    from litdesk.core.training_record import make_record, write_record
+
+    classifier = baseline.estimator.steps[-1][1] if hasattr(baseline.estimator, "steps") \
+        else baseline.estimator
+    write_record(folder, make_record(
+        kind=f"baseline:{baseline.kind}", base=None, data_path=data_path, data_sha256=data_sha256,
+        label_column=baseline.label_column, input_columns=list(baseline.columns.names),
+        rows=baseline.rows, labels=baseline.classes,
+        parameters={"estimator": type(classifier).__name__, "folds": baseline.folds,
+                    **{key: value for key, value in classifier.get_params().items()
+                       if isinstance(value, (int, float, str, bool, type(None)))}},
+        seed=baseline.seed, epochs=[],
+        result={"cross_validated_accuracy": baseline.cv_accuracy, "model_file": file.name}))
+    return file
+
+
+def _save_model(baseline: Baseline, folder: Path) -> Path:
+    if baseline.columns.text:
+        from litdesk.core.plugins import discover_plugins
+
+        exporter = next((item for item in discover_plugins().contributions["model_exporters"]
+                         if item.id == "linear_text"), None)
+        if exporter is None:
+            raise ValueError("the linear text plugin, which saves text baselines, is not installed")
+        features = baseline.estimator.named_steps["features"]
+        vectorizer = features.named_transformers_[f"text:{baseline.columns.text[0]}"]
+        classifier = baseline.estimator.named_steps["classifier"]
+        return Path(exporter.load_callable()(vectorizer, classifier, folder))
+    return _save_onnx(baseline, folder)
+
+
+def _save_onnx(baseline: Baseline, folder: Path) -> Path:
+    import json
+
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    estimator = baseline.estimator
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    width = len(baseline.columns.number)
+    with _leaf_flags_as_ints():
+        graph = convert_sklearn(estimator,
+                                initial_types=[("features", FloatTensorType([None, width]))],
+                                options={id(final): {"zipmap": False}})
+    # the ONNX plugin reads the graph's first output: keep only the probabilities
+    probabilities = [output for output in graph.graph.output if "probab" in output.name]
+    del graph.graph.output[:]
+    graph.graph.output.extend(probabilities)
+    file = folder / ONNX_FILE_NAME
+    file.write_bytes(graph.SerializeToString())
+    sidecar = {"inputs": [{"name": name, "type": "number"} for name in baseline.columns.number],
+               "labels": baseline.classes, "output": "probabilities"}
+    (folder / SIDECAR_FILE_NAME).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+    return file
+
+
+@contextmanager
+def _leaf_flags_as_ints():
+    """skl2onnx (1.20) marks the leaves of histogram gradient boosting trees with the bool False
+    where onnx (1.17 and later) takes only ints: the conversion fails. Pass it as 0 meanwhile."""
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+
+    def add_node(*args, **kwargs):
+        if "nodes_missing_value_tracks_true" in kwargs:
+            kwargs["nodes_missing_value_tracks_true"] = int(kwargs["nodes_missing_value_tracks_true"])
+        return original(*args, **kwargs)
+
+    tree_ensemble.add_node = add_node
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node = original

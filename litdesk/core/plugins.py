@@ -39,8 +39,12 @@ MANIFEST_VARIABLE = "LITDESK_MANIFEST"
 
 #: What a manifest may contribute. Model loaders are ``callable(path, LoadOptions) -> Model``
 #: and dataset loaders ``callable(path) -> Dataset``, for paths matching their ``patterns``;
-#: interpreters, generators and metrics are listed for the docks that use them.
-CONTRIBUTION_KINDS = ("model_loaders", "dataset_loaders", "interpreters", "generators", "metrics")
+#: interpreters, generators and metrics are listed for the docks that use them. Model exporters
+#: write fitted scikit-learn estimators in the plugin's format (found by ``id``). Model
+#: adapters are ``callable(obj, name) -> Model`` for Python objects (``litdesk.show``) whose
+#: class, or a base class, has a qualified name (``module.Class``) matching their ``patterns``.
+CONTRIBUTION_KINDS = ("model_loaders", "dataset_loaders", "interpreters", "generators", "metrics",
+                      "model_exporters", "model_adapters")
 
 
 @dataclass(frozen=True)
