@@ -26,9 +26,6 @@ def process_start_time() -> float:
 
 _IMPORTED_AT = time.time()
 
-#: The file in litdesk's log folder that keeps the tracebacks of its own bugs.
-LOG_FILE = "litdesk.log"
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with a mistake in the arguments told in one line (exit code 2) instead of the
@@ -62,7 +59,17 @@ def _app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exit-when-ready", action="store_true",
                         help="exit once every job started at launch has finished")
     parser.add_argument("--screenshot", type=_path, help="save a PNG of the window when ready")
+    parser.add_argument("--reuse-window", action="store_true",
+                        help="open the paths in litdesk's window if one is open (as the desktop "
+                        "launcher does), else in a new one")
+    parser.add_argument("--version", action="version", version=_version_line())
     return parser
+
+
+def _version_line() -> str:
+    from litdesk import __version__
+
+    return f"litdesk {__version__}"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -100,16 +107,12 @@ def _logged_bug(error: BaseException, task: str) -> str:
     traceback on stderr when the log cannot be written)."""
     import traceback
 
-    from litdesk.core import paths
+    from litdesk.core.logs import log_bug
     from litdesk.core.messages import first_line
 
     summary = f"a bug in litdesk, {type(error).__name__}: {first_line(error)} ({task})"
-    try:
-        log = paths.log_dir() / LOG_FILE
-        with open(log, "a", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {task}\n"
-                         + "".join(traceback.format_exception(error)))
-    except OSError:
+    log = log_bug(error, task)
+    if log is None:
         traceback.print_exception(error)
         return summary
     return f"{summary}; details in {log}"
@@ -261,9 +264,29 @@ def audit_command(argv: list[str]) -> int:
         trust=args.trust, use_cache=not args.no_cache, folds=args.folds))
 
 
+def install_desktop_command(argv: list[str]) -> int:
+    """``litdesk install-desktop [--uninstall]``: the launcher entry, icon and file types."""
+    parser = _Parser(
+        prog="litdesk install-desktop", description="Add litdesk to the desktop's launcher, "
+        "with its icon, and as \"Open with\" for CSV, TSV, JSON Lines, Parquet and Arrow files "
+        "(freedesktop: in $XDG_DATA_HOME, by default ~/.local/share).")
+    parser.add_argument("--uninstall", action="store_true", help="remove what it installed")
+    args = parser.parse_args(argv)
+    from litdesk.core.desktop import install_desktop, uninstall_desktop
+
+    if args.uninstall:
+        return _run_batch("removing the desktop entry", uninstall_desktop)
+    return _run_batch("installing the desktop entry", install_desktop)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app or a batch command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from litdesk.core.logs import setup_logging
+
+    setup_logging()
+    if argv and argv[0] == "install-desktop":
+        return install_desktop_command(argv[1:])
     if argv and argv[0] == "inspect":
         return inspect_command(argv[1:])
     if argv and argv[0] == "predict":
@@ -277,11 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "audit":
         return audit_command(argv[1:])
     args = _app_parser().parse_args(argv)
+    if args.reuse_window and args.paths:
+        from litdesk.ui.single_instance import send_to_running
+
+        if send_to_running([Path(path).absolute() for path in args.paths]):
+            return 0
     from litdesk.ui.app import run_app
 
     return run_app(args.paths, device=args.device, exit_when_ready=args.exit_when_ready,
                    screenshot=args.screenshot, started_at=process_start_time(),
-                   trust=args.trust, label=args.label)
+                   trust=args.trust, label=args.label,
+                   single_instance=not args.exit_when_ready)
 
 
 if __name__ == "__main__":

@@ -201,6 +201,8 @@ def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
 # -- the child process -------------------------------------------------------------------
 
 _CHILD_CODE = "from litdesk.core.projection import _child_main; _child_main()"
+#: The first argument that makes a frozen litdesk run :func:`_child_main` (litdesk.__main__).
+CHILD_FLAG = "--projection-child"
 _PROGRESS_MARK, _ERROR_MARK = "litdesk-progress\t", "litdesk-error\t"
 
 
@@ -224,7 +226,7 @@ def _in_child_process(method: str, matrix: np.ndarray, dims: int,
         np.save(inputs, matrix)
         yield Progress(0, 0, f"{label}: starting")
         process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_CODE, method, str(inputs), str(outputs), str(dims),
+            [*_child_command(), method, str(inputs), str(outputs), str(dims),
              json.dumps(dict(params))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             text=True, env=environment)
@@ -262,6 +264,15 @@ def _in_child_process(method: str, matrix: np.ndarray, dims: int,
             process.kill()
             process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _child_command() -> list[str]:
+    """How the child starts: this Python running :data:`_CHILD_CODE`, or, in a frozen app
+    (PyInstaller: no interpreter to hand ``-c``), the app itself with the flag that
+    ``litdesk.__main__`` turns into :func:`_child_main`."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_FLAG]
+    return [sys.executable, "-c", _CHILD_CODE]
 
 
 def _read_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:

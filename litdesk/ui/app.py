@@ -24,19 +24,26 @@ from litdesk.core import paths  # noqa: E402
 def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
             screenshot: Optional[Path] = None, started_at: Optional[float] = None,
             trust: bool = False, label: Optional[str] = None,
-            models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()) -> int:
+            models: Sequence[Model] = (), datasets: Sequence[Dataset] = (),
+            single_instance: bool = False) -> int:
     """Show the window, open ``paths_in`` and the given objects (the demo when there are
-    none) and run the event loop."""
+    none) and run the event loop. With ``single_instance``, the window takes the files of
+    later ``litdesk --reuse-window`` launches (see :mod:`litdesk.ui.single_instance`)."""
     started_at = started_at or time.time()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("litdesk")
     app.setOrganizationName("litdesk")
+    app.setDesktopFileName("litdesk")  # the launcher entry of `litdesk install-desktop`
     from litdesk.ui.main_window import MainWindow
 
     # --trust covers the files named here, not whatever is opened later.
     window = MainWindow(device=device, show_dialogs=not exit_when_ready,
                         trusted_paths=paths_in if trust else (), label=label)
     window.show()
+    if single_instance:
+        from litdesk.ui.single_instance import serve
+
+        serve(window)
     app.processEvents()
     window_shown_s = time.time() - started_at
 

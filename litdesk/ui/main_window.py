@@ -264,6 +264,7 @@ class MainWindow(QMainWindow):
 
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&Plugins", self.show_plugins)
+        help_menu.addAction("Open &Log Folder", self.open_log_folder)
         help_menu.addAction("&About litdesk", self.show_about)
 
     def _choice_menu(self, menu, setting: str, current: str, choices: dict[str, str]
@@ -472,8 +473,37 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Plugins", "<br>".join(lines))
 
     def show_about(self) -> None:
-        """Version and where litdesk keeps its files."""
-        QMessageBox.about(self, "About litdesk",
+        """Versions (litdesk, Python, torch, Qt), the device and where litdesk keeps its files,
+        selectable and copied with one button for a bug report."""
+        import html
+
+        import PySide6
+        from PySide6.QtCore import qVersion
+        from PySide6.QtGui import QGuiApplication
+
+        from litdesk.core.about import about_facts
+
+        facts = about_facts(self.workbench.device, f"{qVersion()} (PySide6 {PySide6.__version__})")
+        rows = "".join(f"<tr><td><b>{html.escape(label)}</b>&nbsp;&nbsp;</td>"
+                       f"<td>{html.escape(value)}</td></tr>" for label, value in facts)
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About litdesk",
                           f"<b>litdesk {__version__}</b><br>Understand and compare ML models, "
-                          f"offline.<br><br>Settings: {paths.config_dir()}<br>"
-                          f"Cache: {paths.cache_dir()}")
+                          f"offline.<br><br><table>{rows}</table>", parent=self)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        copy = box.addButton("&Copy to Clipboard", QMessageBox.ButtonRole.ActionRole)
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(
+            "\n".join(f"{label}: {value}" for label, value in facts)))
+        box.addButton(QMessageBox.StandardButton.Close)
+        self.about_box = box
+        box.open()
+
+    def open_log_folder(self) -> None:
+        """Show the folder of litdesk's log file in the file manager (to send with a bug
+        report)."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        folder = paths.log_dir()
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.statusBar().showMessage(f"The log folder is {folder}", 10_000)
