@@ -161,7 +161,7 @@ def test_moving_the_threshold_slider_changes_the_metrics(qtbot, dock):
     dock.threshold_slider.setFocus()
     for _ in range(4):
         qtbot.keyClick(dock.threshold_slider, Qt.Key.Key_PageUp)
-    assert dock.thresholds["keywords"] == pytest.approx(0.7)
+    assert dock.session.threshold("keywords") == pytest.approx(0.7)
     at_07 = expected_metrics(dock, 0.7)
     assert dock.metrics["keywords"] == pytest.approx(at_07)
     assert dock.metrics["keywords"]["recall"] < at_half["recall"]
@@ -188,7 +188,7 @@ def test_optimal_threshold_button_moves_the_slider_there(qtbot, dock):
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
     p = dock.session.predictions["keywords"].fields["probas"][:, 1].astype(np.float64)
     expected = ThresholdCounts.of(gold, p).optimal(3.0, 1.0)
-    assert dock.thresholds["keywords"] == pytest.approx(min(1.0, expected))
+    assert dock.session.threshold("keywords") == pytest.approx(min(1.0, expected))
     assert dock.threshold_slider.value() == round(min(1.0, expected) * 1000)
     assert dock.metrics["keywords"] == pytest.approx(expected_metrics(dock, expected))
 

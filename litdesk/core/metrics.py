@@ -357,6 +357,14 @@ def gold_column(dataset: Dataset, spec: types.Spec,
                  and isinstance(field_type, _GOLD_COLUMN_TYPES[family])), None)
 
 
+def positive_index(field_type: types.FieldType) -> Optional[int]:
+    """The positive class of a binary classification output (the one that is not
+    ``null_idx``, else the second), or None when the output is not binary."""
+    if not isinstance(field_type, types.MulticlassPreds) or len(field_type.vocab) != 2:
+        return None
+    return 0 if field_type.null_idx == 1 else 1
+
+
 def model_metrics(predictions: Predictions, dataset: Dataset, rows: Optional[np.ndarray] = None,
                   gold: Optional[str] = None, threshold: Optional[float] = None
                   ) -> dict[str, float]:
@@ -382,10 +390,11 @@ def model_metrics(predictions: Predictions, dataset: Dataset, rows: Optional[np.
         return values if rows is None else values[rows]
     if family == CLASSIFICATION:
         field_type = predictions.spec[name]
-        null_idx = field_type.null_idx  # type: ignore[attr-defined]
         vocab = field_type.vocab  # type: ignore[attr-defined]
-        positive = vocab[1 - null_idx] if len(vocab) == 2 and null_idx in (0, 1) else None
-        return classification_metrics(truth, predicted(name), vocab, threshold, positive)
+        index = positive_index(field_type)
+        positive = vocab[index] if index is not None else None
+        return classification_metrics(truth, predicted(name), vocab,
+                                      threshold if positive is not None else None, positive)
     if family == REGRESSION:
         return regression_metrics(truth, predicted(name))
     if family == MULTILABEL:
@@ -513,18 +522,21 @@ def rank_models(values_by_model: Mapping[str, Mapping[str, float]],
 
 def metrics_table_job(predictions_by_model: Mapping[str, Predictions], dataset: Dataset,
                       groups: Mapping[str, Optional[np.ndarray]], gold: Optional[str] = None,
-                      reference: Optional[str] = None) -> Job[MetricsTable]:
+                      reference: Optional[str] = None,
+                      thresholds: Optional[Mapping[str, float]] = None) -> Job[MetricsTable]:
     """Every model's metrics on every group of rows (``None`` rows: the whole dataset), with
     the best model per metric and the deltas of :func:`rank_models`; progress per group.
 
     ``gold`` names the gold column for all models; by default each model's own
     (:func:`gold_column`). Models without a measurable output or gold column get no entry.
+    ``thresholds`` (by model name) are the binary classifiers' decision thresholds.
     """
+    thresholds = thresholds or {}
     entries: list[MetricsEntry] = []
     yield Progress(0, len(groups), "metrics")
     for done, (group, rows) in enumerate(groups.items(), start=1):
         size = len(dataset) if rows is None else len(rows)
-        values = {model: model_metrics(predictions, dataset, rows, gold)
+        values = {model: model_metrics(predictions, dataset, rows, gold, thresholds.get(model))
                   for model, predictions in predictions_by_model.items()}
         values = {model: measured for model, measured in values.items() if measured}
         best, delta = rank_models(values, reference)

@@ -20,7 +20,7 @@ import numpy as np
 from litdesk.api import Dataset
 from litdesk.core.categories import MISSING, encode_categories
 from litdesk.core.jobs import Job, Progress, run_job
-from litdesk.core.metrics import gold_column
+from litdesk.core.metrics import gold_column, positive_index
 from litdesk.core.predict import Predictions
 
 
@@ -70,13 +70,20 @@ class Outcomes:
         return float(right.mean()) if right.size else None
 
 
-def model_outcome(dataset: Dataset, predictions: Predictions) -> Optional[ModelOutcome]:
-    """The outcome of one model's predictions, or None when it has no classification output."""
+def model_outcome(dataset: Dataset, predictions: Predictions,
+                  threshold: Optional[float] = None) -> Optional[ModelOutcome]:
+    """The outcome of one model's predictions, or None when it has no classification output.
+
+    With ``threshold``, a binary classifier predicts its positive class where that class's
+    probability is at least the threshold (the rule of the Scalars dock and the metrics)."""
     labelled = predictions.predicted_labels()
     if labelled is None:
         return None
     field, predicted, labels = labelled
     probabilities = predictions.fields[field]
+    positive = positive_index(predictions.spec[field])
+    if threshold is not None and positive is not None:
+        predicted = np.where(probabilities[:, positive] >= threshold, positive, 1 - positive)
     confidence = probabilities[np.arange(len(predicted)), predicted]
     gold_name = gold_column(dataset, predictions.spec)
     gold = None if gold_name is None else encode_categories(
@@ -103,19 +110,23 @@ def disagreement(models: Mapping[str, ModelOutcome], num_rows: int) -> np.ndarra
     return disagree
 
 
-def compute_outcomes(dataset: Dataset, predictions: Mapping[str, Predictions]) -> Outcomes:
-    """The :class:`Outcomes` of ``predictions`` (by model name) on ``dataset``."""
-    return run_job(outcomes_job(dataset, predictions))
+def compute_outcomes(dataset: Dataset, predictions: Mapping[str, Predictions],
+                     thresholds: Optional[Mapping[str, float]] = None) -> Outcomes:
+    """The :class:`Outcomes` of ``predictions`` (by model name) on ``dataset``; ``thresholds``
+    (by model name) are the binary classifiers' decision thresholds."""
+    return run_job(outcomes_job(dataset, predictions, thresholds))
 
 
-def outcomes_job(dataset: Dataset, predictions: Mapping[str, Predictions]) -> Job[Outcomes]:
+def outcomes_job(dataset: Dataset, predictions: Mapping[str, Predictions],
+                 thresholds: Optional[Mapping[str, float]] = None) -> Job[Outcomes]:
     """:func:`compute_outcomes` as a job (a step per model), for the runner."""
+    thresholds = thresholds or {}
     models: dict[str, ModelOutcome] = {}
     for done, (name, model_predictions) in enumerate(predictions.items()):
         yield Progress(done, len(predictions), f"Outcomes of {name}")
         if len(model_predictions) != len(dataset):
             continue  # predictions of rows added since, still on their way
-        outcome = model_outcome(dataset, model_predictions)
+        outcome = model_outcome(dataset, model_predictions, thresholds.get(name))
         if outcome is not None:
             models[name] = outcome
     return Outcomes(dataset.name, len(dataset), models, disagreement(models, len(dataset)))

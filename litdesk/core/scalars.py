@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from litdesk.api import types
+from litdesk.core.metrics import positive_index as positive_class
 from litdesk.core.outcomes import ModelOutcome
 from litdesk.core.predict import Predictions
 
@@ -59,14 +60,6 @@ def model_scores(predictions: Predictions) -> list[Score]:
         elif isinstance(field_type, (types.RegressionScore, types.Scalar)):
             scores.append(Score(predictions.model_name, name))
     return scores
-
-
-def positive_class(field_type: types.FieldType) -> Optional[int]:
-    """The positive class of a binary classification output (the one that is not
-    ``null_idx``, else the second), or None when the output is not binary."""
-    if not isinstance(field_type, types.MulticlassPreds) or len(field_type.vocab) != 2:
-        return None
-    return 0 if field_type.null_idx == 1 else 1
 
 
 def primary_score(model_name: str, output_spec: types.Spec) -> Optional[Score]:

@@ -25,6 +25,8 @@ _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 SELECT_MODES = ("replace", "add", "toggle")
 #: The slice that holds the rows the user starred.
 STARRED_SLICE = "Starred"
+#: A binary classifier's decision threshold until the user moves it: its top class.
+DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Session:
     selection_changed = Signal(object)
     #: The active dataset's outcomes (:attr:`outcomes`) were computed again.
     outcomes_changed = Signal()
+    #: A binary classifier's decision threshold changed (the model's name).
+    thresholds_changed = Signal(str)
 
     def __init__(self) -> None:
         self.datasets: dict[str, Dataset] = {}
@@ -88,6 +92,9 @@ class Session:
         self._slices: dict[str, dict[str, np.ndarray]] = {}
         self.selection = Selection()
         self._outcomes: Optional[Outcomes] = None
+        #: Per binary classifier (by name), the positive-class probability from which it calls
+        #: a row positive; every view (outcomes, scalars, metrics, confusion) uses it.
+        self.thresholds: dict[str, float] = {}
 
     @property
     def outcomes(self) -> Optional[Outcomes]:
@@ -98,6 +105,18 @@ class Session:
                 or current.num_rows != len(self.dataset):
             return None
         return current
+
+    def threshold(self, model: str) -> float:
+        """Model ``model``'s decision threshold (0.5 until the user moves it)."""
+        return self.thresholds.get(model, DEFAULT_THRESHOLD)
+
+    def set_threshold(self, model: str, value: float) -> None:
+        """Set a binary classifier's decision threshold (clamped to [0, 1]) for every view."""
+        value = min(1.0, max(0.0, float(value)))
+        if self.thresholds.get(model) == value:
+            return
+        self.thresholds[model] = value
+        self.thresholds_changed.emit(model)
 
     def set_outcomes(self, outcomes: Outcomes) -> None:
         """Keep the outcomes the workbench computed (ignored when the rows changed since)."""

@@ -39,6 +39,8 @@ from litdesk.core.slice_store import SliceStore
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: The setting that keeps each binary classifier's decision threshold: {model name: threshold}.
+THRESHOLDS_SETTING = "models/thresholds"
 
 
 @dataclass
@@ -100,8 +102,16 @@ class Workbench:
         self.session.dataset_changed.connect(self.predict_missing)
         self.session.rows_added.connect(lambda _rows: self.predict_missing())
         for signal in (self.session.dataset_changed, self.session.spec_changed,
-                       self.session.predictions_changed, self.session.rows_added):
+                       self.session.predictions_changed, self.session.rows_added,
+                       self.session.thresholds_changed):
             signal.connect(self.refresh_outcomes)
+        # Each binary classifier's decision threshold comes back on the next launch.
+        saved = self.settings.get(THRESHOLDS_SETTING, {})
+        self.session.thresholds.update(
+            {str(name): float(value) for name, value in (saved or {}).items()
+             if isinstance(value, (int, float)) and 0.0 <= value <= 1.0})
+        self.session.thresholds_changed.connect(
+            lambda _name: self._save_setting(THRESHOLDS_SETTING, dict(self.session.thresholds)))
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -299,7 +309,8 @@ class Workbench:
             if generation == self._outcomes_generation:
                 self.session.set_outcomes(outcomes)
 
-        self.runner.submit(outcomes_job(dataset, predictions), "Outcomes", deliver,
+        self.runner.submit(outcomes_job(dataset, predictions, dict(self.session.thresholds)),
+                           "Outcomes", deliver,
                            self._report_failure, interactive=True)  # every view waits on it
 
     # -- datapoints the user makes -----------------------------------------------------------

@@ -36,11 +36,14 @@ FIXED_COLUMNS = ("group", "model", "rows", "measured")
 
 def groups_job(predictions: Mapping[str, Predictions], dataset: Dataset,
                groups: dict[str, Optional[np.ndarray]], facet: Optional[str], bins: int,
-               gold: Optional[str], reference: Optional[str]) -> Job[MetricsTable]:
-    """``groups`` and the groups of a ``facet`` field, measured by :func:`metrics_table_job`."""
+               gold: Optional[str], reference: Optional[str],
+               thresholds: Optional[Mapping[str, float]] = None) -> Job[MetricsTable]:
+    """``groups`` and the groups of a ``facet`` field, measured by :func:`metrics_table_job`
+    (binary classifiers at their ``thresholds``)."""
     if facet is not None:
         groups = {**groups, **facet_groups(dataset, facet, bins)}
-    return (yield from metrics_table_job(predictions, dataset, groups, gold, reference))
+    return (yield from metrics_table_job(predictions, dataset, groups, gold, reference,
+                                         thresholds))
 
 
 class MetricsDock(RefreshWhenShown):
@@ -104,6 +107,7 @@ class MetricsDock(RefreshWhenShown):
         for signal in (session.predictions_changed, session.dataset_changed,
                        session.spec_changed, session.rows_added, session.slices_changed):
             signal.connect(self._on_session_changed)
+        session.thresholds_changed.connect(self._on_session_changed)
 
     def _on_session_changed(self, *_args) -> None:
         self._slot.cancel()  # measured on what is gone
@@ -162,7 +166,8 @@ class MetricsDock(RefreshWhenShown):
             return
         self._slot.submit(groups_job(predictions, dataset, self.groups(), facet,
                                      self.bins.value(), self.gold_choice.currentData(),
-                                     self.reference_choice.currentData()),
+                                     self.reference_choice.currentData(),
+                                     dict(self.session.thresholds)),
                           self._show, self._on_failed)
 
     def _on_failed(self, failure: JobFailed) -> None:

@@ -167,7 +167,6 @@ class ScalarsDock(RefreshWhenShown):
         self.session = session
         self.runner = runner
         self.scores: list[Score] = []
-        self.thresholds: dict[str, float] = {}  # per binary model
         self.binary: dict[str, BinaryOutcome] = {}
         self.metrics: dict[str, dict[str, float]] = {}  # per binary model, at its threshold
         self.curves: dict[str, BinaryCurves] = {}
@@ -255,6 +254,7 @@ class ScalarsDock(RefreshWhenShown):
                        session.predictions_changed, session.outcomes_changed):
             signal.connect(self._on_data_changed)
         session.selection_changed.connect(self._on_selection)
+        session.thresholds_changed.connect(self._on_threshold)
 
     def _curve_plot(self, x_label: str, y_label: str) -> pg.PlotWidget:
         plot = pg.PlotWidget(background="w")
@@ -276,6 +276,8 @@ class ScalarsDock(RefreshWhenShown):
             lambda value: self.set_threshold(value / SLIDER_STEPS))
         self.threshold_spin = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1.0,
                                              singleStep=0.01)
+        # A typed threshold applies on Enter (each keystroke would re-run every view).
+        self.threshold_spin.setKeyboardTracking(False)
         self.threshold_spin.valueChanged.connect(self.set_threshold)
         self.cost_ratio = QDoubleSpinBox(decimals=2, minimum=0.01, maximum=100.0,
                                          singleStep=0.1, value=1.0)
@@ -396,8 +398,6 @@ class ScalarsDock(RefreshWhenShown):
 
     def _show_binary(self, binary: dict[str, BinaryOutcome]) -> None:
         self.binary = binary
-        for name in binary:
-            self.thresholds.setdefault(name, 0.5)
         self.metrics = {}
         self.curves = {name: found.curves for name, found in binary.items()
                        if found.curves is not None}
@@ -516,9 +516,13 @@ class ScalarsDock(RefreshWhenShown):
         model = self.threshold_model()
         if model is None:
             return
-        self.thresholds[model] = float(value)
+        self.session.set_threshold(model, value)  # every view follows (_on_threshold)
+
+    def _on_threshold(self, model: str) -> None:
+        """A model's threshold moved (here or anywhere): its metrics, line and points follow."""
         self.metrics.pop(model, None)
-        self._update_threshold_panel()
+        if model in self.binary:
+            self._update_threshold_panel()
 
     def move_to_optimal_threshold(self) -> None:
         """Move the threshold to the lowest expected cost for the chosen cost ratio."""
@@ -534,7 +538,7 @@ class ScalarsDock(RefreshWhenShown):
         if model is None:
             self.threshold_line.hide()
             return
-        threshold = self.thresholds[model]
+        threshold = self.session.threshold(model)
         for widget, value in ((self.threshold_slider, round(threshold * SLIDER_STEPS)),
                               (self.threshold_spin, threshold)):
             widget.blockSignals(True)
@@ -553,11 +557,11 @@ class ScalarsDock(RefreshWhenShown):
         """Metrics of each binary classifier at its threshold (only changed ones looked up)."""
         for model, binary in self.binary.items():
             if model not in self.metrics:
-                self.metrics[model] = binary.counts.metrics(self.thresholds[model])
+                self.metrics[model] = binary.counts.metrics(self.session.threshold(model))
         self.metrics_table.setRowCount(len(self.metrics))
         self.metrics_table.setVerticalHeaderLabels(list(self.metrics))
         for row, (model, values) in enumerate(self.metrics.items()):
-            cells = [self.thresholds[model]] + [values[name] for name in METRIC_NAMES]
+            cells = [self.session.threshold(model)] + [values[name] for name in METRIC_NAMES]
             for column, number in enumerate(cells):
                 self.metrics_table.setItem(row, column, QTableWidgetItem(f"{number:.3f}"))
         self.metrics_table.resizeColumnsToContents()
@@ -586,6 +590,6 @@ class ScalarsDock(RefreshWhenShown):
     def _draw_curve_points(self) -> None:
         """Mark each model's current threshold on its PR and ROC curves."""
         for model, (pr_marker, roc_marker) in self._curve_points.items():
-            point = self.binary[model].counts.point(self.thresholds[model])
+            point = self.binary[model].counts.point(self.session.threshold(model))
             pr_marker.setData(x=[point.recall], y=[point.precision])
             roc_marker.setData(x=[point.false_positive_rate], y=[point.recall])
