@@ -47,10 +47,39 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def commands() -> dict[str, Callable[[list[str]], int]]:
+    """Every command besides the app, by name: this module's ``<name>_command`` functions
+    (``install_desktop_command`` is ``install-desktop``). ``main`` dispatches through it and
+    ``--help`` lists it, so a command added is both without a list to keep."""
+    return {name[:-len("_command")].replace("_", "-"): function
+            for name, function in globals().items()
+            if name.endswith("_command") and callable(function) and not name.startswith("_")}
+
+
+def command_summary(function: Callable) -> str:
+    """The one-line description of a command: its docstring's first sentence, after the
+    ``litdesk NAME ARGS``: of its opening."""
+    import re
+
+    text = " ".join((function.__doc__ or "").split("\n\n")[0].split())
+    text = re.sub(r"^``[^`]*``:\s*", "", text)
+    return text[:1].upper() + text[1:]
+
+
+def _commands_epilog() -> str:
+    listed = commands()
+    width = max(map(len, listed), default=0)
+    lines = [f"  {name:<{width}}  {command_summary(function)}"
+             for name, function in sorted(listed.items())]
+    return "commands (litdesk COMMAND --help for each one's options):\n" + "\n".join(lines)
+
+
 def _app_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="litdesk", description="Understand and compare ML models, offline. With no paths, "
-        "opens the built-in demo. Other commands: litdesk inspect PATH.")
+        prog="litdesk", usage="litdesk [options] [PATH ...]\n       litdesk COMMAND ...",
+        description="Understand and compare ML models, offline. With no paths, opens the "
+        "built-in demo.", epilog=_commands_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", help="datasets and models to open")
     parser.add_argument("--device", help="torch device for models: auto, cpu, cuda, mps")
     parser.add_argument("--trust", action="store_true",
@@ -130,15 +159,43 @@ def describe_field(field_type) -> str:
     return field_type.type_name
 
 
+def describe_model(model, path: Path) -> str:
+    """What ``litdesk inspect`` prints of a model: its kind, inputs, outputs and labels."""
+    from litdesk.core.model_summary import model_kind, model_labels
+
+    labels = model_labels(model)
+    lines = [f"{model.name}: {model_kind(model)} ({path})", "inputs:"]
+    lines += [f"  {name}: {describe_field(field_type)}"
+              + ("" if field_type.required else " (optional)")
+              for name, field_type in model.input_spec().items()]
+    lines.append("outputs:")
+    lines += [f"  {name}: {field_type.type_name}"
+              for name, field_type in model.output_spec().items()]
+    if labels:
+        lines.append(f"labels ({len(labels)}): {', '.join(labels)}")
+    return "\n".join(lines)
+
+
 def inspect_command(argv: list[str]) -> int:
-    """``litdesk inspect PATH``: print a dataset's spec and row count."""
-    parser = _Parser(prog="litdesk inspect", description="Load a dataset and print its spec.")
+    """``litdesk inspect PATH``: describe a dataset (its spec and row count) or a model (its
+    kind, inputs, outputs and labels)."""
+    parser = _Parser(prog="litdesk inspect", description="Load a dataset and print its spec "
+                     "and row count, or a model and print its kind, inputs, outputs and labels.")
     parser.add_argument("path", type=_path)
+    parser.add_argument("--device", help="where a model loads: auto, cpu, cuda, mps")
+    parser.add_argument("--trust", action="store_true",
+                        help="allow the model file to run code when loaded (pickles)")
     args = parser.parse_args(argv)
 
     def work() -> str:
         from litdesk.core.loaders import load_dataset
+        from litdesk.core.model_loading import load_model, looks_like_model
 
+        if looks_like_model(args.path):
+            from litdesk.api import LoadOptions
+
+            model = load_model(args.path, LoadOptions(device=args.device, trust=args.trust))
+            return describe_model(model, args.path)
         dataset = load_dataset(args.path)
         return "\n".join([f"{dataset.name}: {len(dataset):,} rows"] + [
             f"  {name}: {describe_field(field_type)}"
@@ -285,20 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     from litdesk.core.logs import setup_logging
 
     setup_logging()
-    if argv and argv[0] == "install-desktop":
-        return install_desktop_command(argv[1:])
-    if argv and argv[0] == "inspect":
-        return inspect_command(argv[1:])
-    if argv and argv[0] == "predict":
-        return predict_command(argv[1:])
-    if argv and argv[0] == "project":
-        return project_command(argv[1:])
-    if argv and argv[0] == "compare":
-        return compare_command(argv[1:])
-    if argv and argv[0] == "explain":
-        return explain_command(argv[1:])
-    if argv and argv[0] == "audit":
-        return audit_command(argv[1:])
+    command = commands().get(argv[0]) if argv else None
+    if command is not None:
+        return command(argv[1:])
     args = _app_parser().parse_args(argv)
     if args.reuse_window and args.paths:
         from litdesk.ui.single_instance import send_to_running

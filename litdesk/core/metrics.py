@@ -341,7 +341,8 @@ def gold_column(dataset: Dataset, spec: types.Spec,
 
     That output's ``parent`` (LIT's convention; through the model's input ``binding`` when
     given), else a column named like a label (:data:`GOLD_NAMES`) of a type that fits the
-    output: categorical for a classifier, numeric for a regressor, text for a generator.
+    output: categorical for a classifier, numeric for a regressor, text for a generator; else,
+    for a classifier, the categorical column whose values are its labels.
     """
     output = metric_output(spec)
     if output is None:
@@ -352,9 +353,27 @@ def gold_column(dataset: Dataset, spec: types.Spec,
         column = (binding or {}).get(parent, parent)
         if column in dataset.table.column_names:
             return column
-    return next((column for column, field_type in dataset.spec().items()
-                 if column.lower() in GOLD_NAMES
-                 and isinstance(field_type, _GOLD_COLUMN_TYPES[family])), None)
+    named = next((column for column, field_type in dataset.spec().items()
+                  if column.lower() in GOLD_NAMES
+                  and isinstance(field_type, _GOLD_COLUMN_TYPES[family])), None)
+    if named is not None or family != CLASSIFICATION:
+        return named
+    return _column_of_labels(dataset, getattr(spec[name], "vocab", None) or ())
+
+
+def _column_of_labels(dataset: Dataset, labels: Sequence[str]) -> Optional[str]:
+    """The categorical column whose values are most like ``labels`` (a classifier's
+    vocabulary): it shares at least two of them (one for a one-label model), and they are at
+    least half of its values. Read from the columns' declared categories, not their rows."""
+    labels = set(map(str, labels))
+    best, best_shared = None, 0
+    for column, field_type in dataset.spec().items():
+        values = set(map(str, getattr(field_type, "vocab", None) or ()))
+        shared = len(values & labels)
+        if isinstance(field_type, types.CategoryLabel) and shared >= min(2, len(labels)) \
+                and 2 * shared >= len(values) and shared > best_shared:
+            best, best_shared = column, shared
+    return best
 
 
 def positive_index(field_type: types.FieldType) -> Optional[int]:

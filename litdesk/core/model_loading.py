@@ -58,3 +58,10 @@ def load_model_job(path: Path | str, options: LoadOptions = LoadOptions()) -> Jo
     model = load_model(path, options)
     yield Progress(1, 1, f"Loaded model {model.name}")
     return model
+
+
+def model_file_patterns(registry: PluginRegistry | None = None) -> list[str]:
+    """The file names and wildcards that the model loaders accept (``*.joblib``,
+    ``linear_text_model.json``, ...), for a file dialog's filter."""
+    loaders = (registry or discover_plugins()).model_loaders
+    return list(dict.fromkeys(pattern for loader in loaders for pattern in loader.patterns))

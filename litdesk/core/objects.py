@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import fnmatch
+from typing import Any, Optional
 
 from litdesk.api import Dataset, Model
+from litdesk.core.plugins import Contribution, PluginRegistry, discover_plugins
 
 
 def as_dataset(obj: Any, name: str) -> Dataset:
@@ -41,4 +43,22 @@ def as_model(obj: Any, name: str) -> Model:
 
     if is_lit_model(obj):
         return adapt(obj, name)
-    raise TypeError(f"model {name!r}: a {type(obj).__name__} is neither a litdesk nor a LIT model")
+    adapter = find_model_adapter(obj)
+    if adapter is not None:
+        try:
+            return adapter.load_callable()(obj, name)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"model {name!r}: {error}") from error
+    raise TypeError(f"model {name!r}: a {type(obj).__name__} is neither a litdesk nor a LIT "
+                    "model, nor an object an installed plugin adapts (a scikit-learn estimator)")
+
+
+def find_model_adapter(obj: Any, registry: Optional[PluginRegistry] = None
+                       ) -> Optional[Contribution]:
+    """The declared model adapter whose patterns match the qualified name of ``obj``'s class
+    or of one of its base classes (``sklearn.pipeline.Pipeline``), or None."""
+    names = [f"{cls.__module__}.{cls.__qualname__}" for cls in type(obj).__mro__]
+    adapters = (registry or discover_plugins()).contributions.get("model_adapters", [])
+    return next((adapter for adapter in adapters
+                 if any(fnmatch.fnmatchcase(qualified, pattern) for qualified in names
+                        for pattern in adapter.patterns)), None)

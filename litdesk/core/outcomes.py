@@ -34,6 +34,9 @@ class ModelOutcome:
     confidence: np.ndarray  # per row, the probability of the predicted label
     gold_column: Optional[str]  # the dataset column of gold labels, None when there is none
     gold: Optional[np.ndarray]  # per row, the gold label's index in ``labels``, -1 if unknown
+    #: Gold labels the model cannot predict (not in ``labels``) and their rows, most first;
+    #: those rows are left out of its metrics.
+    unpredictable: tuple[tuple[str, int], ...] = ()
 
     @property
     def has_gold(self) -> Optional[np.ndarray]:
@@ -88,8 +91,44 @@ def model_outcome(dataset: Dataset, predictions: Predictions,
     gold_name = gold_column(dataset, predictions.spec)
     gold = None if gold_name is None else encode_categories(
         dataset.table.column(gold_name), labels, closed=True).codes
+    unpredictable = () if gold is None else _unpredictable(dataset.table.column(gold_name),
+                                                           gold == MISSING)
     return ModelOutcome(field, tuple(str(label) for label in labels), predicted.astype(np.int64),
-                        confidence, gold_name, gold)
+                        confidence, gold_name, gold, unpredictable)
+
+
+def _unpredictable(column, unknown: np.ndarray) -> tuple[tuple[str, int], ...]:
+    """The gold values of the rows in ``unknown`` (not a label of the model, or missing),
+    missing ones left out, with their counts, most first."""
+    if not unknown.any():
+        return ()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pc.drop_null(pc.filter(column, pa.array(unknown)))
+    if not len(values):
+        return ()
+    counts = pc.value_counts(values.cast(pa.string()) if not pa.types.is_string(values.type)
+                             else values)
+    pairs = [(str(item["values"]), int(item["counts"])) for item in counts.to_pylist()]
+    return tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
+
+
+def unpredictable_note(model: str, outcome: ModelOutcome) -> Optional[str]:
+    """"1,021 rows with gold `neutral`, which bert_tiny cannot predict, are left out", or None
+    when every gold label is one the model predicts."""
+    if not outcome.unpredictable:
+        return None
+    shown = outcome.unpredictable[:3]
+    (value, count), *others = shown
+    parts = [f"{count:,} {'row' if count == 1 else 'rows'} with gold `{value}`"]
+    parts += [f"{count:,} with gold `{value}`" for value, count in others]
+    rest = sum(count for _value, count in outcome.unpredictable[3:])
+    if rest:
+        parts.append(f"{rest:,} with other gold labels")
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    total = sum(count for _value, count in outcome.unpredictable)
+    return f"{listed}, which {model} cannot predict, {'is' if total == 1 else 'are'} left out"
 
 
 def disagreement(models: Mapping[str, ModelOutcome], num_rows: int) -> np.ndarray:

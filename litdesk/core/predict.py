@@ -21,27 +21,86 @@ class SpecMismatchError(ValueError):
     """The model needs an input the dataset does not have."""
 
 
+#: How the user settles which column an input reads, when several would do.
+CHOOSE_INPUTS = "choose in Models ▸ Inputs…"
+
+
+#: Where a model keeps the input mappings the user chose, by dataset name (in the instance's
+#: own ``__dict__``: a deferred model must not load its real model to answer).
+_MAPPINGS_ATTRIBUTE = "_litdesk_input_mappings"
+
+
+def input_mapping(model: Model, dataset_name: str) -> dict[str, str]:
+    """The columns the user mapped ``model``'s input fields to on the dataset called
+    ``dataset_name`` (field -> column; empty when none)."""
+    return dict(getattr(model, "__dict__", {}).get(_MAPPINGS_ATTRIBUTE, {}).get(dataset_name, {}))
+
+
+def set_input_mapping(model: Model, dataset_name: str, mapping: dict[str, str]) -> None:
+    """Read ``model``'s input fields from these columns of the dataset ``dataset_name``
+    (field -> column); the fields left out bind by name or type, as before."""
+    mappings = vars(model).setdefault(_MAPPINGS_ATTRIBUTE, {})
+    mappings[dataset_name] = {str(field): str(column) for field, column in mapping.items()}
+
+
+def input_candidates(model: Model, dataset: Dataset) -> dict[str, list[str]]:
+    """Per model input field, the dataset columns of its type that it could read."""
+    data_spec = dataset.spec()
+    by_type: dict[type, list[str]] = {}
+    for column, column_type in data_spec.items():
+        by_type.setdefault(type(column_type), []).append(column)
+    return {name: list(by_type.get(type(field_type), ()))
+            for name, field_type in model.input_spec().items()}
+
+
 def bind_inputs(model: Model, dataset: Dataset) -> dict[str, str]:
     """Map each model input field to a dataset column.
 
-    A field binds to the column of the same name, else to the only column of the same type.
-    Raises :class:`SpecMismatchError` naming the required fields that find no column.
+    A field reads the column the user mapped it to (:func:`set_input_mapping`) while that
+    column still has the field's type, else the column of the same name, else the only column
+    of the same type. Raises :class:`SpecMismatchError` naming the required fields that find
+    no column, and the columns to choose from when several would do.
     """
+    return bind_with(model, dataset, input_mapping(model, dataset.name))
+
+
+def mapping_problem(model: Model, dataset: Dataset, mapping: dict[str, str]) -> str | None:
+    """Why ``model`` could not read ``dataset`` with ``mapping`` (field -> column), or None."""
+    try:
+        bind_with(model, dataset, mapping)
+    except SpecMismatchError as error:
+        return str(error)
+    return None
+
+
+def bind_with(model: Model, dataset: Dataset, mapped: dict[str, str]) -> dict[str, str]:
+    """:func:`bind_inputs` with the fields in ``mapped`` read from the columns it names."""
     data_spec = dataset.spec()
     binding: dict[str, str] = {}
-    missing = []
+    missing, ambiguous = [], []
     for name, field_type in model.input_spec().items():
+        chosen = mapped.get(name)
+        if chosen in data_spec and type(data_spec[chosen]) is type(field_type):
+            binding[name] = chosen
+            continue
         if name in data_spec:
             binding[name] = name
             continue
         same_type = [col for col, t in data_spec.items() if type(t) is type(field_type)]
         if len(same_type) == 1:
             binding[name] = same_type[0]
+        elif same_type and field_type.required:
+            shown = ", ".join(same_type[:6]) + (", …" if len(same_type) > 6 else "")
+            ambiguous.append(f"{name} ({field_type.type_name}: one of {shown})")
         elif field_type.required:
             missing.append(f"{name} ({field_type.type_name})")
     if missing:
         raise SpecMismatchError(
             f"model {model.name} needs {', '.join(missing)}, which dataset {dataset.name} lacks")
+    if ambiguous:
+        raise SpecMismatchError(
+            f"model {model.name} can read several columns of dataset {dataset.name} for "
+            f"{'; '.join(ambiguous)}: {CHOOSE_INPUTS}")
     return binding
 
 

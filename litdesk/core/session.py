@@ -17,7 +17,7 @@ from psygnal import Signal
 from litdesk.api import Dataset, Model, Spec
 from litdesk.core.datapoints import NewDatapoint, with_datapoints
 from litdesk.core.outcomes import Outcomes
-from litdesk.core.predict import Predictions
+from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs
 from litdesk.core.rows import contains, sorted_unique, symmetric_difference
 
 _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
@@ -196,6 +196,47 @@ class Session:
         self.models[model.name] = model
         self.models_changed.emit()
         return model.name
+
+    def model_problem(self, name: str) -> Optional[str]:
+        """Why model ``name`` is not run on the active dataset (its inputs find no column, or
+        several), or None when it fits. A model that does not fit is left out, not an error."""
+        model = self.models.get(name)
+        if model is None or self.dataset is None:
+            return None
+        try:
+            bind_inputs(model, self.dataset)
+        except SpecMismatchError as error:
+            return str(error)
+        return None
+
+    def fitting_models(self) -> dict[str, Model]:
+        """The models whose inputs fit the active dataset, by name: those the views run."""
+        return {name: model for name, model in self.models.items()
+                if self.model_problem(name) is None}
+
+    def remove_model(self, name: str) -> None:
+        """Close model ``name``: it and its predictions on every dataset are dropped."""
+        if self.models.pop(name, None) is None:
+            return
+        self.forget_predictions(name)
+        self.models_changed.emit()
+
+    def replace_model(self, name: str, model: Model) -> None:
+        """Put ``model`` (a reloaded one) in the place of model ``name``, under the same name;
+        the old one's predictions are dropped, to be predicted again."""
+        model.name = name
+        self.models[name] = model
+        self.forget_predictions(name)
+        self.models_changed.emit()
+
+    def forget_predictions(self, name: str, dataset_name: Optional[str] = None) -> None:
+        """Drop model ``name``'s predictions on one dataset (default: every dataset)."""
+        active = False
+        for dataset, predictions in self._predictions.items():
+            if dataset_name in (None, dataset) and predictions.pop(name, None) is not None:
+                active = active or (self.dataset is not None and dataset == self.dataset.name)
+        if active:
+            self.predictions_changed.emit(name)
 
     def update_spec(self, changes: dict) -> None:
         """Replace the field types of some columns of the active dataset (user corrections)."""

@@ -27,17 +27,20 @@ from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predict
 from litdesk.core.jobs import Job, JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, journal_for
 from litdesk.core.loaders import iter_load_dataset, iter_load_preview, wants_preview
-from litdesk.core.deferred import (ModelRecord, deferred_model, read_record, record_key,
-                                   write_record)
+from litdesk.core.deferred import (ModelRecord, _files_signature, deferred_model, read_record,
+                                   record_key, write_record)
 from litdesk.core.model_loading import load_model, load_model_job, looks_like_model
 from litdesk.core.outcomes import outcomes_job
-from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
+from litdesk.core.predict import (Predictions, SpecMismatchError, bind_inputs, input_mapping,
+                                  predict_job, set_input_mapping)
 from litdesk.core.save import save_dataset_job
 from litdesk.core.session import PartialDataset, Session
 from litdesk.core.settings import Settings
 from litdesk.core.slice_store import SliceStore
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: The setting that keeps the input mappings: {model name: {dataset name: {field: column}}}.
+INPUT_MAPPINGS_SETTING = "models/input_mappings"
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: The setting that keeps each binary classifier's decision threshold: {model name: threshold}.
 THRESHOLDS_SETTING = "models/thresholds"
@@ -77,6 +80,8 @@ class Workbench:
     #: Loading ``path`` would run code from it (a pickle, TorchScript): ask the user, then call
     #: :meth:`open_model` with ``trust=True``. Arguments: the path and the loader's reason.
     trust_required = Signal(object, str)
+    #: A model's files were opened again (its name): it was reloaded, or was open already.
+    model_reopened = Signal(str)
     #: A datapoint could not be added: the value that does not fit, for the editor to show.
     datapoint_rejected = Signal(str)
 
@@ -96,10 +101,15 @@ class Workbench:
         self._journals: dict[str, Journal] = {}  # dataset name -> its journal
         self._pending: list[_PendingDatapoints] = []  # made, being predicted, in order
         self._outcomes_generation = 0
+        #: Model name -> (resolved path, trusted, files signature) of the models opened from files.
+        self.model_sources: dict[str, tuple[Path, bool, object]] = {}
+        self._told_unfit: set[tuple[str, str]] = set()  # (dataset, model) said not to fit
+        self._bindings: dict[tuple[str, str], dict] = {}  # (dataset, model) -> what it read
         self._previews: dict[Path, Optional[str]] = {}  # loading -> its first rows' name
         self.slice_store = SliceStore(self.session)  # slices persist with their dataset
         self.slice_store.message.connect(self.status_message.emit)
         self.session.dataset_changed.connect(self.predict_missing)
+        self.session.spec_changed.connect(self._on_spec_changed)
         self.session.rows_added.connect(lambda _rows: self.predict_missing())
         for signal in (self.session.dataset_changed, self.session.spec_changed,
                        self.session.predictions_changed, self.session.rows_added,
@@ -200,16 +210,91 @@ class Workbench:
         cache, and it loads only when something it must compute is missing.
         """
         path = Path(path)
+        open_already = self.model_named_by(path)
+        if open_already is not None:  # no "name (2)": the same files are one model
+            if self.model_sources[open_already][2] == _files_signature(_resolved(path)):
+                self.status_message.emit(f"{open_already} is open already")
+                self.model_reopened.emit(open_already)
+            else:
+                self.reload_model(open_already, trust=trust)
+            return
         options = LoadOptions(device=self.device, trust=trust, label=self.label,
                               precision=self.precision)
         key = None if trust else record_key(path, options)
         record = read_record(self.cache.folder, key) if key is not None else None
+        source = (_resolved(path), trust, _files_signature(_resolved(path)))
         if record is not None:
-            self._on_model_loaded(deferred_model(record, lambda: load_model(path, options)))
+            self._on_model_loaded(deferred_model(record, lambda: load_model(path, options)),
+                                  source)
             return
         self.runner.submit(self._load_and_record(path, options, key), f"Load {path.name}",
-                           self._on_model_loaded,
+                           lambda model: self._on_model_loaded(model, source),
                            lambda failure: self._on_model_failed(path, failure))
+
+    def model_named_by(self, path: "Path | str") -> Optional[str]:
+        """The open model loaded from ``path``, or None."""
+        resolved = _resolved(path)
+        return next((name for name, source in self.model_sources.items()
+                     if source[0] == resolved), None)
+
+    def reload_model(self, name: str, trust: Optional[bool] = None) -> None:
+        """Read model ``name``'s files again (after retraining, say) and predict again with it.
+
+        A model given from Python has no files: it is reported, nothing changes."""
+        if name not in self.session.models:
+            return
+        if name not in self.model_sources:
+            self.report_error(f"Cannot reload {name}", f"{name} was given from Python, not "
+                              "opened from a file")
+            return
+        path, trusted, _signature = self.model_sources[name]
+        trusted = trusted if trust is None else trust or trusted
+        options = LoadOptions(device=self.device, trust=trusted, label=self.label,
+                              precision=self.precision)
+        key = None if trusted else record_key(path, options)
+
+        def reloaded(model: Model) -> None:
+            if name not in self.session.models:
+                return  # removed meanwhile
+            self.model_sources[name] = (path, trusted, _files_signature(path))
+            for dataset_name in list(self.session.datasets):  # the mappings chosen stay
+                mapping = input_mapping(self.session.models[name], dataset_name)
+                if mapping:
+                    set_input_mapping(model, dataset_name, mapping)
+            self.session.replace_model(name, model)
+            self.status_message.emit(f"Reloaded {name} from {path}")
+            self.model_reopened.emit(name)
+            self.predict_missing()
+
+        self.runner.submit(self._load_and_record(path, options, key), f"Reload {name}",
+                           reloaded, lambda failure: self._on_model_failed(path, failure))
+
+    def remove_model(self, name: str) -> None:
+        """Close model ``name``: its predictions leave every view."""
+        self.model_sources.pop(name, None)
+        self._predicting = {key for key in self._predicting if key[1] != name}
+        self._bindings = {key: value for key, value in self._bindings.items() if key[1] != name}
+        self._told_unfit = {key for key in self._told_unfit if key[1] != name}
+        self.session.remove_model(name)
+        self.status_message.emit(f"Closed {name}")
+
+    def set_input_mapping(self, name: str, mapping: dict[str, str]) -> None:
+        """Read model ``name``'s input fields from these columns of the active dataset (field
+        -> column), remembered for this model and dataset; its predictions are made again."""
+        model, dataset = self.session.models.get(name), self.session.dataset
+        if model is None or dataset is None:
+            return
+        set_input_mapping(model, dataset.name, mapping)
+        saved = dict(self.settings.get(INPUT_MAPPINGS_SETTING, {}) or {})
+        saved[name] = {**saved.get(name, {}), dataset.name: dict(mapping)}
+        self._save_setting(INPUT_MAPPINGS_SETTING, saved)
+        key = (dataset.name, name)
+        self._predicting.discard(key)
+        self._bindings.pop(key, None)
+        self._told_unfit.discard(key)
+        self.session.forget_predictions(name, dataset.name)
+        self.session.models_changed.emit()  # what fits may have changed
+        self.predict_missing()
 
     def _load_and_record(self, path: Path, options: LoadOptions, key: Optional[str]
                          ) -> Job[Model]:
@@ -262,8 +347,14 @@ class Workbench:
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
 
-    def _on_model_loaded(self, model: Model) -> None:
+    def _on_model_loaded(self, model: Model, source: Optional[tuple] = None) -> None:
+        saved = self.settings.get(INPUT_MAPPINGS_SETTING, {}) or {}
+        name = model.name if model.name not in self.session.models else None
+        for dataset_name, mapping in (saved.get(name, {}) if name else {}).items():
+            set_input_mapping(model, dataset_name, mapping)  # remembered from earlier sessions
         name = self.session.add_model(model)
+        if source is not None:
+            self.model_sources[name] = source
         self.model_loaded.emit(name)
         self.predict_missing()
 
@@ -279,21 +370,60 @@ class Workbench:
             if name in self.session.predictions or key in self._predicting:
                 continue
             try:
-                bind_inputs(model, dataset)
-            except SpecMismatchError as error:
-                self._report_failure(JobFailed(f"Predict {name}", error))
+                binding = bind_inputs(model, dataset)
+            except SpecMismatchError as error:  # not run on this dataset; the menu says why
+                if key not in self._told_unfit:
+                    self._told_unfit.add(key)
+                    self.status_message.emit(f"{name} is not run on {dataset.name}: {error}")
                 continue
             self._predicting.add(key)
+            self._bindings[key] = self._binding_signature(binding, dataset)
             self.runner.submit(predict_job(model, dataset, cache=self.cache), f"Predict {name}",
-                               self._on_predictions,
+                               lambda predictions, model=model: self._on_predictions(
+                                   predictions, model),
                                lambda failure, key=key: self._on_predict_failed(key, failure))
+
+    @staticmethod
+    def _binding_signature(binding: dict[str, str], dataset: Dataset) -> dict:
+        """What a model reads of ``dataset``: each input's column and that column's type."""
+        spec = dataset.spec()
+        return {name: (column, spec[column]) for name, column in binding.items()}
+
+    def _on_spec_changed(self) -> None:
+        """A column was retyped: models that now read other columns, or columns of another
+        type, predict again; models that no longer fit lose their predictions."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return
+        changed = False
+        for name, model in self.session.models.items():
+            key = (dataset.name, name)
+            try:
+                now = self._binding_signature(bind_inputs(model, dataset), dataset)
+            except SpecMismatchError:
+                now = None
+            if key in self._bindings and now != self._bindings[key]:
+                del self._bindings[key]
+                self._predicting.discard(key)
+                self.session.forget_predictions(name, dataset.name)
+                changed = True
+            elif key in self._told_unfit and now is not None:
+                self._told_unfit.discard(key)
+                changed = True
+        if changed:
+            self.session.models_changed.emit()  # which models fit changed
+        self.predict_missing()
 
     def _on_predict_failed(self, key: tuple[str, str], failure: JobFailed) -> None:
         self._predicting.discard(key)
         self._report_failure(failure)
 
-    def _on_predictions(self, predictions: Predictions) -> None:
-        self._predicting.discard((predictions.dataset_name, predictions.model_name))
+    def _on_predictions(self, predictions: Predictions, model: Optional[Model] = None) -> None:
+        key = (predictions.dataset_name, predictions.model_name)
+        if model is not None and (self.session.models.get(predictions.model_name) is not model
+                                  or key not in self._predicting):
+            return  # removed, reloaded or remapped since: these are the old model's
+        self._predicting.discard(key)
         self.session.set_predictions(predictions)
 
     def refresh_outcomes(self, *_args) -> None:

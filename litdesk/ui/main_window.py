@@ -19,6 +19,7 @@ from litdesk.core import paths
 from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.jobs import function_job
 from litdesk.core.loaders import SUPPORTED_SUFFIXES
+from litdesk.core.model_loading import model_file_patterns
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.save import SAVE_FORMATS
 from litdesk.core.session import Session
@@ -38,6 +39,7 @@ from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
 from litdesk.ui.jobs import JobRunner
+from litdesk.ui.models_menu import ModelsSection
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
@@ -218,7 +220,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction("Open &Dataset…", QKeySequence.StandardKey.Open, self.open_dataset_dialog)
-        file_menu.addAction("Open &Model…", QKeySequence("Ctrl+Shift+O"), self.open_model_dialog)
+        file_menu.addAction("Open &Model Folder…", QKeySequence("Ctrl+Shift+O"),
+                            self.open_model_dialog)
+        file_menu.addAction("Open Model &File…", QKeySequence("Ctrl+Alt+O"),
+                            self.open_model_file_dialog)
+        file_menu.addAction("Open &Results…", QKeySequence("Ctrl+Alt+R"), self.open_results_dialog)
         file_menu.addAction("Open the &Demo", QKeySequence("Ctrl+Shift+D"), self.open_demo)
         file_menu.addAction("Open the &Tabular Demo", QKeySequence("Ctrl+Shift+T"),
                             self.open_tabular_demo)
@@ -249,6 +255,7 @@ class MainWindow(QMainWindow):
             {"fp32": "Full (float32)", "bf16": "Mixed bfloat16 (GPU)", "fp16": "Mixed float16 (GPU)"})
         models_menu.addSeparator()
         models_menu.addAction("Applies to models opened from now on").setEnabled(False)
+        self.models_section = ModelsSection(models_menu, self.workbench, self)
 
         jobs_menu = self.menuBar().addMenu("&Jobs")
         self.cancel_action = QAction("&Cancel All", self, shortcut=QKeySequence("Esc"),
@@ -398,6 +405,22 @@ class MainWindow(QMainWindow):
                                               f"Datasets ({patterns});;All files (*)")
         if path:
             self.open_paths([path])
+
+    def open_model_file_dialog(self) -> None:
+        """Ask for a single-file model (a pickle, ONNX, TorchScript, litdesk JSON) and open it."""
+        patterns = " ".join(model_file_patterns())
+        path, _ = QFileDialog.getOpenFileName(self, "Open model file", "",
+                                              f"Models ({patterns});;All files (*)")
+        if path:
+            self.open_paths([path])
+
+    def open_results_dialog(self) -> None:
+        """Ask for a results file of ``litdesk predict`` (or any shard of a folder made on
+        Ray) and attach it to the active dataset as a model's predictions."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open results", "",
+                                              "Results of litdesk predict (*.parquet)")
+        if path:
+            self.workbench.open_results(path)
 
     def open_model_dialog(self) -> None:
         """Ask for a model folder and open it."""

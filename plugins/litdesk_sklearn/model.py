@@ -25,6 +25,7 @@ import hashlib
 import importlib.util
 import io
 import math
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -265,3 +266,17 @@ class SklearnModel(Model):
             predicted = np.asarray(self.estimator.predict(features))
             probas = (predicted[:, None] == self.classes[None, :]).astype(np.float64)
         return [{"probas": row} for row in probas]
+
+
+def adapt(estimator: Any, name: str) -> "SklearnModel":
+    """A fitted estimator or pipeline given from Python (``litdesk.show``), as the same file
+    on disk would open. Its fingerprint hashes its pickled bytes, as :func:`load` hashes the
+    file's, so its results are cached the same way."""
+    import pickle
+
+    try:
+        fingerprint = hashlib.sha256(pickle.dumps(estimator, protocol=4)).hexdigest()
+    except Exception:  # an estimator holding a lambda cannot be pickled: no result outlives it
+        fingerprint = f"{type(estimator).__qualname__}:{name}:{id(estimator)}:{os.getpid()}"
+    with _IMPORT_LOCK:
+        return SklearnModel(estimator, name=name, label=DEFAULT_LABEL, fingerprint=fingerprint)

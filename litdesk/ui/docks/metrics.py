@@ -5,6 +5,7 @@ The groups and their metrics are computed on the worker, only while the dock is 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Optional
 
@@ -18,6 +19,7 @@ from litdesk.api import Dataset, types
 from litdesk.core.jobs import Job, JobFailed
 from litdesk.core.metrics import (METRIC_DIRECTIONS, MetricsError, MetricsTable, facet_groups,
                                   gold_column, metrics_table_job)
+from litdesk.core.outcomes import unpredictable_note
 from litdesk.core.predict import Predictions
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
@@ -107,6 +109,7 @@ class MetricsDock(RefreshWhenShown):
         for signal in (session.predictions_changed, session.dataset_changed,
                        session.spec_changed, session.rows_added, session.slices_changed):
             signal.connect(self._on_session_changed)
+        session.outcomes_changed.connect(self._update_summary)  # rows left out, per model
         session.thresholds_changed.connect(self._on_session_changed)
 
     def _on_session_changed(self, *_args) -> None:
@@ -223,10 +226,16 @@ class MetricsDock(RefreshWhenShown):
             keys = [(entry.group, entry.model) for entry in table.entries]
             if self._clicked in keys:
                 self.table.selectRow(keys.index(self._clicked))
+        self._update_summary()
+        self.refreshed.emit()
+
+    def _update_summary(self) -> None:
+        table = self.table_data
+        if table is None:
+            return
         missing = [name for name in self.session.predictions
                    if name not in {entry.model for entry in table.entries}]
         self.summary.setText(self._summary(table, missing))
-        self.refreshed.emit()
 
     def _summary(self, table: MetricsTable, missing: list[str]) -> str:
         dataset = self.session.dataset
@@ -240,7 +249,11 @@ class MetricsDock(RefreshWhenShown):
                          f"{', '.join(missing)}")
         lower = [m for m in table.metric_names if METRIC_DIRECTIONS[m] < 0]
         parts.append("best in bold" + (f" (lowest {', '.join(lower)})" if lower else ""))
-        return " · ".join(parts)
+        outcomes = self.session.outcomes
+        notes = [] if outcomes is None else [
+            unpredictable_note(name, outcome) for name, outcome in outcomes.models.items()
+            if self.gold_choice.currentData() in (None, outcome.gold_column)]
+        return " · ".join(parts) + "".join(f"<br>{html.escape(note)}" for note in notes if note)
 
     def _on_cell_clicked(self, row: int, _column: int) -> None:
         if self.table_data is None or not 0 <= row < len(self.table_data.entries):

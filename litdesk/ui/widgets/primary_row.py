@@ -130,7 +130,7 @@ class PrimaryRowView(RefreshWhenShown):
         self._cancel_jobs()
         self.row = row
         self.start_row(row)
-        for name, model in self.session.models.items():
+        for name, model in self.session.fitting_models().items():
             work = self.job_for(name, model, dataset, row)
             if work is not None:
                 self.submit(name, work, lambda result, name=name: self.show_result(name, row,
