@@ -247,3 +247,27 @@ def test_show_takes_a_scikit_learn_estimator_as_its_file_would_open(qtbot, windo
     assert outcome.gold_column == "label" and outcome.correct.mean() > 0.8
     with pytest.raises(TypeError, match="model 'raw': the Pipeline is not fitted"):
         as_model(make_pipeline(LogisticRegression()), "raw")
+
+
+def test_help_lists_every_command_with_a_line_of_its_own(capsys):
+    from litdesk import cli
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    commands = cli.commands()
+    assert {"inspect", "predict", "compare", "project", "explain"} <= set(commands)
+    for name, function in commands.items():
+        line = next(line for line in shown.splitlines() if line.strip().startswith(name + " "))
+        assert cli.command_summary(function) in line and len(cli.command_summary(function)) > 10
+
+
+def test_inspect_describes_a_model_folder(capsys):
+    from litdesk import cli
+
+    assert cli.main(["inspect", str(LINEAR_MODEL.parent)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.splitlines()[0].startswith("bow_linear: text classifier")
+    assert "inputs:\n  text: TextSegment" in shown and "outputs:\n  probas: MulticlassPreds" in shown
+    assert "labels (2): negative, positive" in shown
