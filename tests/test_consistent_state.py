@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from litdesk.core.metrics import classification_metrics
 from litdesk.core.settings import Settings
@@ -75,3 +75,99 @@ def test_one_threshold_for_scalars_outcomes_confusion_and_metrics(qtbot, window,
         assert Workbench(runner).session.threshold("keywords") == pytest.approx(threshold)
     finally:
         runner.shutdown()
+
+
+def many_rows_window(qtbot, window, tmp_path, rows=300):
+    """The window with a CSV of ``rows`` reviews (numbered, with a wide score) open."""
+    lines = ["text,label,score"] + [f'"review number {i}",{"positive" if i % 3 else "negative"},'
+                                    f"{(i * 7919 % 1000) / 997:.6f}" for i in range(rows)]
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([path])
+    return window.table_dock
+
+
+def test_clearing_filters_keeps_the_selection(qtbot, window, tmp_path):
+    dock = many_rows_window(qtbot, window, tmp_path, rows=30)
+    window.session.select(np.array([2, 5, 7]), 5)
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
+        dock.set_column_filter("label", "negative")
+    np.testing.assert_array_equal(window.session.selection.rows, [2, 5, 7])
+    assert window.session.selection.primary == 5
+    # A row picked in the filtered view (Ctrl: added to the selection).
+    view = dock.view
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.ControlModifier,
+                     pos=view.visualRect(dock.model.index(1, 0)).center())
+    assert int(dock.model.rows[1]) == 3
+    np.testing.assert_array_equal(window.session.selection.rows, [2, 3, 5, 7])
+    primary = window.session.selection.primary
+    assert dock.clear_filters_button.isEnabled()
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
+        qtbot.mouseClick(dock.clear_filters_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(window.session.selection.rows, [2, 3, 5, 7])
+    assert window.session.selection.primary == primary
+    assert len(dock.model.rows) == 30
+
+
+def test_search_and_sort_show_the_top_and_keep_the_arrow(qtbot, window, tmp_path):
+    dock = many_rows_window(qtbot, window, tmp_path)
+    view, header = dock.view, dock.view.horizontalHeader()
+    window.session.select(np.array([250]), 250)  # scrolls the view down to it
+    qtbot.waitUntil(lambda: view.verticalScrollBar().value() > 0, timeout=10_000)
+    column = dock.model.table.column_names.index("score")
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=QPoint(header.sectionViewportPosition(column) + 10, 5))
+    assert view.verticalScrollBar().value() == 0  # the top of the sorted rows
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
+        (column, Qt.SortOrder.AscendingOrder)
+    # New columns (a model's) or a search keep the arrow where the sort is.
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
+        dock.search.setText("review")
+        qtbot.keyClick(dock.search, Qt.Key.Key_Return)
+    assert header.sortIndicatorSection() == column and view.verticalScrollBar().value() == 0
+    with qtbot.waitSignal(dock.columns_shown, timeout=30_000):
+        window.open_objects(models=[KeywordModel()])
+    assert "keywords_pred" in dock.model.table.column_names
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
+        (column, Qt.SortOrder.AscendingOrder)
+    assert view.verticalScrollBar().value() == 0
+    # Descending on a second click; the arrow follows.
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=QPoint(header.sectionViewportPosition(column) + 10, 5))
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
+        (column, Qt.SortOrder.DescendingOrder)
+
+
+def test_numbers_that_do_not_fit_show_an_ellipsis(qtbot, window, tmp_path):
+    dock = many_rows_window(qtbot, window, tmp_path, rows=5)
+    column = dock.model.table.column_names.index("score")
+    dock.view.horizontalHeader().resizeSection(column, 24)
+    index = dock.model.index(1, column)
+    text = dock.model.data(index)
+    assert len(text) > 3
+    delegate = dock.view.itemDelegate()
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    def shown() -> str:
+        option = QStyleOptionViewItem()
+        option.initFrom(dock.view)
+        option.rect = dock.view.visualRect(index)
+        delegate.initStyleOption(option, index)
+        return option.text
+
+    assert shown() == "…"
+    assert dock.model.data(index, Qt.ItemDataRole.ToolTipRole) == text
+    dock.view.horizontalHeader().resizeSection(column, 200)
+    assert shown() == text
+    text_column = dock.model.index(1, dock.model.table.column_names.index("text"))
+    dock.view.horizontalHeader().resizeSection(0, 30)
+    assert delegate.shown_text  # text cells are elided by Qt, not replaced
+    option = QStyleOptionViewItem()
+    option.initFrom(dock.view)
+    option.rect = dock.view.visualRect(text_column)
+    delegate.initStyleOption(option, text_column)
+    assert option.text == dock.model.data(text_column)

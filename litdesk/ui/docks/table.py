@@ -29,7 +29,7 @@ from litdesk.core.retype import retype_column
 from litdesk.core.session import PartialDataset, Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
-from litdesk.ui.widgets.arrow_table_model import ArrowTableModel, format_value
+from litdesk.ui.widgets.arrow_table_model import ArrowTableModel, NumberDelegate, format_value
 
 #: Types the user may correct a column to, from the header's context menu.
 CORRECTABLE_TYPES = {
@@ -97,6 +97,7 @@ class DataTableDock(RefreshWhenShown):
         self.sort_column: Optional[str] = None
         self.sort_descending = False
         self._applying_selection = False
+        self._scrolled_to: Optional[int] = None  # the primary row the view last scrolled to
         self._shown_dataset: Optional[str] = None
         self._prediction_columns: dict[str, pa.Array] = {}
         self._columns_from: Optional[Outcomes] = None  # the outcomes they were built from
@@ -136,6 +137,7 @@ class DataTableDock(RefreshWhenShown):
         self.model = ArrowTableModel(self)
         self.view = QTableView()
         self.view.setModel(self.model)
+        self.view.setItemDelegate(NumberDelegate(self.view))  # "…", never a cut-off number
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setWordWrap(False)
@@ -218,7 +220,7 @@ class DataTableDock(RefreshWhenShown):
             self.model.set_table(self.display_table(), np.concatenate([self.model.rows, added]))
             self.rows_shown.emit()
             if self._query_active():
-                self.refresh_view()  # the new rows stay if they pass the filters
+                self.refresh_view(to_top=False)  # the new rows stay if they pass the filters
         self._request_columns()
         self.model.set_starred(self.session.starred)
         self._apply_selection()
@@ -271,7 +273,7 @@ class DataTableDock(RefreshWhenShown):
         self._apply_selection()
         self.columns_shown.emit()
         if self._query_active():
-            self.refresh_view()  # a filter or sort may be on a model's column
+            self.refresh_view(to_top=False)  # a filter or sort may be on a model's column
 
     def _fill_dataset_choice(self) -> None:
         self.dataset_choice.blockSignals(True)
@@ -339,8 +341,9 @@ class DataTableDock(RefreshWhenShown):
         return bool(self.search.text().strip() or self.column_filters
                     or self.sort_column is not None or self.row_scope.currentData() is not None)
 
-    def refresh_view(self) -> None:
-        """Recompute the visible rows (filter, then sort) on the background worker."""
+    def refresh_view(self, to_top: bool = True) -> None:
+        """Recompute the visible rows (filter, then sort) on the background worker; with
+        ``to_top`` (a new search, filter or sort) the view then shows the top of the result."""
         if self.session.dataset is None:
             return
         table, spec, query = self.model.table, self.display_spec(), self.query()
@@ -355,13 +358,17 @@ class DataTableDock(RefreshWhenShown):
                 rows = table_query.sort_rows(table, column, descending, rows)
             return rows
 
-        self.query_slot.submit(job(), self._show_rows, self._on_query_error)
+        self.query_slot.submit(job(), lambda rows: self._show_rows(rows, to_top),
+                               self._on_query_error)
 
-    def _show_rows(self, rows: np.ndarray) -> None:
+    def _show_rows(self, rows: np.ndarray, to_top: bool = False) -> None:
         self.search.setStyleSheet("")
         self.search.setToolTip("")
         self.model.set_rows(rows)
-        self._apply_selection()
+        self._apply_selection(scroll=not to_top)
+        if to_top:
+            self.view.scrollToTop()
+            self._scrolled_to = self.session.selection.primary
         self.rows_shown.emit()
 
     def _on_query_error(self, failure: JobFailed) -> None:
@@ -459,7 +466,11 @@ class DataTableDock(RefreshWhenShown):
         row = int(self.model.rows[current.row()]) if current.isValid() and \
             current.row() < len(self.model.rows) else None
         modifiers = QGuiApplication.keyboardModifiers()
-        if self.model.selected is None:  # the view holds the whole selection
+        if self.model.selected is None:  # the view holds the whole selection of its rows
+            if modifiers & (Qt.KeyboardModifier.ControlModifier
+                            | Qt.KeyboardModifier.ShiftModifier):
+                # Selected rows a filter hides stay selected: filters never change the selection.
+                rows = np.union1d(rows, self._hidden_selected_rows())
             self.session.select(rows, row if row in rows else None, source=self)
             return
         # A selection painted by the model: a click replaces it, Ctrl toggles, Shift adds.
@@ -470,13 +481,24 @@ class DataTableDock(RefreshWhenShown):
         if mode != "replace":
             self._apply_selection()
 
+    def _hidden_selected_rows(self) -> np.ndarray:
+        """The selected rows that the search, filters or scope hide from the view."""
+        selected = self.session.selection.rows
+        if not selected.size or len(self.model.rows) == self.model.table.num_rows:
+            return selected[:0]
+        shown = np.zeros(self.model.table.num_rows, dtype=bool)
+        shown[self.model.rows] = True
+        selected = selected[selected < len(shown)]
+        return selected[~shown[selected]]
+
     def _on_session_selection(self, source: object) -> None:
         self._update_status()
         if source is not self:
             self.request_refresh()
 
-    def _apply_selection(self) -> None:
-        """Show the session's selection, primary row and pinned row in the view."""
+    def _apply_selection(self, scroll: bool = True) -> None:
+        """Show the session's selection, primary row and pinned row in the view (scrolled to
+        the primary row unless ``scroll`` is False)."""
         selection = self.session.selection
         self.model.set_pinned(selection.pinned)
         runs = selection_runs(self.model.rows, selection.rows, self.model.table.num_rows)
@@ -496,8 +518,15 @@ class DataTableDock(RefreshWhenShown):
             view_row = self._view_row(selection.primary)
             if view_row is not None:
                 index = self.model.index(view_row, 0)
+                self.view.setAutoScroll(False)  # the view scrolls only where said below
                 selection_model.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
-                self.view.scrollTo(index)
+                self.view.setAutoScroll(True)
+                # Scrolled to a primary row once, when it becomes primary: new columns or
+                # outcomes do not pull the view back to it.
+                if scroll and selection.primary != self._scrolled_to:
+                    self.view.scrollTo(index)
+            if scroll or view_row is None:
+                self._scrolled_to = selection.primary if view_row is not None else None
         finally:
             self._applying_selection = False
         self._update_status()

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from litdesk.core.rows import contains
 
@@ -119,6 +119,8 @@ class ArrowTableModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             value = self.row_values(index.row())[self._names[index.column()]]
             if role == Qt.ItemDataRole.ToolTipRole:
+                if self._numeric[index.column()] and value is not None:
+                    return format_value(value)  # in full when the cell shows "…"
                 return str(value) if isinstance(value, str) and len(value) > 40 else None
             return format_value(value)
         if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
@@ -144,3 +146,23 @@ class ArrowTableModel(QAbstractTableModel):
         row = int(self.rows[section])
         star = f"{STAR_MARK} " if self.is_starred(section) else ""
         return f"★ {star}{row}" if row == self.pinned else f"{star}{row}"
+
+
+class NumberDelegate(QStyledItemDelegate):
+    """Draws a number (a right-aligned cell of :class:`ArrowTableModel`) whole or, when it does
+    not fit its cell, as "…" (its value in the tooltip): a number cut short ("0" for "0.1234")
+    reads as another number. Text is elided as Qt does."""
+
+    def shown_text(self, option: QStyleOptionViewItem) -> str:
+        """What the cell of ``option`` (initialised for its index) shows."""
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None,
+                                   option.widget) + 1
+        room = option.rect.width() - 2 * margin
+        return option.text if option.fontMetrics.horizontalAdvance(option.text) <= room \
+            else "…"
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        if option.text and option.displayAlignment & Qt.AlignmentFlag.AlignRight:
+            option.text = self.shown_text(option)
