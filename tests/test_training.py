@@ -1,0 +1,138 @@
+"""Fine-tuning a tiny BERT (tests/tiny_bert.py) with the transformers Trainer."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from litdesk.core.jobs import run_job  # noqa: E402
+from litdesk.core.training import (  # noqa: E402
+    FineTuneSettings,
+    TrainingProgress,
+    fine_tune_job,
+    split_validation,
+)
+
+pytestmark = pytest.mark.slow
+
+GOOD, BAD = ["great", "good"], ["awful", "bad"]
+
+
+def toy_task(n: int = 192, seed: int = 0, names=("negative", "positive")):
+    """A sentiment the tiny BERT has never seen: the label follows the word of praise or blame."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = [f"the {rng.choice(['film', 'plot', 'story'])} was "
+             f"{'very ' if rng.random() < 0.5 else ''}{rng.choice(GOOD if label else BAD)}"
+             for label in y]
+    return texts, [names[label] for label in y]
+
+
+#: Learns toy_task(384) in about 2 epochs of 6 (a random tiny BERT sits on a plateau first).
+FAST = FineTuneSettings(epochs=6, batch_size=16, learning_rate=1e-2, seed=0,
+                        validation_share=0.25, patience=0, threads=1)
+
+
+def reloaded_accuracy(folder, texts, labels):
+    from litdesk.core.model_loading import load_model
+
+    model = load_model(folder)
+    outputs = model.predict([{"text": text} for text in texts])
+    vocab = model.output_spec()["probas"].vocab
+    predicted = [vocab[int(np.argmax(output["probas"]))] for output in outputs]
+    return float(np.mean([p == g for p, g in zip(predicted, labels)])), outputs
+
+
+def test_fine_tuning_learns_a_new_task_and_saves_what_it_learnt(model_dir, tmp_path):
+    texts, labels = toy_task(384)
+    reports = []
+    result = run_job(fine_tune_job(model_dir, texts, labels, tmp_path / "tuned", FAST,
+                                   rows=np.arange(len(texts)) + 10), reports.append)
+    assert result.status == "finished" and not result.new_head  # its labels include ours
+    assert result.labels == ["negative", "neutral", "positive"]
+    losses = [r.loss for r in reports if isinstance(r, TrainingProgress) and r.loss is not None]
+    assert len(losses) >= 3 and np.mean(losses[-2:]) < losses[0]
+    epochs = result.epochs
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6]
+    assert epochs[-1]["validation_accuracy"] >= 0.95 > epochs[0]["validation_accuracy"]
+    assert epochs[-1]["validation_loss"] < epochs[0]["validation_loss"] / 2
+    # held out: the validation rows, read back from the saved folder
+    _, validation = split_validation(labels, FAST.validation_share, FAST.seed)
+    best = next(e for e in epochs if e["epoch"] == result.best_epoch)
+    accuracy, _ = reloaded_accuracy(result.folder, [texts[i] for i in validation],
+                                    [labels[i] for i in validation])
+    assert accuracy == pytest.approx(best["validation_accuracy"])
+    record = json.loads((result.folder / "training_record.json").read_text())
+    assert record["kind"] == "fine-tune" and record["base_model"] == str(model_dir)
+    assert record["seed"] == 0 and record["parameters"]["learning_rate"] == 1e-2
+    assert record["data"]["rows"]["range"] == f"10:{10 + len(texts)}"
+    assert record["result"]["status"] == "finished"
+    assert record["result"]["validation_positions"] == validation.tolist()
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5, 6]
+    assert (result.folder / "model.safetensors").is_file()
+    assert not any(p.suffix in (".bin", ".pt", ".pth") for p in result.folder.rglob("*"))
+
+
+def test_the_same_seed_trains_the_same_model(model_dir, tmp_path):
+    texts, labels = toy_task(64)
+    settings = FineTuneSettings(epochs=1, batch_size=16, learning_rate=3e-3, validation_share=0.25,
+                                threads=1)
+    first = run_job(fine_tune_job(model_dir, texts, labels, tmp_path / "a", settings))
+    second = run_job(fine_tune_job(model_dir, texts, labels, tmp_path / "b", settings))
+    _, one = reloaded_accuracy(first.folder, texts[:8], labels[:8])
+    _, two = reloaded_accuracy(second.folder, texts[:8], labels[:8])
+    np.testing.assert_allclose([o["probas"] for o in one], [o["probas"] for o in two], atol=1e-5)
+
+
+def test_cancel_keeps_the_last_good_checkpoint(model_dir, tmp_path):
+    texts, labels = toy_task(128)
+    cancel = threading.Event()
+    settings = FineTuneSettings(epochs=50, batch_size=16, learning_rate=3e-3, validation_share=0.25,
+                                patience=0, threads=1)
+    job = fine_tune_job(model_dir, texts, labels, tmp_path / "tuned", settings, cancel=cancel)
+
+    def on_progress(report):
+        if isinstance(report, TrainingProgress) and report.validation is not None:
+            cancel.set()  # after the first epoch's checkpoint
+
+    result = run_job(job, on_progress)
+    assert result.status == "cancelled" and result.best_epoch == 1
+    assert 1 <= len(result.epochs) <= 2
+    record = json.loads((tmp_path / "tuned" / "training_record.json").read_text())
+    assert record["result"]["status"] == "cancelled"
+    accuracy, _ = reloaded_accuracy(result.folder, texts[:4], labels[:4])  # it loads and runs
+    assert 0 <= accuracy <= 1
+
+
+def test_the_same_labels_keep_the_head_and_new_ones_get_a_new_head(model_dir, tmp_path):
+    texts, labels = toy_task(48, names=("negative", "positive"))
+    settings = FineTuneSettings(epochs=1, batch_size=16, learning_rate=1e-3, validation_share=0,
+                                threads=1)
+    kept = run_job(fine_tune_job(model_dir, texts, labels, tmp_path / "kept", settings))
+    assert not kept.new_head and kept.labels == ["negative", "neutral", "positive"]
+    texts, labels = toy_task(48, names=("blame", "praise"))
+    renamed = run_job(fine_tune_job(model_dir, texts, labels, tmp_path / "renamed", settings))
+    assert renamed.new_head and renamed.labels == ["blame", "praise"]
+    config = json.loads((tmp_path / "renamed" / "config.json").read_text())
+    assert config["id2label"] == {"0": "blame", "1": "praise"}
+
+
+@pytest.mark.parametrize("settings, message", [
+    (FineTuneSettings(epochs=0), "epochs"),
+    (FineTuneSettings(learning_rate=-1.0), "learning rate"),
+    (FineTuneSettings(validation_share=1.0), "validation share"),
+])
+def test_bad_settings_say_which(model_dir, tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        run_job(fine_tune_job(model_dir, ["a"], ["b"], tmp_path / "out", settings))
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a Hugging Face model folder"):
+        run_job(fine_tune_job(tmp_path, ["a"], ["b"], tmp_path / "out"))
