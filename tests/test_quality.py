@@ -200,3 +200,32 @@ def test_audit_command_refuses_an_output_that_is_not_parquet(tmp_path, capsys):
     assert main(["audit", "--data", str(path), "--label", "label", "--out",
                  str(tmp_path / "o.csv")]) == 2
     assert "must be a .parquet file" in capsys.readouterr().err
+
+
+def test_an_accepted_label_is_journaled_and_survives_reopening(tmp_path):
+    from litdesk.core.datapoints import NewDatapoint
+    from litdesk.core.jobs import InlineRunner
+    from litdesk.core.workbench import Workbench
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\ngood film,negative\nbad plot,negative\ngreat cast,positive\n",
+                    encoding="utf-8")
+    first = Workbench(InlineRunner())
+    first.open_paths([path])
+    changed = []
+    first.session.values_changed.connect(changed.append)
+    assert first.add_datapoints([NewDatapoint.now({"text": "fine", "label": "positive"}, 0,
+                                                  "edited")])
+    assert first.fix_values("label", [0, 3], ["positive", "negative"])
+    assert changed == ["label"]
+    assert first.session.dataset.table.column("label").to_pylist() == [
+        "positive", "negative", "positive", "negative"]
+    assert not first.fix_values("no_such_column", [0], ["x"])  # told, not raised
+    assert "no_such_column" in first.errors[-1]
+
+    reopened = Workbench(InlineRunner())  # the journal brings the datapoint and the fixes back
+    reopened.open_paths([path])
+    assert reopened.session.dataset.table.column("label").to_pylist() == [
+        "positive", "negative", "positive", "negative"]
+    assert reopened.session.dataset.table.column("text").to_pylist()[-1] == "fine"
+    assert not [error for error in reopened.errors if "journal" in error.lower()]

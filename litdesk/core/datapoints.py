@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from litdesk.api import Dataset, Model
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import Job
+from litdesk.core.metrics import GOLD_NAMES, gold_column
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs, predict_job
 
 PARENT = "_parent"  # int64: the row position the datapoint was made from
@@ -26,6 +27,8 @@ ORIGIN = "_origin"  # string: how it was made ("edited", "word replacer: great â
 CREATED = "_created"  # string: when, ISO 8601 in UTC
 PROVENANCE_COLUMNS = (PARENT, ORIGIN, CREATED)
 _PROVENANCE_TYPES = {PARENT: pa.int64(), ORIGIN: pa.string(), CREATED: pa.string()}
+#: Columns named like these say which split a row belongs to (see uninherited_columns).
+SPLIT_NAMES = ("split", "fold", "subset", "partition")
 #: Appended chunks a table may collect before they are merged into one.
 MAX_CHUNKS = 64
 
@@ -110,6 +113,38 @@ def _fits(value: Any, arrow_type: pa.DataType) -> bool:
     return True
 
 
+def without_rows(dataset: Dataset, rows: Sequence[int] | np.ndarray) -> tuple[Dataset, np.ndarray]:
+    """``dataset`` without the datapoints made here at ``rows`` (rows of the file are never
+    removed), and each old row's new position (-1: removed). Later rows move up; a parent
+    that is removed becomes null, one that moves follows. Same name, path and spec."""
+    made = generated_rows(dataset)
+    rows = np.asarray(rows, dtype=np.int64)
+    removed = np.zeros(len(dataset), dtype=bool)
+    removed[made[np.isin(made, rows)]] = True
+    moved = np.full(len(dataset), -1, dtype=np.int64)
+    moved[~removed] = np.arange(int((~removed).sum()), dtype=np.int64)
+    if not removed.any():
+        return dataset, moved
+    table = dataset.table.filter(pa.array(~removed))
+    parents = table.column(PARENT).to_numpy(zero_copy_only=False)
+    parents = np.nan_to_num(parents.astype(np.float64), nan=-1).astype(np.int64)
+    inside = (parents >= 0) & (parents < len(dataset))
+    new_parents = np.where(inside, moved[np.clip(parents, 0, len(dataset) - 1)], -1)
+    table = table.set_column(table.column_names.index(PARENT), PARENT,
+                             pa.array(new_parents, pa.int64(), mask=new_parents < 0))
+    return Dataset(table, dataset.spec(), dataset.name, dataset.path), moved
+
+
+def uninherited_columns(dataset: Dataset, models: Mapping[str, Model]) -> list[str]:
+    """The columns a datapoint made from a row does not copy from it unless the user keeps
+    them: the split (a copy would silently join the test set) and the gold labels the models
+    are measured against (an edit may change the right answer)."""
+    columns = own_columns(dataset)
+    golds = {gold_column(dataset, model.output_spec()) for model in models.values()}
+    golds |= {name for name in columns if name.lower() in GOLD_NAMES}
+    return [name for name in columns if name in golds or name.lower() in SPLIT_NAMES]
+
+
 def generated_rows(dataset: Dataset) -> np.ndarray:
     """Positions of the rows the user made (sorted)."""
     if ORIGIN not in dataset.table.column_names:
@@ -141,3 +176,31 @@ def new_predictions_job(models: Mapping[str, Model], dataset: Dataset,
             continue
         results[name] = yield from predict_job(model, new, cache=cache)
     return results
+
+
+def with_values(dataset: Dataset, column: str, rows: Sequence[int] | np.ndarray,
+                values: Sequence[Any]) -> Dataset:
+    """A dataset whose ``column`` holds ``values`` at ``rows`` (a label fixed by the user),
+    the other cells as they were; same name, path and spec. Raises ValueError naming the
+    column when it is missing, a row is outside the dataset or a value does not fit."""
+    if column not in dataset.table.column_names or column in PROVENANCE_COLUMNS:
+        raise ValueError(f"the dataset has no column {column!r}")
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) != len(values):
+        raise ValueError(f"{len(rows)} rows for {len(values)} values")
+    if rows.size and (rows.min() < 0 or rows.max() >= len(dataset)):
+        raise ValueError(f"row {int(rows.max() if rows.max() >= len(dataset) else rows.min())} "
+                         "is not in the dataset")
+    index = dataset.table.column_names.index(column)
+    cells = dataset.table.column(index)
+    by_value: dict[Any, list[int]] = {}
+    for row, value in zip(rows.tolist(), values):
+        by_value.setdefault(value, []).append(row)
+    for value, at in by_value.items():
+        if not _fits(value, cells.type):
+            raise ValueError(f"{value!r} is not a valid value for {column} ({cells.type})")
+        mask = np.zeros(len(dataset), dtype=bool)
+        mask[at] = True
+        cells = pc.if_else(pa.array(mask), pa.scalar(value, cells.type), cells)
+    table = dataset.table.set_column(index, dataset.table.field(index), cells)
+    return Dataset(table, dataset.spec(), dataset.name, dataset.path)

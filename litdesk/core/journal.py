@@ -2,8 +2,9 @@
 
 One append-only JSON Lines file per dataset file under ``data_dir()/journals``. The first line
 says which file (path, size, modification time, rows) the datapoints belong to; each further
-line is one datapoint, written and flushed to the disk (fsync) before the app goes on, so a
-crash or a kill at any moment loses nothing that was made. A line cut short by a kill in the
+line is one datapoint, or a value fixed in an existing row (an accepted label), written and
+flushed to the disk (fsync) before the app goes on, so a crash or a kill at any moment loses
+nothing that was made. A line cut short by a kill in the
 middle of a write is skipped on reading. A journal kept for an older version of the file is
 set aside (renamed, never deleted) and the user is told where it is.
 """
@@ -14,7 +15,8 @@ import base64
 import hashlib
 import json
 import os
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,6 +26,26 @@ from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.loaders import display_name
 
 FORMAT = 1
+#: The key of a journal line that deletes datapoints made earlier (their rows at that moment).
+DELETE = "delete"
+#: The key of a journal line that fixes a value in an existing row instead of adding one.
+FIX = "fix"
+
+
+@dataclass(frozen=True)
+class ValueFix:
+    """A value the user set in a row that already exists (accepting a suggested label)."""
+
+    row: int
+    column: str
+    value: Any
+    created: str
+
+    @classmethod
+    def now(cls, row: int, column: str, value: Any) -> "ValueFix":
+        """A fix made at this moment."""
+        return cls(int(row), column, value,
+                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def journals_folder() -> Path:
@@ -73,8 +95,8 @@ class Journal:
         digest = hashlib.sha256(os.fsencode(source)).hexdigest()[:32]
         self.path = journals_folder() / f"{digest}.jsonl"
 
-    def read(self) -> tuple[list[NewDatapoint], list[str]]:
-        """The datapoints kept, and messages for the user (a torn line, a set-aside journal)."""
+    def _records(self) -> tuple[list[tuple[int, Any]], list[str]]:
+        """(line number, record or None when the line is torn) after a matching header."""
         try:
             lines = self.path.read_bytes().split(b"\n")
         except FileNotFoundError:
@@ -85,24 +107,68 @@ class Journal:
             header = None
         if header != self.header:
             return [], [self._set_aside()]
-        points, messages = [], []
+        records = []
         for number, line in enumerate(lines[1:], start=2):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line, object_hook=_decode)
+                records.append((number, json.loads(line, object_hook=_decode)))
+            except ValueError:
+                records.append((number, None))
+        return records, []
+
+    def read(self) -> tuple[list[NewDatapoint], list[str]]:
+        """The datapoints kept, and messages for the user (a torn line, a set-aside journal)."""
+        records, messages = self._records()
+        points = []
+        for number, record in records:
+            if isinstance(record, dict) and isinstance(record.get(DELETE), list):
+                points = _without(points, record[DELETE], int(self.header["rows"]))
+                continue
+            if isinstance(record, dict) and FIX in record:
+                continue  # a value fixed in a row (see read_fixes)
+            try:
                 points.append(NewDatapoint(record["values"], record["parent"], record["origin"],
                                            record["created"]))
-            except (ValueError, KeyError, TypeError):
+            except (KeyError, TypeError):
                 messages.append(f"Skipped line {number} of the journal {self.path} "
                                 "(cut short, probably by a crash while it was written)")
         return points, messages
 
+    def read_fixes(self) -> list[ValueFix]:
+        """The values the user fixed in existing rows (labels), in the order they were made;
+        read after :meth:`read`, which reports torn lines."""
+        records, _ = self._records()
+        fixes = []
+        for _, record in records:
+            if isinstance(record, dict) and isinstance(record.get(FIX), dict):
+                fix = record[FIX]
+                try:
+                    fixes.append(ValueFix(int(fix["row"]), str(fix["column"]), fix["value"],
+                                          str(fix.get("created", ""))))
+                except (KeyError, TypeError, ValueError):
+                    continue
+        return fixes
+
+    def append_fixes(self, fixes: list[ValueFix]) -> None:
+        """Write values fixed in existing rows and wait until the disk has them."""
+        self._append_lines([json.dumps({FIX: {"row": fix.row, "column": fix.column,
+                                              "value": fix.value, "created": fix.created}},
+                                       default=_encode, ensure_ascii=False) for fix in fixes])
+
+    def append_deletion(self, rows: list[int]) -> None:
+        """Write that the datapoints made here at ``rows`` (positions now) were deleted, and
+        wait until the disk has it: reopening the file does not bring them back."""
+        self._append_lines([json.dumps({DELETE: sorted(int(row) for row in rows)})])
+
     def append(self, points: list[NewDatapoint]) -> None:
         """Write ``points`` and wait until the disk has them."""
-        lines = [json.dumps({"values": point.values, "parent": point.parent,
-                             "origin": point.origin, "created": point.created},
-                            default=_encode, ensure_ascii=False) for point in points]
+        self._append_lines([json.dumps({"values": point.values, "parent": point.parent,
+                                        "origin": point.origin, "created": point.created},
+                                       default=_encode, ensure_ascii=False)
+                            for point in points])
+
+    def _append_lines(self, lines: list[str]) -> None:
         new = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "ab") as file:
             if new:
@@ -123,6 +189,20 @@ class Journal:
         os.replace(self.path, kept)
         return (f"{display_name(Path(self.header['source']).name)} changed since datapoints "
                 f"were made on it; they are kept in {kept}")
+
+
+def _without(points: list[NewDatapoint], rows: list, base: int) -> list[NewDatapoint]:
+    """``points`` (made after the file's ``base`` rows, in order) without those at ``rows``;
+    the parents of the others follow the rows that move up (a deleted parent becomes None)."""
+    gone = {int(row) - base for row in rows if isinstance(row, int)}
+    kept = [i for i in range(len(points)) if i not in gone]
+    moved = {base + old: base + new for new, old in enumerate(kept)}
+
+    def parent(value: Optional[int]) -> Optional[int]:
+        return value if value is None or value < base else moved.get(value)
+
+    return [NewDatapoint(points[i].values, parent(points[i].parent), points[i].origin,
+                         points[i].created) for i in kept]
 
 
 def journal_for(dataset: Dataset) -> Optional[Journal]:

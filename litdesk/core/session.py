@@ -15,7 +15,7 @@ import numpy as np
 from psygnal import Signal
 
 from litdesk.api import Dataset, Model, Spec
-from litdesk.core.datapoints import NewDatapoint, with_datapoints
+from litdesk.core.datapoints import NewDatapoint, with_datapoints, with_values
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs
 from litdesk.core.rows import contains, sorted_unique, symmetric_difference
@@ -81,6 +81,9 @@ class Session:
     selection_changed = Signal(object)
     #: The active dataset's outcomes (:attr:`outcomes`) were computed again.
     outcomes_changed = Signal()
+    #: Values of existing rows of the active dataset changed (the column's name): a label the
+    #: user fixed. The rows and their positions stay.
+    values_changed = Signal(str)
     #: A binary classifier's decision threshold changed (the model's name).
     thresholds_changed = Signal(str)
 
@@ -280,6 +283,19 @@ class Session:
             for name in kept:
                 self.predictions_changed.emit(name)
         return positions
+
+    def set_values(self, column: str, rows, values, dataset_name: Optional[str] = None) -> None:
+        """Set ``column`` to ``values`` at ``rows`` of a dataset (the active one by default):
+        a label the user fixed. Predictions stay (the inputs are unchanged); raises ValueError
+        (see :func:`~litdesk.core.datapoints.with_values`)."""
+        dataset = self.datasets.get(dataset_name) if dataset_name else self.dataset
+        if dataset is None:
+            raise ValueError(f"no dataset {dataset_name or ''} is open".replace("  ", " "))
+        changed = with_values(dataset, column, rows, list(values))
+        self.datasets[dataset.name] = changed
+        if dataset is self.dataset:
+            self.dataset = changed
+            self.values_changed.emit(column)
 
     # -- slices -------------------------------------------------------------------------
 

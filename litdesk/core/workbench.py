@@ -23,9 +23,9 @@ from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
 from litdesk.core import paths
 from litdesk.core.cache import MAX_BYTES_SETTING, ResultCache
 from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
-                                     with_datapoints)
+                                     with_datapoints, with_values)
 from litdesk.core.jobs import Job, JobFailed, Runner, function_job
-from litdesk.core.journal import Journal, journal_for
+from litdesk.core.journal import Journal, ValueFix, journal_for
 from litdesk.core.loaders import iter_load_dataset, iter_load_preview, wants_preview
 from litdesk.core.deferred import (ModelRecord, _files_signature, deferred_model, read_record,
                                    record_key, write_record)
@@ -115,6 +115,7 @@ class Workbench:
                        self.session.predictions_changed, self.session.rows_added,
                        self.session.thresholds_changed):
             signal.connect(self.refresh_outcomes)
+        self.session.values_changed.connect(self.refresh_outcomes)  # a fixed gold label
         # Each binary classifier's decision threshold comes back on the next launch.
         saved = self.settings.get(THRESHOLDS_SETTING, {})
         self.session.thresholds.update(
@@ -335,6 +336,7 @@ class Workbench:
         journal = journal_for(dataset)
         if journal is not None:
             dataset = self._restore_datapoints(dataset, journal)
+            dataset = self._restore_fixes(dataset, journal)
         shown = self._previews.pop(path, None) if path is not None else None
         if shown is not None and shown in self.session.datasets:
             name = shown
@@ -462,6 +464,52 @@ class Workbench:
             f"Restored {len(points):,} datapoint(s) made on {dataset.name} earlier")
         return restored
 
+    def _restore_fixes(self, dataset: Dataset, journal: Journal) -> Dataset:
+        """``dataset`` with the values (labels) its journal says the user fixed."""
+        fixes = journal.read_fixes()
+        for fix in fixes:
+            try:
+                dataset = with_values(dataset, fix.column, [fix.row], [fix.value])
+            except ValueError as error:
+                self.report_error("A label fixed earlier could not be restored",
+                                  f"{error} (it stays in {journal.path})")
+        if fixes:
+            self.status_message.emit(
+                f"Restored {len(fixes):,} value(s) fixed in {dataset.name} earlier")
+        return dataset
+
+    def fix_values(self, column: str, rows: Sequence[int], values: Sequence) -> bool:
+        """Set ``column`` to ``values`` at ``rows`` of the active dataset (accepting suggested
+        labels): written to the journal first, so reopening the file keeps them. Returns
+        False, after telling the user why, when a value does not fit."""
+        dataset = self.session.dataset
+        if dataset is None or not len(rows):
+            return False
+        try:
+            with_values(dataset, column, rows, list(values))  # every value fits
+        except ValueError as error:
+            self.report_error("Cannot change the value", str(error))
+            return False
+        self._journal(dataset, "fixed labels", lambda journal: journal.append_fixes(
+            [ValueFix.now(row, column, value) for row, value in zip(rows, values)]))
+        self.session.set_values(column, rows, values)
+        return True
+
+    def _journal(self, dataset: Dataset, what: str, write) -> None:
+        """Call ``write(journal)`` with the dataset's journal; without one (no file), tell the
+        user that ``what`` lasts until litdesk closes."""
+        journal = self._journals.get(dataset.name)
+        if journal is None:
+            self.status_message.emit(
+                f"{dataset.name} has no file, so its {what} last until litdesk closes; "
+                "File ▸ Save Dataset As (Ctrl+S) keeps them")
+            return
+        try:
+            write(journal)
+        except OSError as error:
+            self.report_error("Could not write the journal of datapoints",
+                              f"{journal.path}: {error}")
+
     def add_datapoints(self, points: list[NewDatapoint], compare: bool = False) -> bool:
         """Keep ``points`` (in the journal first), predict them with every model, then add them
         to the active dataset and select them; ``compare`` pins the first one's parent.
@@ -481,17 +529,7 @@ class Workbench:
             self.datapoint_rejected.emit(str(error))
             self.report_error("Cannot add the datapoint", str(error))
             return False
-        journal = self._journals.get(dataset.name)
-        if journal is None:
-            self.status_message.emit(
-                f"{dataset.name} has no file, so its new datapoints last until litdesk closes; "
-                "File ▸ Save Dataset As (Ctrl+S) keeps them")
-        else:
-            try:
-                journal.append(points)
-            except OSError as error:
-                self.report_error("Could not write the journal of datapoints",
-                                  f"{journal.path}: {error}")
+        self._journal(dataset, "new datapoints", lambda journal: journal.append(points))
         pending = _PendingDatapoints(dataset.name, points, compare)
         self._pending.append(pending)
         self.runner.submit(

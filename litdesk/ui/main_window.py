@@ -33,6 +33,7 @@ from litdesk.ui.docks.metrics import MetricsDock
 from litdesk.ui.docks.outputs import OutputsDock
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.docks.projector import ProjectorDock
+from litdesk.ui.docks.quality import QualityDock
 from litdesk.ui.docks.salience import SalienceDock
 from litdesk.ui.docks.scalars import ScalarsDock
 from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.partial_dependence_dock = PartialDependenceDock(self.session, self.runner)
         self.editor_dock = DatapointEditorDock(self.session)
         self.generators_dock = GeneratorsDock(self.session, self.runner)
+        self.quality_dock = QualityDock(self.session, self.runner, self.cache)
+        self.quality_dock.labels_fixed.connect(self.workbench.fix_values)  # journaled
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -121,6 +124,7 @@ class MainWindow(QMainWindow):
                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("Datapoint Editor", self.editor_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Generators", self.generators_dock, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Data Quality", self.quality_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
@@ -135,6 +139,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Generators"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Scalars"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Partial Dependence"])
+        self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Data Quality"])
         self.resizeDocks([self.docks["Data Table"], self.docks["Embedding Projector"]],
                          [780, 560], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["Data Table"], self.docks["Salience"]], [560, 300],

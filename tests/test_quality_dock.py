@@ -1,0 +1,132 @@
+"""The Data Quality dock, driven by its widgets: the audit on the worker, sortable lists whose
+rows select everywhere, slices, accepting a suggested label."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from litdesk.api import CategoryLabel, Dataset, Scalar
+from litdesk.core.cache import ResultCache
+from litdesk.core.session import Session
+from litdesk.ui.docks.quality import QualityDock
+
+CLASSES = ["a", "b"]
+
+
+def flipped(n=240, flips=12, seed=3):
+    """Two separated classes in three numbers, ``flips`` labels flipped, a far row and a copy."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+    features = np.where(truth[:, None] == 1, 3.0, -3.0) + rng.normal(0, 1, (n, 3))
+    features[n - 1] = 60.0  # a far outlier
+    features[n - 2] = features[0] + 1e-5  # a near copy of row 0
+    truth[n - 2] = truth[0]
+    labels = truth.copy()
+    wrong = np.sort(rng.choice(n - 2, flips, replace=False))
+    labels[wrong] = 1 - truth[wrong]
+    table = pa.table({"x": features[:, 0], "y": features[:, 1], "z": features[:, 2],
+                      "label": [CLASSES[c] for c in labels]})
+    spec = {"x": Scalar(), "y": Scalar(), "z": Scalar(), "label": CategoryLabel(vocab=CLASSES)}
+    return Dataset(table, spec, "numbers"), wrong
+
+
+@pytest.fixture
+def dock(qtbot, runner):
+    session = Session()
+    view = QualityDock(session, runner, ResultCache())
+    qtbot.addWidget(view)
+    view.resize(900, 420)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def audited(qtbot, dock, dataset):
+    with qtbot.waitSignal(dock.shown, timeout=60_000,
+                          check_params_cb=lambda *_: dock.audit is not None):
+        dock.session.set_dataset(dataset)
+
+
+def test_empty_state_says_what_to_do(dock):
+    assert "Load a dataset" in dock.status.text()
+    assert dock.tabs.count() == 0 and not dock.save_action.isEnabled()
+
+
+def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_path):
+    dataset, wrong = flipped()
+    audited(qtbot, dock, dataset)
+    names = [dock.tabs.tabText(i) for i in range(dock.tabs.count())]
+    assert [name.split(" (")[0] for name in names] == ["Label issues", "Outliers", "Duplicates",
+                                                       "Ambiguous"]
+    issues = dock.listings[0].rows
+    hits = len(set(issues.tolist()) & set(wrong.tolist()))
+    assert hits / len(wrong) >= 0.8 and hits / len(issues) >= 0.7
+    assert dock.listings[1].rows[0] == len(dataset) - 1  # the far row first
+    assert set(dock.listings[2].rows.tolist()) == {0, len(dataset) - 2}
+
+    view = dock.views[0]
+    rect = view.visualRect(view.model().index(1, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    shown_row = int(view.model().rows([1])[0])
+    assert dock.session.selection.rows.tolist() == [shown_row]
+    assert dock.session.selection.primary == shown_row
+
+    # sort by label quality, descending, with a click on its header (twice)
+    header = view.horizontalHeader()
+    quality_column = 3
+    x = header.sectionViewportPosition(quality_column) + 5
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(x, 5))
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(x, 5))
+    labels = dock.audit.labels
+    shown = labels.quality[view.model().rows()]
+    assert np.all(np.diff(shown) <= 0) or np.all(np.diff(shown) >= 0)
+    assert not np.all(np.diff(shown) == 0)
+
+    dock.tabs.setCurrentIndex(1)
+    dock.save_action.trigger()
+    assert "Outliers" in dock.session.slices
+    assert dock.session.slices["Outliers"].tolist() == sorted(dock.listings[1].rows.tolist())
+
+    dock.tabs.setCurrentIndex(0)
+    screenshot = os.environ.get("LITDESK_SCREENSHOTS")
+    if screenshot:
+        dock.grab().save(os.path.join(screenshot, "quality_dock.png"))
+
+
+def test_accepting_the_suggested_label_asks_the_window_to_fix_it(qtbot, dock):
+    dataset, wrong = flipped()
+    audited(qtbot, dock, dataset)
+    view = dock.views[0]
+    view.selectRow(0)
+    row = int(view.model().rows([0])[0])
+    assert dock.accept_action.isEnabled()
+    with qtbot.waitSignal(dock.labels_fixed) as fixed:
+        dock.accept_action.trigger()
+    column, rows, values = fixed.args
+    assert column == "label" and rows.tolist() == [row]
+    assert values == [dock.audit.labels.suggested_names()[row]]
+    # the session applies it; the list shows the new given label
+    dock.session.set_values(column, rows, values)
+    assert dock.session.dataset.table.column("label")[row].as_py() == values[0]
+    given = view.model().index(0, 1).data()
+    assert given == values[0]
+    assert "Labels fixed" in dock.status.text()
+
+
+def test_without_a_label_it_lists_outliers_and_duplicates(qtbot, dock):
+    dataset, _ = flipped(n=120, flips=0)
+    audited(qtbot, dock, dataset)
+    with qtbot.waitSignal(dock.shown, timeout=60_000,
+                          check_params_cb=lambda *_: dock.audit is not None):
+        dock.label_choice.setCurrentIndex(dock.label_choice.count() - 1)
+        dock.label_choice.activated.emit(dock.label_choice.count() - 1)
+    assert dock.audit.labels is None
+    assert [dock.tabs.tabText(i).split(" (")[0] for i in range(dock.tabs.count())] == [
+        "Outliers", "Duplicates"]
