@@ -11,12 +11,13 @@ last and the others faded. What is drawn, a :class:`Drawing`, is prepared by
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QPainter, QPolygonF
 
 #: Up to this many visible points are drawn as discs with outlines, beyond it as pixels.
@@ -187,27 +188,51 @@ def prepare_drawing(positions: np.ndarray, rgb: Optional[np.ndarray] = None,
                    bounds)
 
 
+@dataclass(frozen=True)
+class _Raster:
+    """A rendered frame: its pixels, the view rectangle it shows and what it was made for."""
+
+    key: tuple
+    frame: Frame
+    view_rect: QRectF
+    pixels: np.ndarray
+    visible: Optional[np.ndarray]
+    image: QImage
+
+
+#: Renders frames of large clouds, one at a time, for every point cloud.
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litdesk-point-cloud")
+
+
 class PointCloudItem(pg.GraphicsObject):
     """Draws many points in a :class:`pyqtgraph.ViewBox` as one raster per frame.
 
     :meth:`set_drawing` shows a prepared :class:`Drawing`; points are identified by row
-    number throughout.
+    number throughout. A cloud of at least :attr:`background_limit` points is rendered on a
+    worker thread (a frame of a million points takes 50–150 ms): meanwhile the last frame is
+    drawn stretched to where its view now lies, and the newest wanted frame follows.
     """
+
+    #: A frame was rendered in the background and is shown from now on.
+    frame_rendered = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.point_size = 7
         self.point_limit = POINT_MODE_LIMIT
+        self.background_limit = 200_000
         self.drawing = EMPTY_DRAWING
-        self._cache_key: Optional[tuple] = None
-        self._image: Optional[QImage] = None
-        self._pixels: Optional[np.ndarray] = None  # the buffer _image borrows
-        self._visible: Optional[np.ndarray] = None
+        self._raster: Optional[_Raster] = None
+        self._wanted: Optional[tuple] = None  # (key, frame, view rect) of the newest frame
+        self._rendering = False
+        self._generation = 0  # counts changes of what is drawn
         self.last_frame: Optional[Frame] = None
         self.last_visible_count = 0
         #: Called with a row number to get its thumbnail, at most THUMBNAIL_PIXELS wide (None: no
         #: thumbnails).
         self.thumbnail: Optional[Callable[[int], Optional[QImage]]] = None
+        self._finished = None  # the future of the last frame rendered in the background
+        self.frame_rendered.connect(self._on_frame_rendered, Qt.ConnectionType.QueuedConnection)
 
     # -- data ---------------------------------------------------------------------------
 
@@ -219,13 +244,18 @@ class PointCloudItem(pg.GraphicsObject):
         if drawing.bounds != self.drawing.bounds:
             self.prepareGeometryChange()
         self.drawing = drawing
-        self._cache_key = None
+        self._generation += 1
         self.update()
+
+    @property
+    def rendering(self) -> bool:
+        """Whether a frame is being rendered in the background (the last one is shown)."""
+        return self._rendering
 
     def set_point_size(self, point_size: int) -> None:
         """The diameter of a disc, in pixels."""
         self.point_size = int(point_size)
-        self._cache_key = None
+        self._generation += 1
         self.update()
 
     # -- hit testing --------------------------------------------------------------------
@@ -268,28 +298,70 @@ class PointCloudItem(pg.GraphicsObject):
         transform = painter.transform()
         view_rect = view.viewRect()
         frame = self.frame_for(transform, view_rect)
-        key = (frame, id(drawing))
-        if key != self._cache_key:
-            pixels, visible = render(frame, drawing.x, drawing.y, drawing.colors,
-                                     drawing.outlines, self.point_size, self.point_limit)
-            self._pixels = pixels  # the QImage below borrows this buffer
-            self._image = QImage(pixels.data, frame.width, frame.height, frame.width * 4,
-                                 QImage.Format.Format_ARGB32)
-            self._visible = visible  # None: every point
-            self._cache_key = key
-            self.last_frame = frame
-            self.last_visible_count = len(drawing) if visible is None else len(visible)
-        device = transform.mapRect(view_rect)
+        key = (frame, self._generation, self.point_size, self.point_limit)
+        if self._raster is None or self._raster.key != key:
+            if len(drawing) < self.background_limit:
+                self._show(self._render(key, frame, view_rect, drawing))
+            else:
+                self._want(key, frame, view_rect)
+        raster = self._raster
+        if raster is None:
+            return
         painter.save()
         painter.resetTransform()
-        painter.drawImage(QPointF(device.left(), device.top()), self._image)
-        if self.thumbnail is not None and 0 < self.last_visible_count <= THUMBNAIL_LIMIT:
-            self._draw_thumbnails(painter, frame, QPointF(device.left(), device.top()))
+        target = transform.mapRect(raster.view_rect)  # where that frame's view lies now
+        if raster.key == key:
+            painter.drawImage(target.topLeft(), raster.image)
+            if self.thumbnail is not None and 0 < self.last_visible_count <= THUMBNAIL_LIMIT:
+                self._draw_thumbnails(painter, frame, target.topLeft())
+        else:  # the newest frame is being rendered: the last one, stretched, meanwhile
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            painter.drawImage(target, raster.image)
         painter.restore()
 
-    def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
+    def _render(self, key: tuple, frame: Frame, view_rect: QRectF, drawing: Drawing) -> _Raster:
+        """Render a frame (safe on a worker thread: the image is its own)."""
+        pixels, visible = render(frame, drawing.x, drawing.y, drawing.colors, drawing.outlines,
+                                 key[2], key[3])
+        image = QImage(pixels.data, frame.width, frame.height, frame.width * 4,
+                       QImage.Format.Format_ARGB32)  # borrows pixels, kept beside it
+        return _Raster(key, frame, view_rect, pixels, visible, image)
+
+    def _show(self, raster: _Raster) -> None:
+        self._raster = raster
+        self.last_frame = raster.frame
+        self.last_visible_count = len(self.drawing) if raster.visible is None \
+            else len(raster.visible)
+
+    def _want(self, key: tuple, frame: Frame, view_rect: QRectF) -> None:
+        """Render ``key``'s frame in the background, after the one under way if any."""
+        self._wanted = (key, frame, view_rect)
+        if self._rendering:
+            return
+        self._rendering = True
         drawing = self.drawing
-        for index in np.arange(len(drawing)) if self._visible is None else self._visible:
+        future = _RENDERER.submit(self._render, key, frame, view_rect, self.drawing)
+        future.add_done_callback(self._deliver)
+
+    def _deliver(self, done) -> None:
+        """On the worker: hand the rendered frame to the GUI thread (a queued signal)."""
+        self._finished = done
+        try:
+            self.frame_rendered.emit()
+        except RuntimeError:  # the item was deleted meanwhile
+            pass
+
+    def _on_frame_rendered(self) -> None:
+        self._rendering = False
+        raster = self._finished.result()  # a failure to render is raised here, on the GUI
+        self._show(raster)  # shown stretched until the newest frame, if another, is ready
+        if self._wanted is not None and self._wanted[0] != raster.key:
+            self._want(*self._wanted)
+        self.update()
+
+    def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
+        drawing, visible = self.drawing, self._raster.visible
+        for index in np.arange(len(drawing)) if visible is None else visible:
             image = self.thumbnail(int(drawing.order[index]))
             if image is None or image.isNull():
                 continue
