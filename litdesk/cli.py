@@ -192,9 +192,12 @@ def inspect_command(argv: list[str]) -> int:
         from litdesk.core.model_loading import load_model, looks_like_model
 
         if looks_like_model(args.path):
-            from litdesk.api import LoadOptions
+            from litdesk.api import LoadOptions, TrustRequired
 
-            model = load_model(args.path, LoadOptions(device=args.device, trust=args.trust))
+            try:
+                model = load_model(args.path, LoadOptions(device=args.device, trust=args.trust))
+            except TrustRequired as error:
+                raise TrustRequired(f"{error} (--trust says you do)") from None
             return describe_model(model, args.path)
         dataset = load_dataset(args.path)
         return "\n".join([f"{dataset.name}: {len(dataset):,} rows"] + [
@@ -204,23 +207,49 @@ def inspect_command(argv: list[str]) -> int:
     return _run_batch(f"reading {args.path}", work)
 
 
+def _add_bulk_options(parser: argparse.ArgumentParser, fields: bool = True) -> None:
+    """The options of the batch commands that write one row per example: the output fields,
+    the progress bar, and where to run (this process or a Ray cluster)."""
+    if fields:
+        parser.add_argument("--fields", help="comma-separated output fields, or all (default: "
+                            "predictions and embeddings)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: run on a Ray cluster (--out is then a folder of shards)")
+    parser.add_argument("--address", help="the Ray cluster to join (default: start a local "
+                        "Ray runtime for this command)")
+
+
 def predict_command(argv: list[str]) -> int:
-    """``litdesk predict``: every output of a model for every row of a dataset, to Parquet."""
+    """``litdesk predict``: a model's predictions and embeddings (or the fields asked for)
+    for every row of a dataset, to Parquet."""
     parser = _Parser(
         prog="litdesk predict", description="Run a model over a dataset and write its outputs "
-        "(one row per example; vectors and class probabilities as list columns).")
+        "(one row per example, with its row number; vectors and class probabilities as "
+        "fixed-size list columns). Open the result on the desk with: litdesk DATA OUT.")
     parser.add_argument("--model", type=_path, required=True)
     parser.add_argument("--data", type=_path, required=True)
-    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
+    parser.add_argument("--out", type=_path, required=True,
+                        help="a .parquet file (a folder with --engine ray)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--label", help="the dataset column holding gold labels")
     _add_model_options(parser)
+    _add_bulk_options(parser)
     args = parser.parse_args(argv)
+    if args.engine == "ray":
+        from litdesk.core.ray_engine import predict_on_ray
+
+        return _run_batch(f"predicting {args.data} with {args.model} on Ray",
+                          lambda: predict_on_ray(
+                              args.model, args.data, args.out, batch_size=args.batch_size,
+                              device=args.device, trust=args.trust, label=args.label,
+                              fields=args.fields, quiet=args.quiet, address=args.address))
     from litdesk.core.batch import predict_to_parquet
 
     return _run_batch(f"predicting {args.data} with {args.model}", lambda: predict_to_parquet(
         args.model, args.data, args.out, batch_size=args.batch_size, device=args.device,
-        trust=args.trust, label=args.label, use_cache=not args.no_cache))
+        trust=args.trust, label=args.label, use_cache=not args.no_cache, fields=args.fields,
+        quiet=args.quiet))
 
 
 def compare_command(argv: list[str]) -> int:
@@ -319,6 +348,85 @@ def audit_command(argv: list[str]) -> int:
     return _run_batch(f"auditing {args.data}", lambda: audit_to_parquet(
         args.data, args.out, args.label, model_paths=args.model, device=args.device,
         trust=args.trust, use_cache=not args.no_cache, folds=args.folds))
+
+
+def train_command(argv: list[str]) -> int:
+    """``litdesk train``: a scikit-learn baseline, or a fine-tuned Hugging Face classifier,
+    trained on a dataset's rows and saved with its training record."""
+    parser = _Parser(
+        prog="litdesk train", description="Train a model on a dataset and save it where litdesk "
+        "opens it without a trust prompt: --baseline fits tf-idf + logistic regression on the "
+        "text column, else logistic regression (linear) or gradient boosting (boosted) on the "
+        "number columns; --base fine-tunes a Hugging Face classifier folder on the text column. "
+        "A training_record.json beside the model says how to reproduce it.")
+    parser.add_argument("--data", type=_path, required=True)
+    parser.add_argument("--label", required=True, help="the column holding the gold labels")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--base", type=_path, help="a Hugging Face classifier folder to fine-tune")
+    what.add_argument("--baseline", choices=("linear", "boosted"))
+    parser.add_argument("--out", type=_path, required=True, help="the folder to save the model in")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validation-share", type=float, default=0.1,
+                        help="of the training rows, held out for early stopping (fine-tuning)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1")
+    parser.add_argument("--split-column", help="train on the rows whose column reads --train-value")
+    parser.add_argument("--train-value")
+    parser.add_argument("--train-rows", help="train on rows a:b (Python slice bounds)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    args = parser.parse_args(argv)
+    if (args.split_column is None) != (args.train_value is None):
+        parser.error("--split-column and --train-value go together")
+    if args.split_column is not None and args.train_rows is not None:
+        parser.error("choose the rows by --split-column or by --train-rows, not both")
+
+    def work() -> str:
+        import numpy as np
+
+        from litdesk.core import train_runs
+        from litdesk.core.batch import ProgressBar
+        from litdesk.core.jobs import run_job
+        from litdesk.core.loaders import load_dataset
+
+        dataset = load_dataset(args.data)
+        if args.split_column is not None:
+            rows = train_runs.rows_with_value(dataset, args.split_column, args.train_value)
+        elif args.train_rows is not None:
+            rows = train_runs.rows_in_range(args.train_rows, len(dataset))
+        else:
+            rows = np.arange(len(dataset), dtype=np.int64)
+        if args.baseline is not None:
+            bar = ProgressBar("folds", quiet=args.quiet)
+            job = train_runs.baseline_run_job(
+                dataset, args.label, rows, args.out, kind=args.baseline, seed=args.seed,
+                exclude=(args.split_column,) if args.split_column else ())
+        else:
+            from litdesk.core.training import FineTuneSettings
+
+            settings = FineTuneSettings(epochs=args.epochs, batch_size=args.batch_size,
+                                        learning_rate=args.learning_rate, seed=args.seed,
+                                        validation_share=args.validation_share,
+                                        device=args.device)
+            settings.check()
+            bar = ProgressBar("steps", quiet=args.quiet)
+            job = train_runs.fine_tune_run_job(dataset, args.label, rows, args.base, args.out,
+                                               settings)
+        shown = [-1]
+
+        def show(progress) -> None:  # several reports share a step (its loss, the epoch's end)
+            if progress.total and progress.done != shown[0]:
+                shown[0] = progress.done
+                bar.update(progress)
+
+        try:
+            run = run_job(job, show)
+        finally:
+            bar.close()
+        return run.summary
+
+    return _run_batch(f"training on {args.data}", work)
 
 
 def install_desktop_command(argv: list[str]) -> int:

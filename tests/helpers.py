@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
@@ -171,3 +172,30 @@ def edit_json(file: Path, **changes) -> None:
     settings = json.loads(file.read_text())
     settings.update(changes)
     file.write_text(json.dumps(settings))
+
+
+def toy_sentiment(n: int = 384, seed: int = 0, names=("negative", "positive")):
+    """Texts in tests/tiny_bert.py's words whose label follows the word of praise or blame: a
+    task a random tiny BERT learns in seconds. Returns (texts, labels)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = [f"the {rng.choice(['film', 'plot', 'story'])} was "
+             f"{'very ' if rng.random() < 0.5 else ''}"
+             f"{rng.choice(['great', 'good'] if label else ['awful', 'bad'])}" for label in y]
+    return texts, [names[label] for label in y]
+
+
+def write_toy_sentiment_csv(path: Path, n: int = 120, seed: int = 0) -> Path:
+    """:func:`toy_sentiment` as a CSV with a number leaning with the label and a split column
+    (the first 80% "train", the rest "test")."""
+    import csv
+
+    texts, labels = toy_sentiment(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "score", "split"])
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            writer.writerow([text, label, round(float(rng.normal(2.0 * (label == "positive"))), 4),
+                             "train" if i < 0.8 * n else "test"])
+    return path

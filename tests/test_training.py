@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from litdesk.core.jobs import run_job  # noqa: E402
+from tests.helpers import toy_sentiment as toy_task  # noqa: E402
 from litdesk.core.training import (  # noqa: E402
     FineTuneSettings,
     TrainingProgress,
@@ -20,19 +21,6 @@ from litdesk.core.training import (  # noqa: E402
 )
 
 pytestmark = pytest.mark.slow
-
-GOOD, BAD = ["great", "good"], ["awful", "bad"]
-
-
-def toy_task(n: int = 192, seed: int = 0, names=("negative", "positive")):
-    """A sentiment the tiny BERT has never seen: the label follows the word of praise or blame."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    texts = [f"the {rng.choice(['film', 'plot', 'story'])} was "
-             f"{'very ' if rng.random() < 0.5 else ''}{rng.choice(GOOD if label else BAD)}"
-             for label in y]
-    return texts, [names[label] for label in y]
-
 
 #: Learns toy_task(384) in about 2 epochs of 6 (a random tiny BERT sits on a plateau first).
 FAST = FineTuneSettings(epochs=6, batch_size=16, learning_rate=1e-2, seed=0,

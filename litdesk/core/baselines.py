@@ -352,14 +352,14 @@ def predict_proba(baseline: Baseline, data: Any) -> np.ndarray:
     return baseline.estimator.predict_proba(feature_frame(data, baseline.columns))
 
 
-ONNX_FILE_NAME = "baseline.onnx"
 SIDECAR_FILE_NAME = "litdesk.json"
 
 
 def default_input_columns(data: Any, label_column: str, *, savable: bool = True,
-                          exclude: Sequence[str] = ()) -> list[str]:
+                          exclude: Sequence[str] = (), kind: str = "linear") -> list[str]:
     """The columns a baseline reads by default: the text column (all of them when not
-    ``savable``), else the number columns (and the categories when not ``savable``)."""
+    ``savable``; none for ``boosted``), else the number columns (and the categories when not
+    ``savable``)."""
     table, _ = _as_table(data)
     names = [name for name in table.column_names if name != label_column and name not in exclude]
     kinds: dict[str, list[str]] = {TEXT: [], CATEGORY: [], NUMBER: []}
@@ -368,12 +368,14 @@ def default_input_columns(data: Any, label_column: str, *, savable: bool = True,
             kinds[_kind_of(data, name)].append(name)
         except ValueError:  # a column no baseline reads (embeddings, images)
             continue
-    columns = Columns(tuple(kinds[TEXT]), tuple(kinds[CATEGORY]), tuple(kinds[NUMBER]))
+    columns = Columns(tuple(kinds[TEXT]) if kind != "boosted" else (), tuple(kinds[CATEGORY]),
+                      tuple(kinds[NUMBER]))
     if columns.text:
         return list(columns.text[:1] if savable else columns.text)
     chosen = list(columns.number if savable else columns.category + columns.number)
     if not chosen:
-        raise ValueError("the data has no text, number or category column besides the label")
+        raise ValueError(f"the data has no {'number' if savable else 'number or category'} "
+                         f"column{'' if kind == 'boosted' else ' or text column'} besides the label")
     return chosen
 
 
@@ -442,7 +444,7 @@ def _save_onnx(baseline: Baseline, folder: Path) -> Path:
     probabilities = [output for output in graph.graph.output if "probab" in output.name]
     del graph.graph.output[:]
     graph.graph.output.extend(probabilities)
-    file = folder / ONNX_FILE_NAME
+    file = folder / f"{folder.name or 'baseline'}.onnx"  # its stem names the model
     file.write_bytes(graph.SerializeToString())
     sidecar = {"inputs": [{"name": name, "type": "number"} for name in baseline.columns.number],
                "labels": baseline.classes, "output": "probabilities"}
