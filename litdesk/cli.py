@@ -69,7 +69,13 @@ def command_summary(function: Callable) -> str:
 def _commands_epilog() -> str:
     listed = commands()
     width = max(map(len, listed), default=0)
-    lines = [f"  {name:<{width}}  {command_summary(function)}"
+    import shutil
+    import textwrap
+
+    columns = max(60, min(100, shutil.get_terminal_size().columns)) - 1
+    lines = [textwrap.fill(command_summary(function), columns,
+                           initial_indent=f"  {name:<{width}}  ",
+                           subsequent_indent=" " * (width + 4))
              for name, function in sorted(listed.items())]
     return "commands (litdesk COMMAND --help for each one's options):\n" + "\n".join(lines)
 
