@@ -105,3 +105,33 @@ def find_record(model_path: Optional[Path]) -> Optional[dict[str, Any]]:
                 return None
             return document if isinstance(document, dict) else None
     return None
+
+
+def describe_record(name: str, path: Optional[Path], record: Optional[dict[str, Any]]) -> str:
+    """Plain text for Help ▸ About Model: where the model came from and, when it was trained
+    here, how (base, data, rows, parameters, seed, metrics per epoch)."""
+    lines = [name, f"Loaded from: {path}" if path else "Given from Python (no files)"]
+    if record is None:
+        lines.append("No training record: it was not trained with litdesk.")
+        return "\n".join(lines)
+    data = record.get("data") or {}
+    rows = data.get("rows") or {}
+    lines += [f"Trained: {record.get('kind')} with litdesk {record.get('litdesk_version')} "
+              f"on {record.get('created')}",
+              f"Base model: {record.get('base_model') or '(none: trained from scratch)'}",
+              f"Data: {data.get('file')} (sha256 {str(data.get('sha256'))[:16]}…)",
+              f"Label: {data.get('label_column')}; inputs: {', '.join(data.get('input_columns', []))}",
+              f"Rows used: {rows.get('count', 0):,}" + (f" ({rows['range']})" if rows.get("range")
+                                                        else ""),
+              f"Seed: {record.get('seed')}",
+              "Parameters: " + ", ".join(f"{key}={value}" for key, value in
+                                         (record.get("parameters") or {}).items())]
+    for epoch in record.get("epochs") or []:
+        lines.append(f"Epoch {epoch.get('epoch')}: " + ", ".join(
+            f"{key} {value:.4f}" for key, value in epoch.items()
+            if isinstance(value, float)))
+    result = record.get("result") or {}
+    lines.append("Result: " + ", ".join(f"{key} {value:.4f}" if isinstance(value, float)
+                                        else f"{key} {value}" for key, value in result.items()
+                                        if key != "validation_positions"))
+    return "\n".join(lines)

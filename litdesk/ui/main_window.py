@@ -39,6 +39,7 @@ from litdesk.ui.docks.scalars import ScalarsDock
 from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
+from litdesk.ui.docks.training import BASELINE_LINEAR, FINE_TUNE, TrainingDock
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.models_menu import ModelsSection
 
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.generators_dock = GeneratorsDock(self.session, self.runner)
         self.quality_dock = QualityDock(self.session, self.runner, self.cache)
         self.quality_dock.labels_fixed.connect(self.workbench.fix_values)  # journaled
+        self.training_dock = TrainingDock(self.workbench, self.runner)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("Data Table", self.table_dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("Embedding Projector", self.projector_dock,
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Datapoint Editor", self.editor_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Generators", self.generators_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Data Quality", self.quality_dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("Train", self.training_dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.docks["Data Table"], self.docks["Embedding Projector"],
                              Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["Salience"], self.docks["Model Comparison"],
@@ -137,6 +140,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Slices"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Datapoint Editor"])
         self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Generators"])
+        self.tabifyDockWidget(self.docks["Embedding Projector"], self.docks["Train"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Scalars"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Partial Dependence"])
         self.tabifyDockWidget(self.docks["Model Comparison"], self.docks["Data Quality"])
@@ -169,6 +173,7 @@ class MainWindow(QMainWindow):
         self.editor_dock.add_requested.connect(
             lambda point, compare: self.add_datapoints([point], compare))
         self.generators_dock.accepted.connect(self.add_datapoints)
+        self.table_dock.delete_requested.connect(workbench.delete_datapoints)
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
 
@@ -274,10 +279,18 @@ class MainWindow(QMainWindow):
             {gib * 2 ** 30: f"{gib} GB" for gib in CACHE_LIMITS_GB})
         jobs_menu.aboutToShow.connect(self._update_cache_action)
 
+        train_menu = self.menuBar().addMenu("&Train")
+        train_menu.addAction("Quick &Baseline…", QKeySequence("Ctrl+Shift+B"),
+                             lambda: self.show_training(BASELINE_LINEAR))
+        train_menu.addAction("&Fine-tune…", QKeySequence("Ctrl+Shift+F"),
+                             lambda: self.show_training(FINE_TUNE))
+
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("&Plugins", self.show_plugins)
         help_menu.addAction("Open &Log Folder", self.open_log_folder)
         help_menu.addAction("&About litdesk", self.show_about)
+        self.about_model_menu = help_menu.addMenu("About &Model")
+        self.about_model_menu.aboutToShow.connect(self._fill_about_model_menu)
 
     def _choice_menu(self, menu, setting: str, current: str, choices: dict[str, str]
                      ) -> dict[str, QAction]:
@@ -499,6 +512,39 @@ class MainWindow(QMainWindow):
                   for name, error in registry.errors.items()]
         lines.append(f"<br><small>Single-file plugins: {user_plugin_folder()}</small>")
         QMessageBox.information(self, "Plugins", "<br>".join(lines))
+
+    def show_training(self, mode: str) -> None:
+        """Raise the Train dock in ``mode`` (Train ▸ Quick Baseline…, Fine-tune…)."""
+        self.training_dock.set_mode(mode)
+        self.docks["Train"].show()
+        self.docks["Train"].raise_()
+        self.training_dock.label_column.setFocus()
+
+    def _fill_about_model_menu(self) -> None:
+        self.about_model_menu.clear()
+        for name in self.session.models:
+            self.about_model_menu.addAction(name, lambda n=name: self.show_about_model(n))
+        if not self.session.models:
+            self.about_model_menu.addAction("No model is open").setEnabled(False)
+
+    def show_about_model(self, name: str) -> None:
+        """Model ``name``'s file and training record (how to reproduce it), selectable."""
+        from litdesk.core.training_record import describe_record, find_record
+
+        source = self.workbench.model_sources.get(name)
+        path = source[0] if source else None
+        record = find_record(path)
+        text = describe_record(name, path, record)
+        box = QMessageBox(QMessageBox.Icon.NoIcon, f"About {name}", text, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        if record is not None:
+            import json
+
+            box.setDetailedText(json.dumps(record, indent=2))
+        box.addButton(QMessageBox.StandardButton.Close)
+        self.about_model_box = box
+        box.open()
 
     def show_about(self) -> None:
         """Versions (litdesk, Python, torch, Qt), the device and where litdesk keeps its files,
