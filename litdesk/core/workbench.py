@@ -367,6 +367,7 @@ class Workbench:
         dataset = self.session.dataset
         if dataset is None or isinstance(dataset, PartialDataset):
             return
+        unfit = []
         for name, model in self.session.models.items():
             key = (dataset.name, name)
             if name in self.session.predictions or key in self._predicting:
@@ -376,7 +377,7 @@ class Workbench:
             except SpecMismatchError as error:  # not run on this dataset; the menu says why
                 if key not in self._told_unfit:
                     self._told_unfit.add(key)
-                    self.status_message.emit(f"{name} is not run on {dataset.name}: {error}")
+                    unfit.append((name, str(error)))
                 continue
             self._predicting.add(key)
             self._bindings[key] = self._binding_signature(binding, dataset)
@@ -384,6 +385,12 @@ class Workbench:
                                lambda predictions, model=model: self._on_predictions(
                                    predictions, model),
                                lambda failure, key=key: self._on_predict_failed(key, failure))
+        if len(unfit) == 1:
+            self.status_message.emit(f"{unfit[0][0]} is not run on {dataset.name}: {unfit[0][1]}")
+        elif unfit:
+            self.status_message.emit(
+                f"Not run on {dataset.name}, whose columns do not fit their inputs (the Models "
+                f"menu says why): {', '.join(name for name, _error in unfit)}")
 
     @staticmethod
     def _binding_signature(binding: dict[str, str], dataset: Dataset) -> dict:
