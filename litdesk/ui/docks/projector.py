@@ -30,11 +30,13 @@ from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
 from litdesk.core.cache import ResultCache
 from litdesk.core.categories import MISSING, Categories, encode_categories
+from litdesk.core.clusters import ClusterInfo, cluster_centres, clusters_job
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.palette import CATEGORY_COLORS, OTHER_COLOR
+from litdesk.ui.widgets.cluster_labels import ClusterLabels
 from litdesk.ui.point_cloud import (EMPTY_DRAWING, THUMBNAIL_PIXELS, Drawing, PointCloudItem,
                                     prepare_drawing, rows_in_polygon)
 
@@ -255,6 +257,8 @@ class ProjectorDock(RefreshWhenShown):
     projected = Signal()
     #: Emitted when the points are drawn anew (new colours, emphasis, opacity or camera).
     drawn = Signal()
+    #: Emitted when the clusters of the layout are named on screen.
+    clusters_found = Signal()
 
     def __init__(self, session: Session, runner: JobRunner, cache: Optional[ResultCache] = None,
                  parent=None) -> None:
@@ -285,6 +289,10 @@ class ProjectorDock(RefreshWhenShown):
         self.search_slot = JobSlot(runner, "Projector search", self)
         self.neighbours_slot = JobSlot(runner, "Nearest neighbours", self)
         self.export_slot = JobSlot(runner, "Export coordinates", self)
+        self.cluster_slot = JobSlot(runner, "Clusters", self)
+        self.clusters: Optional[np.ndarray] = None  # per row its cluster, or NOISE
+        self.cluster_infos: list[ClusterInfo] = []
+        self._clustered: Optional[tuple] = None  # (coords, outcomes) clustered
 
         self._build_controls()
         self.view_box = SelectionViewBox()
@@ -305,6 +313,7 @@ class ProjectorDock(RefreshWhenShown):
         self.view_box.clicked.connect(self._on_click)
         self.view_box.region_drawn.connect(self._on_region)
         self.view_box.rotated.connect(self._on_rotate)
+        self.cluster_labels = ClusterLabels(self.plot, self._on_cluster_clicked)
         self._hover = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._on_hover)
         # The legend sits above the plot, so that it never hides (or swallows clicks on) points.
@@ -429,6 +438,19 @@ class ProjectorDock(RefreshWhenShown):
                                 (neighbours_button, 0), (self.point_size, 0), (self.opacity, 0),
                                 (export, 0)):
             self._style_row.addWidget(widget, stretch)
+        self.clusters_button = QToolButton(text="Clusters", checkable=True)
+        self.clusters_button.setToolTip(
+            "Find clusters in the layout and name them: distinctive words, or the "
+            "columns that stand out; the gold label and each model's accuracy. "
+            "Click a name to select its cluster (C)")
+        self.clusters_button.setShortcut(QKeySequence("C"))
+        self.clusters_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        clusters_menu = QMenu(self.clusters_button)
+        self.save_clusters_action = clusters_menu.addAction(
+            "Save clusters as slices", self.save_clusters_as_slices)
+        self.clusters_button.setMenu(clusters_menu)
+        self.clusters_button.toggled.connect(lambda _on: self._update_clusters())
+        self._style_row.addWidget(self.clusters_button)
 
     def set_mode(self, mode: str) -> None:
         """What a left-drag does: "pan", "box" or "lasso"."""
@@ -473,6 +495,7 @@ class ProjectorDock(RefreshWhenShown):
         self._thumbnails.clear()
         self.cloud.thumbnail = self._thumbnail if self._image_field() else None
         self.cloud.set_drawing(EMPTY_DRAWING)
+        self._forget_clusters()
         for item in (self.highlight, self.primary_marker, self.pinned_marker):
             item.clear()
         self.legend.clear()
@@ -574,6 +597,7 @@ class ProjectorDock(RefreshWhenShown):
         self.positions = positions
         self.cloud.set_drawing(drawing)
         self._place_markers()
+        self._update_clusters()
         if self._fit_next:
             self._fit_next = False
             self.fit_view()
@@ -590,6 +614,66 @@ class ProjectorDock(RefreshWhenShown):
         bounds = self.cloud.data_bounds()
         if not bounds.isEmpty():
             self.view_box.setRange(rect=bounds, padding=0.04)
+
+    # -- clusters -------------------------------------------------------------------------
+
+    def _update_clusters(self) -> None:
+        """Find and name the layout's clusters on the worker (while the Clusters button is
+        on), or move their names with the points."""
+        if not self.clusters_button.isChecked() or self.coords is None:
+            self.cluster_slot.cancel()
+            self.cluster_labels.clear()
+            self._clustered = None
+            return
+        outcomes, coords, dataset = self.session.outcomes, self.coords, self.session.dataset
+        if self._clustered is not None and self._clustered[0] is coords \
+                and self._clustered[1] is outcomes:
+            self._place_cluster_labels()
+            return
+        self._clustered = (coords, outcomes)
+        self.cluster_slot.submit(clusters_job(dataset, coords, outcomes),
+                                 lambda result: self._show_clusters(coords, *result),
+                                 interactive=False)
+
+    def _show_clusters(self, coords: np.ndarray, clusters: np.ndarray,
+                       infos: list[ClusterInfo]) -> None:
+        if coords is not self.coords:
+            return
+        self.clusters, self.cluster_infos = clusters, infos
+        self.cluster_labels.show([info.label() for info in infos], self._cluster_centres(),
+                                 [info.size for info in infos])
+        self.clusters_found.emit()
+
+    def _cluster_centres(self) -> np.ndarray:
+        count = len(self.cluster_infos)
+        if self.positions is None or self.clusters is None:
+            return np.full((count, 2), np.nan)
+        n = min(len(self.positions), len(self.clusters))
+        return cluster_centres(self.positions[:n], self.clusters[:n], count)
+
+    def _place_cluster_labels(self) -> None:
+        if self.clusters is not None:
+            self.cluster_labels.move(self._cluster_centres())
+
+    def cluster_rows(self, cluster: int) -> np.ndarray:
+        """The rows of cluster ``cluster``."""
+        if self.clusters is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.clusters == cluster).astype(np.int64)
+
+    def _on_cluster_clicked(self, cluster: int, modifiers) -> None:
+        self.select_rows(self.cluster_rows(cluster), self._mode(modifiers))
+
+    def save_clusters_as_slices(self) -> list[str]:
+        """Keep every cluster as a slice named after it; return the names."""
+        return [self.session.add_slice(f"Cluster {info.cluster + 1}: {info.title}"[:80],
+                                       self.cluster_rows(info.cluster))
+                for info in self.cluster_infos]
+
+    def _forget_clusters(self) -> None:
+        self.cluster_slot.cancel()
+        self.clusters, self.cluster_infos, self._clustered = None, [], None
+        self.cluster_labels.clear()
 
     # -- colour -------------------------------------------------------------------------
 
