@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QLabel, QMessageBox
 
 from litdesk.api import CategoryLabel
@@ -114,7 +115,7 @@ def test_inputs_that_match_several_columns_are_named_and_mapped_in_the_dialog(qt
     dialog.grab().save(str(tmp_path / "inputs_dialog.png"))
     chooser.setCurrentIndex(chooser.findText("hypothesis"))
     assert ok.isEnabled()
-    qtbot.mouseClick(ok, qtbot_button())
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "keywords" in window.session.predictions, timeout=10_000)
     assert _positive(window) == [True, False, False, True]  # the hypotheses' words
     saved = Settings().get(INPUT_MAPPINGS_SETTING)
@@ -132,12 +133,6 @@ def test_inputs_that_match_several_columns_are_named_and_mapped_in_the_dialog(qt
     qtbot.waitUntil(lambda: "keywords" in window.session.predictions
                     and _positive(window) == [True, False, False, True], timeout=10_000)
     assert window.errors == []
-
-
-def qtbot_button():
-    from PySide6.QtCore import Qt
-
-    return Qt.MouseButton.LeftButton
 
 
 def test_a_mapping_is_remembered_for_the_model_and_dataset(qtbot, tmp_path):
@@ -270,5 +265,6 @@ def test_inspect_describes_a_model_folder(capsys):
     assert cli.main(["inspect", str(LINEAR_MODEL.parent)]) == 0
     shown = capsys.readouterr().out
     assert shown.splitlines()[0].startswith("bow_linear: text classifier")
-    assert "inputs:\n  text: TextSegment" in shown and "outputs:\n  probas: MulticlassPreds" in shown
+    assert "inputs:\n  text: TextSegment" in shown
+    assert "outputs:\n  probas: MulticlassPreds" in shown
     assert "labels (2): negative, positive" in shown
