@@ -149,9 +149,47 @@ def test_projector_draws_cluster_names_that_select_and_save_as_slices(qtbot, run
     pixel = projector.plot.mapFromScene(centre)
     qtbot.mouseClick(projector.plot.viewport(), Qt.MouseButton.LeftButton, pos=pixel)
     assert session.selection.rows.tolist() == projector.cluster_rows(item.cluster).tolist()
+    assert len(session.clusters) == 3  # for the Metrics dock's facet
     names = projector.save_clusters_as_slices()
     assert len(names) == 3 and all(name.startswith("Cluster ") for name in names)
     assert sum(len(session.slices[name]) for name in names) == int(
         (projector.clusters >= 0).sum())
     qtbot.mouseClick(projector.clusters_button, Qt.MouseButton.LeftButton)  # off: names go
-    assert not projector.cluster_labels.items
+    assert not projector.cluster_labels.items and not session.clusters
+
+
+def test_the_metrics_dock_measures_each_projector_cluster(qtbot, runner):
+    from litdesk.core.session import Session
+    from litdesk.ui.docks.metrics import CLUSTERS_FACET, MetricsDock
+
+    dataset, coords, topic = topic_corpus(per_topic=30)
+    names = list(TOPICS)
+    predicted = np.array([names.index(t) for t in topic])
+    predicted[topic == "space"] = 0  # wrong on every space row
+    probabilities = np.full((len(topic), 3), 0.1)
+    probabilities[np.arange(len(topic)), predicted] = 0.8
+    session = Session()
+    session.set_dataset(dataset)
+    session.set_predictions(Predictions("m", dataset.name, {"p": probabilities},
+                                        {"p": MulticlassPreds(vocab=names, parent="topic")}))
+    dock = MetricsDock(session, runner)
+    qtbot.addWidget(dock)
+    dock.show()
+    qtbot.waitExposed(dock)
+    found = run_job(clusters.cluster_job(coords))
+    space = int(np.bincount(found[topic == "space"]).argmax())
+    groups = {f"Cluster {c + 1}": np.flatnonzero(found == c) for c in range(3)}
+    with qtbot.waitSignal(dock.refreshed, timeout=10_000):
+        session.set_clusters(groups)
+    index = dock.facet_choice.findData(CLUSTERS_FACET)
+    assert index >= 0
+    with qtbot.waitSignal(dock.refreshed, timeout=10_000):
+        dock.facet_choice.setCurrentIndex(index)
+    table = dock.table_data
+    assert set(groups) <= set(table.groups)
+    assert table.entry(f"Cluster {space + 1}", "m").values["accuracy"] == 0.0
+    other = next(name for name in groups if name != f"Cluster {space + 1}")
+    assert table.entry(other, "m").values["accuracy"] == 1.0
+    with qtbot.waitSignal(dock.refreshed, timeout=10_000):
+        session.set_clusters({})
+    assert dock.facet_choice.findData(CLUSTERS_FACET) < 0

@@ -84,6 +84,8 @@ class Session:
     #: Values of existing rows of the active dataset changed (the column's name): a label the
     #: user fixed. The rows and their positions stay.
     values_changed = Signal(str)
+    #: The Embedding Projector found other clusters (:attr:`clusters`).
+    clusters_changed = Signal()
     #: A binary classifier's decision threshold changed (the model's name).
     thresholds_changed = Signal(str)
 
@@ -95,6 +97,8 @@ class Session:
         self._slices: dict[str, dict[str, np.ndarray]] = {}
         self.selection = Selection()
         self._outcomes: Optional[Outcomes] = None
+        #: The clusters of the projector's layout of the active dataset: rows by name.
+        self.clusters: dict[str, np.ndarray] = {}
         #: Per binary classifier (by name), the positive-class probability from which it calls
         #: a row positive; every view (outcomes, scalars, metrics, confusion) uses it.
         self.thresholds: dict[str, float] = {}
@@ -190,6 +194,7 @@ class Session:
             return
         self.dataset = self.datasets[name]
         self.selection = Selection()
+        self.clusters = {}
         self.dataset_changed.emit()
         self.selection_changed.emit(None)
 
@@ -296,6 +301,12 @@ class Session:
         if dataset is self.dataset:
             self.dataset = changed
             self.values_changed.emit(column)
+
+    def set_clusters(self, clusters: Mapping[str, np.ndarray]) -> None:
+        """Keep the clusters the projector found (rows by name; empty: none), for the views
+        that group by them (the Metrics dock)."""
+        self.clusters = {name: sorted_unique(rows) for name, rows in clusters.items()}
+        self.clusters_changed.emit()
 
     # -- slices -------------------------------------------------------------------------
 

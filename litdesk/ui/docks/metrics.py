@@ -34,6 +34,8 @@ SLICE_PREFIX = "Slice: "
 GOLD_TYPES = (types.CategoryLabel, types.Scalar, types.TextSegment)
 FACET_TYPES = (types.CategoryLabel, types.Boolean, types.Scalar)
 FIXED_COLUMNS = ("group", "model", "rows", "measured")
+#: The facet that groups rows by the Embedding Projector's clusters.
+CLUSTERS_FACET = "\x00clusters"
 
 
 def groups_job(predictions: Mapping[str, Predictions], dataset: Dataset,
@@ -110,6 +112,7 @@ class MetricsDock(RefreshWhenShown):
                        session.spec_changed, session.rows_added, session.slices_changed):
             signal.connect(self._on_session_changed)
         session.outcomes_changed.connect(self._update_summary)  # rows left out, per model
+        session.clusters_changed.connect(self._on_session_changed)  # the projector's
         session.thresholds_changed.connect(self._on_session_changed)
 
     def _on_session_changed(self, *_args) -> None:
@@ -129,8 +132,15 @@ class MetricsDock(RefreshWhenShown):
         spec = dataset.spec() if dataset is not None else {}
         self._refill(self.gold_choice, "(automatic)",
                      [name for name, t in spec.items() if isinstance(t, GOLD_TYPES)])
+        facet = self.facet_choice.currentData()
         self._refill(self.facet_choice, "(none)",
                      [name for name, t in spec.items() if isinstance(t, FACET_TYPES)])
+        if self.session.clusters:
+            self.facet_choice.addItem("projector clusters", CLUSTERS_FACET)
+            if facet == CLUSTERS_FACET:
+                self.facet_choice.blockSignals(True)
+                self.facet_choice.setCurrentIndex(self.facet_choice.count() - 1)
+                self.facet_choice.blockSignals(False)
         self._refill(self.reference_choice, "the best model", list(self.session.predictions))
 
     @staticmethod
@@ -151,6 +161,8 @@ class MetricsDock(RefreshWhenShown):
             groups[SELECTION] = self.session.selection.rows
         groups.update({f"{SLICE_PREFIX}{name}": rows
                        for name, rows in self.session.slices.items()})
+        if self.facet_choice.currentData() == CLUSTERS_FACET:
+            groups.update(self.session.clusters)
         return groups
 
     # -- computing ---------------------------------------------------------------------------
@@ -161,6 +173,7 @@ class MetricsDock(RefreshWhenShown):
         dataset = self.session.dataset
         predictions = dict(self.session.predictions)
         facet = self.facet_choice.currentData()
+        facet = None if facet == CLUSTERS_FACET else facet  # groups() holds the clusters
         self.bins.setEnabled(dataset is not None
                              and isinstance(dataset.spec().get(facet), types.Scalar))
         if dataset is None or not predictions:

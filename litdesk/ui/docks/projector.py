@@ -621,9 +621,7 @@ class ProjectorDock(RefreshWhenShown):
         """Find and name the layout's clusters on the worker (while the Clusters button is
         on), or move their names with the points."""
         if not self.clusters_button.isChecked() or self.coords is None:
-            self.cluster_slot.cancel()
-            self.cluster_labels.clear()
-            self._clustered = None
+            self._forget_clusters()
             return
         outcomes, coords, dataset = self.session.outcomes, self.coords, self.session.dataset
         if self._clustered is not None and self._clustered[0] is coords \
@@ -642,6 +640,8 @@ class ProjectorDock(RefreshWhenShown):
         self.clusters, self.cluster_infos = clusters, infos
         self.cluster_labels.show([info.label() for info in infos], self._cluster_centres(),
                                  [info.size for info in infos])
+        self.session.set_clusters({self._cluster_name(info): self.cluster_rows(info.cluster)
+                                   for info in infos})  # the Metrics dock's facet
         self.clusters_found.emit()
 
     def _cluster_centres(self) -> np.ndarray:
@@ -666,14 +666,19 @@ class ProjectorDock(RefreshWhenShown):
 
     def save_clusters_as_slices(self) -> list[str]:
         """Keep every cluster as a slice named after it; return the names."""
-        return [self.session.add_slice(f"Cluster {info.cluster + 1}: {info.title}"[:80],
-                                       self.cluster_rows(info.cluster))
+        return [self.session.add_slice(self._cluster_name(info), self.cluster_rows(info.cluster))
                 for info in self.cluster_infos]
+
+    @staticmethod
+    def _cluster_name(info: ClusterInfo) -> str:
+        return f"Cluster {info.cluster + 1}: {info.title}"[:80]
 
     def _forget_clusters(self) -> None:
         self.cluster_slot.cancel()
         self.clusters, self.cluster_infos, self._clustered = None, [], None
         self.cluster_labels.clear()
+        if self.session.clusters:
+            self.session.set_clusters({})
 
     # -- colour -------------------------------------------------------------------------
 
