@@ -65,10 +65,11 @@ def model_raises(monkeypatch):
     from litdesk_linear_text.model import LinearTextModel
 
     def make(error: BaseException) -> None:
-        def predict(self, inputs):
+        def predict(self, inputs, fields=None):
             raise error
 
         monkeypatch.setattr(LinearTextModel, "predict", predict)
+        monkeypatch.setattr(LinearTextModel, "predict_fields", predict)  # its vectorised path
 
     return make
 

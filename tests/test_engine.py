@@ -101,10 +101,10 @@ def test_predict_command_writes_every_output(tmp_path, litdesk_home):
     data = tmp_path / "reviews.csv"
     data.write_text("text,label\nwonderful stay,positive\nterrible and rude,negative\n", "utf-8")
     out = tmp_path / "out.parquet"
-    summary = predict_to_parquet(linear, data, out)
+    summary = predict_to_parquet(linear, data, out, fields="all")
     assert "2 rows" in summary
     table = pq.read_table(out)
-    assert set(table.column_names) == {"probas", "tokens", "token_salience"}
+    assert set(table.column_names) == {"row", "probas", "tokens", "token_salience"}
     probas = table.column("probas").to_pylist()
     assert probas[0][1] > 0.5 > probas[1][1]
     assert table.column("tokens").to_pylist()[1] == ["terrible", "and", "rude"]

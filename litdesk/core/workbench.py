@@ -33,6 +33,7 @@ from litdesk.core.model_loading import load_model, load_model_job, looks_like_mo
 from litdesk.core.outcomes import outcomes_job
 from litdesk.core.predict import (Predictions, SpecMismatchError, bind_inputs, input_mapping,
                                   predict_job, set_input_mapping)
+from litdesk.core.results import ResultsModel, is_results, read_results_model
 from litdesk.core.save import save_dataset_job
 from litdesk.core.session import PartialDataset, Session
 from litdesk.core.settings import Settings
@@ -106,6 +107,7 @@ class Workbench:
         self._told_unfit: set[tuple[str, str]] = set()  # (dataset, model) said not to fit
         self._bindings: dict[tuple[str, str], dict] = {}  # (dataset, model) -> what it read
         self._previews: dict[Path, Optional[str]] = {}  # loading -> its first rows' name
+        self._unattached_results: list[ResultsModel] = []  # read, waiting for their dataset
         self.slice_store = SliceStore(self.session)  # slices persist with their dataset
         self.slice_store.message.connect(self.status_message.emit)
         self.session.dataset_changed.connect(self.predict_missing)
@@ -169,7 +171,9 @@ class Workbench:
     def open_paths(self, paths_in: Iterable["Path | str"]) -> None:
         """Open datasets and models; each path is routed by what the plugins declare."""
         for path in map(Path, paths_in):
-            if looks_like_model(path):
+            if is_results(path):
+                self.open_results(path)
+            elif looks_like_model(path):
                 self.open_model(path, trust=_resolved(path) in self.trusted_paths)
             else:
                 self.open_dataset(path)
@@ -201,6 +205,36 @@ class Workbench:
         if shown is not None:
             self.session.remove_dataset(shown)
         self._report_failure(failure)
+
+    def open_results(self, path: "Path | str") -> None:
+        """Open results written by ``litdesk predict`` (a Parquet file, or a folder of shards
+        made on Ray) as a model of the dataset they were made from: it answers from the file,
+        so every view works without the model and nothing runs. They are matched to the
+        active dataset once it has loaded; another dataset is a one-line error."""
+        path = Path(path)
+        self.runner.submit(function_job(lambda: read_results_model(path),
+                                        f"Reading {path.name}"), f"Open results {path.name}",
+                           self._on_results_read, self._report_failure)
+
+    def _on_results_read(self, model: ResultsModel) -> None:
+        self._unattached_results.append(model)
+        self._attach_results()
+
+    def _attach_results(self) -> None:
+        """Match the results read so far to the active dataset (on the worker: it hashes the
+        input columns), each then joining the session as a model."""
+        dataset = self.session.dataset
+        if dataset is None or isinstance(dataset, PartialDataset):
+            return  # when the dataset has loaded
+        for model in self._unattached_results:
+            def attach(model: ResultsModel = model) -> ResultsModel:
+                model.attach(dataset)
+                return model
+
+            self.runner.submit(function_job(attach, f"Matching {model.path.name}"),
+                               f"Match {model.path.name} to {dataset.name}",
+                               self._on_model_loaded, self._report_failure)
+        self._unattached_results.clear()
 
     def open_model(self, path: "Path | str", trust: bool = False) -> None:
         """Load a model in the background; a file that would run code asks first
@@ -348,6 +382,7 @@ class Workbench:
         if len(dataset) and shown is None:
             self.session.select([0], 0, source=self)
         self.dataset_loaded.emit(name)
+        self._attach_results()
 
     def _on_model_loaded(self, model: Model, source: Optional[tuple] = None) -> None:
         saved = self.settings.get(INPUT_MAPPINGS_SETTING, {}) or {}

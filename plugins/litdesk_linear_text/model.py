@@ -18,7 +18,7 @@ import math
 import re
 import reprlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,17 @@ class _WordAnalyzer:
                 positions = tuple(kept[start:start + n])
                 occurrences.append((" ".join(words[i] for i in positions), positions))
         return occurrences
+
+    def term_strings(self, words: list[str]) -> list[str]:
+        """The terms of :meth:`terms` alone, without their positions (the fast path)."""
+        kept = words if not self.stop_words else [w for w in words if w not in self.stop_words]
+        min_n, max_n = self.ngram_range
+        if max_n == 1:
+            return kept
+        terms = kept[:] if min_n == 1 else []
+        for n in range(max(min_n, 2), min(max_n, len(kept)) + 1):
+            terms.extend(" ".join(kept[start:start + n]) for start in range(len(kept) - n + 1))
+        return terms
 
 
 try:
@@ -324,6 +335,54 @@ class LinearTextModel(Model):
             return np.array([1.0 - positive, positive])
         exp = np.exp(scores - scores.max())
         return exp / exp.sum()
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities of many texts at once (texts × labels, float64): the tf-idf
+        features of the whole batch as one sparse matrix, times the coefficients."""
+        from scipy import sparse
+
+        vocabulary, terms_of, words_of = self.vocabulary, self.analyzer.term_strings, \
+            self.analyzer.words
+        indices: list[int] = []
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        for row, text in enumerate(texts):
+            found = map(vocabulary.get, terms_of(words_of(text)))
+            indices.extend(column for column in found if column is not None)
+            indptr[row + 1] = len(indices)
+        columns = np.asarray(indices, dtype=np.int64)
+        features = sparse.csr_matrix((np.ones(len(columns)), columns, indptr),
+                                     shape=(len(texts), len(self.idf)))
+        features.sum_duplicates()  # counts per (text, term)
+        values = features.data
+        if self.binary:
+            values[:] = 1.0
+        if self.sublinear_tf:
+            np.log(values, out=values)
+            values += 1.0
+        values *= self.idf[features.indices]
+        if self.norm is not None:
+            squared = values * values if self.norm == "l2" else np.abs(values)
+            sizes = np.diff(features.indptr)
+            text_of = np.repeat(np.arange(len(texts)), sizes)
+            totals = np.bincount(text_of, weights=squared, minlength=len(texts))
+            if self.norm == "l2":
+                totals = np.sqrt(totals)
+            values /= np.repeat(np.where(totals > 0.0, totals, 1.0), sizes)
+        scores = np.asarray(features @ self.coef.T) + self.intercept
+        if len(self.labels) == 2:
+            positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            return np.stack([1.0 - positive, positive], axis=1)
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict_fields(self, inputs: Sequence[dict[str, Any]], fields: Collection[str]
+                       ) -> list[dict[str, Any]]:
+        """Only the class probabilities (no tokens, no saliences): scored all at once."""
+        if set(fields) & {"tokens", "token_salience"}:
+            return self.predict(inputs)
+        probas = self.probabilities([str(example.get("text") or "") for example in inputs]
+                                    ).astype(np.float32)
+        return [{"probas": row} for row in probas]
 
     def predict(self, inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         results = []

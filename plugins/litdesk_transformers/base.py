@@ -416,9 +416,12 @@ class HFTextModel(Model, GradientTextModel, TokenSwapModel):
         """Per example: tokens, embeddings, gradients and attention, padding stripped."""
         hidden_states = out.hidden_states
         weights = batch.mask.unsqueeze(-1).to(hidden_states[-1].dtype)
-        avg_embs = [to_numpy((state * weights).sum(1) / weights.sum(1)) for state in hidden_states]
+        avg_embs = {layer: to_numpy((state * weights).sum(1) / weights.sum(1))
+                    for layer, state in enumerate(hidden_states)
+                    if f"layer_{layer}/avg_emb" in fields}
         attentions = [to_numpy(attention) for attention in out.attentions or ()]
-        last_layer = to_numpy(hidden_states[-1]) if self.has_cls_embedding else None
+        last_layer = to_numpy(hidden_states[-1]) \
+            if self.has_cls_embedding and "cls_emb" in fields else None
         if token_embs is not None:
             embs, grads = to_numpy(token_embs), to_numpy(token_embs.grad)
         # Copies, not views: a cached result must not keep its whole batch alive.
@@ -430,7 +433,7 @@ class HFTextModel(Model, GradientTextModel, TokenSwapModel):
             if token_embs is not None:
                 result["token_grad_text"] = grads[row, kept]
                 result["token_embs"] = embs[row, kept]
-            for layer, avg_emb in enumerate(avg_embs):
+            for layer, avg_emb in avg_embs.items():
                 result[f"layer_{layer}/avg_emb"] = avg_emb[row].copy()
             for layer, attention in enumerate(attentions, start=1):
                 result[f"layer_{layer}/attention"] = attention[row][:, kept][:, :, kept]
