@@ -268,3 +268,17 @@ def test_inspect_describes_a_model_folder(capsys):
     assert "inputs:\n  text: TextSegment" in shown
     assert "outputs:\n  probas: MulticlassPreds" in shown
     assert "labels (2): negative, positive" in shown
+
+
+def test_compare_names_the_rows_whose_gold_label_the_model_cannot_predict(tmp_path, capsys):
+    from litdesk import cli
+
+    path = tmp_path / "moods.csv"
+    moods = ["positive", "negative", "neutral"] * 40
+    path.write_text("text,sentiment\n" + "".join(f"good or bad,{m}\n" for m in moods),
+                    encoding="utf-8")
+    assert cli.main(["compare", "--model", str(LINEAR_MODEL.parent), "--data", str(path),
+                     "--no-cache"]) == 0
+    shown = capsys.readouterr().out
+    assert "bow_linear  sentiment  80" in shown
+    assert "40 rows with gold `neutral`, which bow_linear cannot predict, are left out." in shown

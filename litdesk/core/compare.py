@@ -12,7 +12,7 @@ from litdesk.core.batch import BatchError, load_batch_inputs
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.metrics import COUNT_KEYS, MetricsError, MetricsTable, gold_column, metrics_table
-from litdesk.core.outcomes import compute_outcomes
+from litdesk.core.outcomes import compute_outcomes, unpredictable_note
 from litdesk.core.predict import predict_job
 
 WHOLE_DATASET = "dataset"
@@ -27,6 +27,8 @@ class Comparison:
     gold: dict[str, Optional[str]]  # model -> the gold column its metrics use
     table: MetricsTable
     disagreements: int
+    #: Per model whose gold labels include some it cannot predict, how many rows that leaves out.
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """``{"models": {name: {metric: value}}, "disagreements": rows}``, NaN as None (JSON's
@@ -62,6 +64,7 @@ class Comparison:
         if len(self.gold) > 1:
             text.append(f"* best of the models. They disagree on {self.disagreements:,} of "
                         f"{self.rows:,} rows.")
+        text += [f"{note}." for note in self.notes]
         return "\n".join(text)
 
 
@@ -102,5 +105,9 @@ def compare_models(model_paths: Sequence[Path], data_path: Path, *,
     except MetricsError as error:
         raise BatchError(f"{data_path}: {error}") from error
     gold = {name: label or gold_column(dataset, p.spec) for name, p in predictions.items()}
-    disagree = compute_outcomes(dataset, predictions).disagree
-    return Comparison(dataset.name, len(dataset), gold, table, int(disagree.sum()))
+    outcomes = compute_outcomes(dataset, predictions)
+    notes = tuple(note for name, outcome in outcomes.models.items()
+                  if outcome.gold_column == gold[name]
+                  and (note := unpredictable_note(name, outcome)) is not None)
+    return Comparison(dataset.name, len(dataset), gold, table, int(outcomes.disagree.sum()),
+                      notes)
