@@ -28,7 +28,7 @@ def test_a_quick_baseline_on_the_train_split_joins_the_session(train_window, qtb
     with qtbot.waitSignal(dock.finished, timeout=60_000) as finished:
         qtbot.mouseClick(dock.train_button, Qt.MouseButton.LeftButton)
     run = finished.args[0]
-    assert "linear baseline on 96 rows" in dock.status.text() == run.summary
+    assert "linear baseline on 96 rows" in run.summary == dock.status.toolTip()
     name = "reviews (linear baseline)"
     qtbot.waitUntil(lambda: name in train_window.session.models, timeout=30_000)
     train_window._fill_about_model_menu()  # Help ▸ About Model lists the open models

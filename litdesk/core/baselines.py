@@ -24,8 +24,10 @@ from litdesk.core.jobs import Job, Progress, run_job
 
 KINDS = ("linear", "boosted")
 TEXT, CATEGORY, NUMBER = "text", "category", "number"
-#: A string column whose values average more characters than this is text, else a category.
+#: A string column (without a spec) whose values average more characters than this, or at
+#: least this many spaces (three words), is text; else a category.
 TEXT_MIN_MEAN_LENGTH = 25
+TEXT_MIN_SPACES = 2
 #: The most tf-idf terms per text column (keeps a million rows of text in a few GB).
 MAX_TERMS = 200_000
 #: Rows above which tf-idf drops terms seen only once (they cannot generalise anyway).
@@ -78,9 +80,11 @@ def _column_kind(table: pa.Table, name: str, field_type: Any) -> str:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         import pyarrow.compute as pc
 
-        lengths = pc.utf8_length(table.column(name))
-        mean = pc.mean(lengths).as_py() or 0
-        return TEXT if mean > TEXT_MIN_MEAN_LENGTH else CATEGORY
+        column = table.column(name)
+        mean_length = pc.mean(pc.utf8_length(column)).as_py() or 0
+        mean_spaces = pc.mean(pc.count_substring(column, " ")).as_py() or 0
+        return TEXT if mean_length > TEXT_MIN_MEAN_LENGTH or mean_spaces >= TEXT_MIN_SPACES \
+            else CATEGORY
     raise ValueError(f"column {name!r} holds {arrow_type}; baselines take text, category and "
                      "number columns")
 

@@ -26,6 +26,7 @@ from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.widgets.arrow_table_model import format_value
+from litdesk.ui.widgets.before_after import BeforeAfterPanel
 
 MAX_ROWS_SHOWN = 500
 #: Column widths fit the texts of this many rows listed, up to MAX_TEXT_WIDTH pixels.
@@ -262,8 +263,12 @@ class ComparisonDock(RefreshWhenShown):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.pair_table)
+        self.before_after = BeforeAfterPanel(session, runner, self)  # a trained model vs its base
+        self.splitter.addWidget(self.before_after)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setCollapsible(2, False)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Gold:"))

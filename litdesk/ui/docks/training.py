@@ -364,7 +364,9 @@ class TrainingDock(QWidget):
     def _done(self, run: Any) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
-        self.status.setText(run.summary)
+        # a zero-width space after each slash lets a long folder wrap instead of clipping
+        self.status.setText(run.summary.replace("/", "/\u200b"))
+        self.status.setToolTip(run.summary)
         self.workbench.open_model(run.model_path)  # joins the session under its folder's name
         self.finished.emit(run)
 
