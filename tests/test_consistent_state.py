@@ -171,3 +171,111 @@ def test_numbers_that_do_not_fit_show_an_ellipsis(qtbot, window, tmp_path):
     option.rect = dock.view.visualRect(text_column)
     delegate.initStyleOption(option, text_column)
     assert option.text == dock.model.data(text_column)
+
+
+@pytest.mark.slow
+def test_made_datapoints_start_without_gold_and_can_be_deleted_for_good(qtbot, window,
+                                                                        tmp_path):
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from litdesk.core.datapoints import ORIGIN, PARENT
+    from litdesk.ui.main_window import MainWindow
+    from tests.helpers import ROWS, click_table_row
+
+    def type_into(widget, text):
+        qtbot.waitUntil(widget.isVisible)
+        widget.setFocus()
+        if isinstance(widget, QPlainTextEdit):
+            widget.selectAll()
+            qtbot.keyClick(widget, Qt.Key.Key_Delete)
+        qtbot.keyClicks(widget, text)
+
+    def add():
+        # Behind the salience of each row shown (LIME, on 2 cores in CI): a generous wait.
+        with qtbot.waitSignal(window.datapoints_added, timeout=60_000) as added:
+            qtbot.mouseClick(editor.add_button, Qt.MouseButton.LeftButton)
+        return int(added.args[0][0])
+
+    load_with_model(qtbot, window, tmp_path, KeywordModel())
+    window.docks["Datapoint Editor"].raise_()
+    editor = window.editor_dock
+    click_table_row(qtbot, window, 1)
+    label = editor.fields["label"].widget
+    assert label.currentText() == "" and "negative" in label.lineEdit().placeholderText()
+    assert editor.cleared == ["label"] and "label start empty" in editor.header.text()
+    type_into(editor.fields["text"].widget, "terrible battery, great screen")
+    assert editor.changed_fields() == ["text"]
+    first = add()
+    click_table_row(qtbot, window, 2)
+    type_into(editor.fields["text"].widget, "fine value")
+    type_into(editor.fields["label"].widget.lineEdit(), "positive")  # kept on purpose
+    second = add()
+    table = window.session.dataset.table
+    assert (first, second) == (len(ROWS), len(ROWS) + 1)
+    assert table.column("label")[first].as_py() is None
+    assert table.column("label")[second].as_py() == "positive"
+
+    # A made datapoint of its own (made from the first made one), then delete the first.
+    click_table_row(qtbot, window, first)
+    type_into(editor.fields["text"].widget, "terrible battery")
+    third = add()
+    assert window.session.dataset.table.column(PARENT)[third].as_py() == first
+    view = window.table_dock.view
+    window.session.select([1, first], first)
+    assert window.table_dock.made_rows_selected().tolist() == [first]
+    view.setFocus()
+    with qtbot.waitSignal(window.session.dataset_changed, timeout=10_000):
+        qtbot.keyClick(view, Qt.Key.Key_Delete)
+    dataset = window.session.dataset
+    assert len(dataset) == len(ROWS) + 2  # the file's row 1 stays
+    texts = dataset.table.column("text").to_pylist()
+    assert texts[len(ROWS):] == ["fine value", "terrible battery"]
+    assert dataset.table.column(PARENT).to_pylist()[len(ROWS):] == [2, None]
+    assert len(window.session.predictions["keywords"]) == len(dataset)
+    np.testing.assert_array_equal(window.session.selection.rows, [1])
+    qtbot.waitUntil(lambda: window.table_dock.model.rowCount() == len(ROWS) + 2)
+
+    # Reopening the file does not bring the deleted datapoint back.
+    again = MainWindow(show_dialogs=False)
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.dataset_loaded, timeout=10_000):
+        again.open_paths([tmp_path / "reviews.csv"])
+    reopened = again.session.dataset.table
+    assert reopened.column("text").to_pylist()[len(ROWS):] == ["fine value", "terrible battery"]
+    assert reopened.column(PARENT).to_pylist()[len(ROWS):] == [2, None]
+    assert reopened.column(ORIGIN).to_pylist()[len(ROWS)] == "edited: text, label"
+    again.runner.cancel_all()
+    qtbot.waitUntil(lambda: not again.runner.busy, timeout=30_000)
+
+
+class BrokenModel(KeywordModel):
+    def predict(self, inputs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+
+@pytest.mark.slow
+def test_a_failure_dialog_names_the_model_and_the_job_in_its_text(qtbot, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from litdesk.ui.main_window import MainWindow
+    from tests.helpers import write_csv
+
+    window = MainWindow(show_dialogs=True)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv")])
+    window.session.add_model(BrokenModel("flaky"))
+    window.predict_missing()
+
+    def dialog_texts():
+        return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+    qtbot.waitUntil(lambda: any("Predict flaky" in text for text in dialog_texts()),
+                    timeout=30_000)
+    text = next(text for text in dialog_texts() if "Predict flaky" in text)
+    assert text.startswith("Predict flaky failed:\n") and len(text.splitlines()) > 1
+    for box in window.findChildren(QMessageBox):
+        box.close()
+    window.runner.cancel_all()
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)

@@ -118,9 +118,10 @@ def test_word_replacer_on_the_selection_edit_untick_and_accept_checked(qtbot, do
     with qtbot.waitSignal(dock.accepted, timeout=1_000) as accepted:
         qtbot.mouseClick(dock.accept_checked_button, Qt.MouseButton.LeftButton)
     points = accepted.args[0]
-    expected = [(first.parent, first.origin,
-                 {"text": "a bad phone indeed", "label": LABELS[first.parent]})]
-    expected += [(c.parent, c.origin, {"text": c.values["text"], "label": LABELS[c.parent]})
+    # The gold label starts empty: a changed input may need another one.
+    assert not dock.keep_gold.isChecked()
+    expected = [(first.parent, first.origin, {"text": "a bad phone indeed", "label": None})]
+    expected += [(c.parent, c.origin, {"text": c.values["text"], "label": None})
                  for c in shown[2:]]
     assert all(isinstance(p, NewDatapoint) and type(p.parent) is int and p.created
                for p in points)
@@ -132,9 +133,11 @@ def test_word_replacer_on_the_selection_edit_untick_and_accept_checked(qtbot, do
     assert not dock.accept_checked_button.isEnabled() and dock.accept_all_button.isEnabled()
     assert len(dock.session.dataset) == 6
 
+    qtbot.mouseClick(dock.keep_gold, Qt.MouseButton.LeftButton)  # the user keeps it
     with qtbot.waitSignal(dock.accepted, timeout=1_000) as accepted:
         qtbot.mouseClick(dock.accept_all_button, Qt.MouseButton.LeftButton)
     assert [p.parent for p in accepted.args[0]] == [shown[1].parent]
+    assert accepted.args[0][0].values["label"] == LABELS[shown[1].parent]
     assert review.rowCount() == 0 and not dock.accept_all_button.isEnabled()
 
 

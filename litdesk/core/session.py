@@ -15,7 +15,7 @@ import numpy as np
 from psygnal import Signal
 
 from litdesk.api import Dataset, Model, Spec
-from litdesk.core.datapoints import NewDatapoint, with_datapoints, with_values
+from litdesk.core.datapoints import NewDatapoint, with_datapoints, without_rows, with_values
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.predict import Predictions, SpecMismatchError, bind_inputs
 from litdesk.core.rows import contains, sorted_unique, symmetric_difference
@@ -307,6 +307,48 @@ class Session:
         that group by them (the Metrics dock)."""
         self.clusters = {name: sorted_unique(rows) for name, rows in clusters.items()}
         self.clusters_changed.emit()
+
+    def remove_datapoints(self, rows, dataset_name: Optional[str] = None) -> np.ndarray:
+        """Delete the datapoints made here among ``rows`` from a dataset (the active one by
+        default; rows of its file stay); return the rows deleted. Later rows move up, and the
+        predictions, slices and selection follow them."""
+        dataset = self.datasets.get(dataset_name) if dataset_name else self.dataset
+        if dataset is None:
+            return np.zeros(0, dtype=np.int64)
+        shrunk, moved = without_rows(dataset, sorted_unique(rows))
+        if shrunk is dataset:
+            return np.zeros(0, dtype=np.int64)
+        keep = moved >= 0
+
+        def follow(positions: np.ndarray) -> np.ndarray:
+            positions = positions[positions < len(moved)]
+            return sorted_unique(moved[positions][moved[positions] >= 0])
+
+        self.datasets[dataset.name] = shrunk
+        self._predictions[dataset.name] = {
+            name: Predictions(before.model_name, before.dataset_name,
+                              {key: values[keep] for key, values in before.fields.items()},
+                              dict(before.spec))
+            for name, before in self._predictions.get(dataset.name, {}).items()
+            if len(before) == len(dataset)}
+        slices = self._slices.get(dataset.name, {})
+        for name in list(slices):
+            slices[name] = follow(slices[name])
+        if dataset is self.dataset:
+            self.dataset = shrunk
+            self._outcomes = None
+            old = self.selection
+
+            def moved_to(row: Optional[int]) -> Optional[int]:
+                return None if row is None or row >= len(moved) or moved[row] < 0 \
+                    else int(moved[row])
+
+            self.selection = Selection(follow(old.rows), moved_to(old.primary),
+                                       moved_to(old.pinned))
+            self.dataset_changed.emit()
+            self.slices_changed.emit()
+            self.selection_changed.emit(None)
+        return np.flatnonzero(~keep)
 
     # -- slices -------------------------------------------------------------------------
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 from psygnal import Signal
 
 from litdesk.api import Dataset, LoadOptions, Model, TrustRequired
 from litdesk.core import paths
 from litdesk.core.cache import MAX_BYTES_SETTING, ResultCache
-from litdesk.core.datapoints import (NewDatapoint, datapoints_table, new_predictions_job,
+from litdesk.core.datapoints import (NewDatapoint, datapoints_table, generated_rows,
+                                     new_predictions_job,
                                      with_datapoints, with_values)
 from litdesk.core.jobs import Job, JobFailed, Runner, function_job
 from litdesk.core.journal import Journal, ValueFix, journal_for
@@ -600,6 +602,30 @@ class Workbench:
                                    ) -> None:
         self._report_failure(failure)
         self._on_new_predictions(pending, {})  # they join all the same, without predictions
+
+    def delete_datapoints(self, rows) -> int:
+        """Delete the datapoints made here among ``rows`` of the active dataset (rows of its
+        file stay): journaled first, so reopening the file does not bring them back. Returns
+        how many were deleted."""
+        dataset = self.session.dataset
+        if dataset is None or isinstance(dataset, PartialDataset):
+            return 0
+        made = generated_rows(dataset)
+        doomed = made[np.isin(made, np.asarray(rows, dtype=np.int64))]
+        if not doomed.size:
+            self.status_message.emit("Only datapoints made here can be deleted")
+            return 0
+        journal = self._journals.get(dataset.name)
+        if journal is not None:
+            try:
+                journal.append_deletion(doomed.tolist())
+            except OSError as error:
+                self.report_error("Could not write the journal of datapoints",
+                                  f"{journal.path}: {error}")
+                return 0
+        self.session.remove_datapoints(doomed)
+        self.status_message.emit(f"Deleted {doomed.size:,} datapoint(s) made here")
+        return int(doomed.size)
 
     def save_dataset(self, path: Path) -> None:
         """Save the active dataset to ``path`` in the background (CSV, JSONL or Parquet)."""

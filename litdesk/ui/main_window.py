@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
             lambda point, compare: self.add_datapoints([point], compare))
         self.generators_dock.accepted.connect(self.add_datapoints)
         self.table_dock.delete_requested.connect(workbench.delete_datapoints)
+        self.table_dock.delete_requested.connect(workbench.delete_datapoints)
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
 
@@ -499,7 +500,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{title}: {message}", 10_000)
         self.error_reported.emit(message)
         if self.show_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Warning, title, message,
+            # The text names the job and the model (the title alone is easy to miss).
+            box = QMessageBox(QMessageBox.Icon.Warning, title, f"{title}:\n{message}",
                               QMessageBox.StandardButton.Ok, self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QVBoxLayout, QWidget)
 
 from litdesk.api import types
-from litdesk.core.datapoints import CREATED, ORIGIN, PARENT, NewDatapoint, own_columns
+from litdesk.core.datapoints import (CREATED, ORIGIN, PARENT, NewDatapoint, own_columns,
+                                     uninherited_columns)
 from litdesk.core.session import Session
 
 #: Category dropdowns list at most this many of a column's values (any other can be typed).
@@ -57,6 +58,7 @@ class DatapointEditorDock(QWidget):
         self.session = session
         self.row: Optional[int] = None
         self.fields: dict[str, _Field] = {}
+        self.cleared: list[str] = []  # fields that start empty instead of the parent's value
         self._drafts: dict[tuple[str, int], dict[str, Any]] = {}  # (dataset, row) -> edits
         self._loading = False
 
@@ -191,14 +193,26 @@ class DatapointEditorDock(QWidget):
         self.header.setText(self._header_text(row, example))
         spec = dataset.spec()
         draft = self._drafts.get(self._draft_key(row), {})
+        # The gold labels and the split start empty: the new datapoint keeps the parent's only
+        # when the user sets them (an edit may change the answer; a copied split would join
+        # the test set unseen).
+        self.cleared = [name for name in uninherited_columns(dataset, self.session.models)
+                        if example.get(name) is not None]
+        if self.cleared:
+            self.header.setText(self.header.text() + "<br><small>" + html.escape(
+                f"{', '.join(self.cleared)} start empty in the new datapoint: set "
+                f"{'it' if len(self.cleared) == 1 else 'them'} to keep a value.") + "</small>")
         self._loading = True
         try:
             for name in own_columns(dataset):
+                value = None if name in self.cleared else example[name]
                 field = self._field_editor(name, spec.get(name), dataset.table.column(name),
-                                           example[name])
+                                           value)
                 if field is None:
                     self.form.addRow(f"{name}:", _read_only(example[name]))
                     continue
+                if name in self.cleared:
+                    _hint_parent_value(field.widget, example[name])
                 self.fields[name] = field
                 self.form.addRow(f"{name}:", field.widget)
                 if name in draft:
@@ -370,6 +384,15 @@ def _set_value(field: _Field, value: Any) -> None:
                        else value)
     else:
         widget.set_data(value)
+
+
+def _hint_parent_value(widget: QWidget, value: Any) -> None:
+    """Show the parent row's ``value`` greyed in an emptied field, and how to keep it."""
+    hint = f"{value}  (the parent's: type or pick it to keep it)"
+    target = widget.lineEdit() if isinstance(widget, QComboBox) else widget
+    if isinstance(target, (QLineEdit, QPlainTextEdit)):
+        target.setPlaceholderText(hint)
+    widget.setToolTip(f"Empty in the new datapoint; the parent row has {value!r}")
 
 
 def _read_only(value: Any) -> QLabel:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QSizePolicy, QSpinBox, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from litdesk.core.datapoints import NewDatapoint, own_columns
+from litdesk.core.datapoints import NewDatapoint, own_columns, uninherited_columns
 from litdesk.core.generators import GENERATORS, Candidate, Param, applicable, generate_job
 from litdesk.core.jobs import Progress
 from litdesk.core.session import Session
@@ -229,6 +229,10 @@ class GeneratorsDock(QWidget):
         self.accept_all_button = QPushButton("Accept all")
         self.accept_all_button.setToolTip("Add every candidate in the list to the dataset")
         self.accept_all_button.clicked.connect(self.accept_all)
+        self.keep_gold = QCheckBox("Keep the parents' labels and split")
+        self.keep_gold.setToolTip("Off: the accepted datapoints have no gold label and no split "
+                                  "until you set them (a changed input may need another label, "
+                                  "and a copied split would silently join the test set)")
         self.discard_button = QPushButton("Discard")
         self.discard_button.setToolTip("Forget the candidates in the list")
         self.discard_button.clicked.connect(self.discard)
@@ -251,6 +255,7 @@ class GeneratorsDock(QWidget):
         review_bar.addWidget(self.accept_all_button)
         review_bar.addWidget(self.discard_button)
         review_bar.addStretch(1)
+        review_bar.addWidget(self.keep_gold)
         content = QWidget()
         scroll = QScrollArea()  # in a short window the dock scrolls instead of growing it
         scroll.setWidgetResizable(True)
@@ -579,8 +584,11 @@ class GeneratorsDock(QWidget):
         if not lines or dataset is None:
             return
         columns = own_columns(dataset)
+        cleared = set() if self.keep_gold.isChecked() else \
+            set(uninherited_columns(dataset, self.session.models))
         chosen = [self.candidates[line] for line in lines]
-        points = [NewDatapoint.now({name: c.values.get(name) for name in columns},
+        points = [NewDatapoint.now({name: None if name in cleared else c.values.get(name)
+                                    for name in columns},
                                    None if c.parent is None else int(c.parent), c.origin)
                   for c in chosen]
         checked, taken = set(self.checked_lines()), set(lines)

@@ -88,6 +88,8 @@ class DataTableDock(RefreshWhenShown):
     rows_shown = Signal()
     #: The models' columns joined the table.
     columns_shown = Signal()
+    #: The user asked to delete the datapoints made here among these rows.
+    delete_requested = Signal(object)
 
     def __init__(self, session: Session, runner: JobRunner, parent=None) -> None:
         super().__init__(parent)
@@ -167,6 +169,11 @@ class DataTableDock(RefreshWhenShown):
                        shortcutContext=Qt.ShortcutContext.WidgetShortcut)
         star.triggered.connect(self.toggle_star)
         self.view.addAction(star)
+        self.delete_action = QAction("Delete datapoints made here", self.view,
+                                     shortcut=QKeySequence.StandardKey.Delete,
+                                     shortcutContext=Qt.ShortcutContext.WidgetShortcut)
+        self.delete_action.triggered.connect(self.delete_made_rows)
+        self.view.addAction(self.delete_action)
         copy = QAction("Copy rows", self.view, shortcut=QKeySequence.StandardKey.Copy,
                        shortcutContext=Qt.ShortcutContext.WidgetShortcut)
         copy.triggered.connect(self.copy_selection)
@@ -208,7 +215,8 @@ class DataTableDock(RefreshWhenShown):
         if dataset is None:
             self._update_status()
             return
-        if dataset.name != self._shown_dataset:
+        if dataset.name != self._shown_dataset or len(dataset) < self.model.table.num_rows:
+            # Another dataset, or datapoints made here were deleted (later rows moved up).
             self._shown_dataset = dataset.name
             self._prediction_columns, self._columns_from = {}, None
             self.columns_slot.cancel()
@@ -557,7 +565,27 @@ class DataTableDock(RefreshWhenShown):
                        self.toggle_pin)
         menu.addAction("Star / unstar selected rows  (Ctrl+B)", self.toggle_star)
         menu.addAction("Copy rows  (Ctrl+C)", self.copy_selection)
+        made = self.made_rows_selected()
+        delete = menu.addAction(f"Delete {made.size:,} datapoint(s) made here  (Del)"
+                                if made.size else "Delete datapoints made here  (Del)",
+                                self.delete_made_rows)
+        delete.setEnabled(bool(made.size))
+        delete.setToolTip("Rows of the dataset's file cannot be deleted")
         menu.exec(self.view.viewport().mapToGlobal(position))
+
+    def made_rows_selected(self) -> np.ndarray:
+        """The selected rows that were made here (edited or generated), which can be deleted."""
+        dataset = self.session.dataset
+        if dataset is None:
+            return np.zeros(0, dtype=np.int64)
+        made = generated_rows(dataset)
+        return made[np.isin(made, self.session.selection.rows)]
+
+    def delete_made_rows(self) -> None:
+        """Ask to delete the selected datapoints made here (journaled, so for good)."""
+        made = self.made_rows_selected()
+        if made.size:
+            self.delete_requested.emit(made)
 
     # -- copy and export -------------------------------------------------------------------
 
