@@ -174,7 +174,6 @@ class MainWindow(QMainWindow):
             lambda point, compare: self.add_datapoints([point], compare))
         self.generators_dock.accepted.connect(self.add_datapoints)
         self.table_dock.delete_requested.connect(workbench.delete_datapoints)
-        self.table_dock.delete_requested.connect(workbench.delete_datapoints)
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
 
