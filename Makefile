@@ -7,7 +7,7 @@ COMPAT_VENV := .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: venv run test compat bench bundle clean
+.PHONY: venv run test compat bench clean
 
 venv: $(STAMP)
 
@@ -48,15 +48,6 @@ bench: venv
 	$(BIN)/python benchmarks/salience.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.responsiveness
 	$(BIN)/python benchmarks/cache.py
-	$(BIN)/python benchmarks/audit.py
-
-# The one-folder app, dist/litdesk/litdesk (PyInstaller, packaging/litdesk.spec): minutes, so not
-# part of `make test`; once built, `make test` runs it headless too (tests/test_packaging.py).
-bundle: venv
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bundle]'
-	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
-		--workpath build/pyinstaller packaging/litdesk.spec
-	@du -sh dist/litdesk
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) build dist
+	rm -rf $(VENV) $(COMPAT_VENV)

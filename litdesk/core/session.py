@@ -7,7 +7,7 @@ mutation goes through a method that emits the matching signal, so all docks stay
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Optional
 
@@ -244,6 +244,10 @@ class Session:
             if dataset_name in (None, dataset) and predictions.pop(name, None) is not None:
                 active = active or (self.dataset is not None and dataset == self.dataset.name)
         if active:
+            current = self._outcomes  # until they are computed again, without this model
+            if current is not None and name in current.models:
+                self._outcomes = replace(current, models={
+                    model: outcome for model, outcome in current.models.items() if model != name})
             self.predictions_changed.emit(name)
 
     def update_spec(self, changes: dict) -> None:

@@ -417,10 +417,10 @@ class Workbench:
                     unfit.append((name, str(error)))
                 continue
             self._predicting.add(key)
-            self._bindings[key] = self._binding_signature(binding, dataset)
+            signature = self._bindings[key] = self._binding_signature(binding, dataset)
             self.runner.submit(predict_job(model, dataset, cache=self.cache), f"Predict {name}",
-                               lambda predictions, model=model: self._on_predictions(
-                                   predictions, model),
+                               lambda predictions, model=model, signature=signature:
+                               self._on_predictions(predictions, model, signature),
                                lambda failure, key=key: self._on_predict_failed(key, failure))
         if len(unfit) == 1:
             self.status_message.emit(f"{unfit[0][0]} is not run on {dataset.name}: {unfit[0][1]}")
@@ -464,11 +464,12 @@ class Workbench:
         self._predicting.discard(key)
         self._report_failure(failure)
 
-    def _on_predictions(self, predictions: Predictions, model: Optional[Model] = None) -> None:
+    def _on_predictions(self, predictions: Predictions, model: Optional[Model] = None,
+                        signature: Optional[dict] = None) -> None:
         key = (predictions.dataset_name, predictions.model_name)
         if model is not None and (self.session.models.get(predictions.model_name) is not model
-                                  or key not in self._predicting):
-            return  # removed, reloaded or remapped since: these are the old model's
+                                  or self._bindings.get(key) is not signature):
+            return  # removed, reloaded or remapped since: the old model's, or old inputs
         self._predicting.discard(key)
         self.session.set_predictions(predictions)
 
