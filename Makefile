@@ -48,6 +48,7 @@ bench: venv
 	$(BIN)/python benchmarks/salience.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.responsiveness
 	$(BIN)/python benchmarks/cache.py
+	$(BIN)/python benchmarks/audit.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV)

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from litdesk.api import Dataset, types
 from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.categories import MISSING, encode_categories
-from litdesk.core.datapoints import PROVENANCE_COLUMNS
+from litdesk.core.datapoints import PROVENANCE_COLUMNS, SPLIT_NAMES
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import Predictions
 
@@ -171,10 +171,11 @@ class Audit:
 
 def input_columns(dataset: Dataset, label_column: Optional[str]) -> list[str]:
     """The dataset's columns an audit reads as inputs: texts, categories, numbers and
-    booleans, other than the label and the provenance columns."""
+    booleans, other than the label, the provenance columns and a split column."""
     return [name for name, field_type in dataset.spec().items()
             if isinstance(field_type, INPUT_TYPES) and name != label_column
-            and name not in PROVENANCE_COLUMNS and name in dataset.table.column_names]
+            and name not in PROVENANCE_COLUMNS and name.lower() not in SPLIT_NAMES
+            and name in dataset.table.column_names]
 
 
 def model_probabilities(dataset: Dataset, predictions: Mapping[str, Predictions]
@@ -183,7 +184,7 @@ def model_probabilities(dataset: Dataset, predictions: Mapping[str, Predictions]
     the first one's classes (by name); None without a classifier. Returns (probabilities,
     classes, a description of the source)."""
     total, classes, names = None, None, []
-    for name, model_predictions in predictions.items():
+    for name, model_predictions in sorted(predictions.items()):  # the same sum each time
         labelled = model_predictions.predicted_labels()
         if labelled is None or len(model_predictions) != len(dataset):
             continue
@@ -313,8 +314,8 @@ def feature_space_job(dataset: Dataset, columns: Sequence[str]
         matrix = TruncatedSVD(dims, random_state=0).fit_transform(matrix)
     elif hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
-    return np.ascontiguousarray(matrix, dtype=np.float32), \
-        "input columns (" + ", ".join(columns) + ")"
+    described = ", ".join(columns) if len(columns) <= 3 else f"{len(columns)} input columns"
+    return np.ascontiguousarray(matrix, dtype=np.float32), described
 
 
 def neighbours_job(vectors: np.ndarray, k: int = NEIGHBOURS,

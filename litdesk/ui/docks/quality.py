@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 from litdesk.api import types
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import JobFailed, Progress
-from litdesk.core.quality import NO_ROW, Audit, audit_job, input_columns
+from litdesk.core.quality import AMBIGUOUS_MARGIN, NO_ROW, Audit, audit_job, input_columns
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
@@ -32,6 +32,14 @@ TITLE = "Data quality audit"
 LABEL_TYPES = (types.CategoryLabel, types.Boolean)
 PREVIEW_CHARACTERS = 120
 NO_LABEL = "(no label: outliers and duplicates only)"
+#: What an empty list says.
+EMPTY_LISTS = {
+    "Label issues": "No likely label errors: every given label agrees with the out-of-sample "
+                    "class probabilities.",
+    "Outliers": "No outliers: no row lies far from its nearest neighbours.",
+    "Duplicates": "No exact or near duplicates.",
+    "Ambiguous": "No ambiguous rows: the top two classes are never within "
+                 f"{AMBIGUOUS_MARGIN:g} of each other."}
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,7 @@ class QualityDock(RefreshWhenShown):
         self.audit_button = QPushButton("Audit")
         self.audit_button.setToolTip("Find label errors, outliers and duplicates (F5)")
         self.audit_button.setShortcut(QKeySequence("F5"))
-        self.audit_button.clicked.connect(self.recompute)
+        self.audit_button.clicked.connect(lambda: self.on_screen and self.recompute())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
@@ -171,7 +179,9 @@ class QualityDock(RefreshWhenShown):
         self.accept_action.setToolTip("Replace the given label of the chosen rows by the "
                                       "suggested one; journaled, kept on reopening (Ctrl+Alt+A)")
         self.accept_action.triggered.connect(self.accept_suggested)
-        self.addActions([self.save_action, self.accept_action])
+        for action in (self.save_action, self.accept_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(action)
         save_button, accept_button = QToolButton(), QToolButton()
         save_button.setDefaultAction(self.save_action)
         accept_button.setDefaultAction(self.accept_action)
@@ -318,9 +328,13 @@ class QualityDock(RefreshWhenShown):
             header.setStretchLastSection(True)
             view.selectionModel().selectionChanged.connect(
                 lambda *_args, view=view: self._on_rows_chosen(view))
-            empty = not len(listing.rows)
-            self.tabs.addTab(view, f"{listing.name} ({len(listing.rows):,})")
-            view.setToolTip("Nothing found" if empty else "Click rows to select them everywhere")
+            page = view
+            if not len(listing.rows):  # say what was looked for instead of an empty table
+                page = QLabel(EMPTY_LISTS[listing.name])
+                page.setWordWrap(True)
+                page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(page, f"{listing.name} ({len(listing.rows):,})")
+            view.setToolTip("Click rows to select them everywhere")
             self.views.append(view)
             self.listings.append(listing)
         self.tabs.setCurrentIndex(max(0, current))
