@@ -229,3 +229,19 @@ def test_an_accepted_label_is_journaled_and_survives_reopening(tmp_path):
         "positive", "negative", "positive", "negative"]
     assert reopened.session.dataset.table.column("text").to_pylist()[-1] == "fine"
     assert not [error for error in reopened.errors if "journal" in error.lower()]
+
+
+@pytest.mark.slow
+def test_audit_command_uses_a_models_predictions(tmp_path, capsys):
+    from litdesk.core import paths
+
+    model = paths.DEMO_MODELS[1]  # the bag-of-words linear model (JSON: no trust needed)
+    out = tmp_path / "audit.parquet"
+    assert main(["audit", "--data", str(paths.DEMO_DATASET), "--label", "label",
+                 "--model", str(model), "--out", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "1,418 rows" in line and "(predictions of " in line, line
+    result = pq.read_table(out)
+    assert result.num_rows == 1418
+    suggested = set(result.column("suggested_label").to_pylist())
+    assert suggested <= {"negative", "positive"}
