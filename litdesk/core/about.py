@@ -11,7 +11,6 @@ import platform
 import sys
 from importlib import metadata
 
-from litdesk import __version__
 from litdesk.core import logs, paths
 
 
@@ -48,7 +47,7 @@ def about_facts(device_choice: str, qt_line: str) -> list[tuple[str, str]]:
     if torch is not None and getattr(torch.version, "cuda", None):
         torch_version += f" (CUDA {torch.version.cuda})"
     return [
-        ("litdesk", __version__),
+        ("litdesk", package_version("litdesk")),
         ("Python", f"{platform.python_version()} ({platform.python_implementation()}, "
                    f"{platform.system()} {platform.machine()})"),
         ("torch", torch_version),
