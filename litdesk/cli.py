@@ -298,13 +298,15 @@ def project_command(argv: list[str]) -> int:
     parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
     parser.add_argument("--model", type=_path, help="project this model's Embeddings output")
     _add_model_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
     from litdesk.api import LoadOptions
     from litdesk.core.projection_batch import project_to_parquet
 
     return _run_batch(f"projecting {args.field} of {args.data}", lambda: project_to_parquet(
         args.data, args.field, args.method, args.out, dims=args.dims, model_path=args.model,
-        use_cache=not args.no_cache, options=LoadOptions(device=args.device, trust=args.trust)))
+        use_cache=not args.no_cache, options=LoadOptions(device=args.device, trust=args.trust),
+        quiet=args.quiet))
 
 
 def explain_command(argv: list[str]) -> int:
@@ -324,12 +326,14 @@ def explain_command(argv: list[str]) -> int:
     parser.add_argument("--rows", help="a:b, the rows to explain (default: all)")
     parser.add_argument("--target", help="the class to explain (default: the predicted one)")
     _add_model_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(argv)
     from litdesk.core.explain import explain_to_parquet
 
     return _run_batch(f"explaining {args.model} on {args.data}", lambda: explain_to_parquet(
         args.model, args.data, args.out, args.method, steps=args.steps, rows=args.rows,
-        target=args.target, device=args.device, trust=args.trust, use_cache=not args.no_cache))
+        target=args.target, device=args.device, trust=args.trust, use_cache=not args.no_cache,
+        quiet=args.quiet))
 
 
 def audit_command(argv: list[str]) -> int:

@@ -343,3 +343,21 @@ def test_results_of_another_dataset_are_a_one_line_error_in_the_window(qtbot, wi
     qtbot.waitUntil(lambda: bool(window.errors), timeout=20_000)
     assert "made from another dataset" in window.errors[-1]
     assert len(window.errors[-1].splitlines()) == 1
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_explain_and_project_draw_the_bar_unless_quiet(tmp_path, monkeypatch, quiet):
+    data = texts_csv(tmp_path / "texts.csv", 6)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    flag = ["--quiet"] if quiet else []
+    assert main(["explain", "--model", str(LINEAR), "--data", str(data), "--method",
+                 "occlusion", "--out", str(tmp_path / "e.parquet"), *flag]) == 0
+    assert ("6/6 rows" in terminal.getvalue()) is not quiet
+    terminal.seek(0)
+    terminal.truncate(0)
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("a,b,c\n" + "".join(f"{i},{i * i % 7},{i % 3}\n" for i in range(20)))
+    assert main(["project", "--data", str(numbers), "--field", "a,b,c", "--method", "pca",
+                 "--out", str(tmp_path / "p.parquet"), *flag]) == 0
+    assert ("steps" in terminal.getvalue()) is not quiet

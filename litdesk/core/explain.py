@@ -613,7 +613,7 @@ def parse_rows(text: str, n: int) -> range:
 def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *,
                        steps: int | None = None, rows: str | None = None,
                        target: str | None = None, device: str | None = None,
-                       trust: bool = False, use_cache: bool = True) -> str:
+                       trust: bool = False, use_cache: bool = True, quiet: bool = True) -> str:
     """Write one row per example (row, target, tokens, scores, and for integrated gradients
     completeness_error) to the Parquet file ``out``; return a summary line. For an image model,
     height and width stand in place of tokens and scores holds the height × width map row by
@@ -623,7 +623,7 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from litdesk.core.batch import BatchError, load_batch_inputs
+    from litdesk.core.batch import BatchError, ProgressBar, load_batch_inputs
     from litdesk.core.jobs import run_job
 
     out = Path(out)
@@ -638,8 +638,13 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
     try:
         chosen = parse_rows(rows, len(dataset)) if rows else range(len(dataset))
         params = {"steps": steps} if steps is not None else None
-        attributions = run_job(explain_job(model, dataset, list(chosen), method, params, target,
-                                           ResultCache() if use_cache else None))
+        bar = ProgressBar(quiet=quiet)
+        try:
+            attributions = run_job(explain_job(model, dataset, list(chosen), method, params,
+                                               target, ResultCache() if use_cache else None),
+                                   bar.update)
+        finally:
+            bar.close()
     except ValueError as error:
         raise BatchError(str(error)) from error
     columns: dict[str, Any] = {
