@@ -309,6 +309,10 @@ def test_results_attach_to_their_dataset_and_refuse_another(tmp_path):
         open_results(out, load_dataset(other))
     info, table = read_results(out)
     assert info["model"]["name"] == "bow_linear" and table.num_rows == len(dataset)
+    from litdesk.core.explain import methods_for
+
+    assert methods_for(load_model(LINEAR)) == ["lime", "occlusion"]
+    assert methods_for(model) == []  # LIME would need the model on texts it never saw
 
 
 def test_opening_data_and_results_shows_predictions_without_the_model(qtbot, window, tmp_path,

@@ -155,7 +155,9 @@ def methods_for(model: Model) -> list[str]:
         methods.extend(GRADIENT_METHODS)
     elif (fields := _output_gradients(model)) is not None:
         methods.extend(["grad_l2", "grad_dot_input"] if fields[2] else ["grad_l2"])
-    if _explained_output(model) is not None:
+    # Perturbation methods run the model on texts and rows it has never seen: not results
+    # opened from a file, which answer only the dataset's own rows.
+    if _explained_output(model) is not None and not getattr(model, "known_inputs_only", False):
         if _text_field(model) is not None:
             methods.extend(TEXT_METHODS)
         if tabular_fields(model):

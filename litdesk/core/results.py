@@ -234,6 +234,9 @@ class ResultsModel(Model):
     every example of the dataset they were made from by looking the example's inputs up, and
     says in one line that it cannot compute when asked about anything else."""
 
+    #: Only the dataset's own rows have answers: no perturbation methods (LIME, occlusion).
+    known_inputs_only = True
+
     def __init__(self, path: "Path | str", info: Mapping[str, Any], table: pa.Table) -> None:
         from litdesk.api.types import spec_from_json
 
