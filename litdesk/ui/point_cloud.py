@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPainter, QPolygonF
 
 #: Up to this many visible points are drawn as discs with outlines, beyond it as pixels.
@@ -231,8 +231,10 @@ class PointCloudItem(pg.GraphicsObject):
         #: Called with a row number to get its thumbnail, at most THUMBNAIL_PIXELS wide (None: no
         #: thumbnails).
         self.thumbnail: Optional[Callable[[int], Optional[QImage]]] = None
-        self._finished = None  # the future of the last frame rendered in the background
-        self.frame_rendered.connect(self._on_frame_rendered, Qt.ConnectionType.QueuedConnection)
+        self._future = None  # of the frame being rendered in the background
+        self._poll = QTimer(self)  # the worker touches no Qt object: the GUI thread looks
+        self._poll.setInterval(5)
+        self._poll.timeout.connect(self._check_frame)
 
     # -- data ---------------------------------------------------------------------------
 
@@ -340,24 +342,20 @@ class PointCloudItem(pg.GraphicsObject):
             return
         self._rendering = True
         drawing = self.drawing
-        future = _RENDERER.submit(self._render, key, frame, view_rect, self.drawing)
-        future.add_done_callback(self._deliver)
+        self._future = _RENDERER.submit(self._render, key, frame, view_rect, self.drawing)
+        self._poll.start()
 
-    def _deliver(self, done) -> None:
-        """On the worker: hand the rendered frame to the GUI thread (a queued signal)."""
-        self._finished = done
-        try:
-            self.frame_rendered.emit()
-        except RuntimeError:  # the item was deleted meanwhile
-            pass
-
-    def _on_frame_rendered(self) -> None:
+    def _check_frame(self) -> None:
+        if not self._future.done():
+            return
+        self._poll.stop()
         self._rendering = False
-        raster = self._finished.result()  # a failure to render is raised here, on the GUI
+        raster = self._future.result()  # a failure to render is raised here, on the GUI
         self._show(raster)  # shown stretched until the newest frame, if another, is ready
         if self._wanted is not None and self._wanted[0] != raster.key:
             self._want(*self._wanted)
         self.update()
+        self.frame_rendered.emit()
 
     def _draw_thumbnails(self, painter: QPainter, frame: Frame, origin: QPointF) -> None:
         drawing, visible = self.drawing, self._raster.visible
