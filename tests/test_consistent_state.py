@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from litdesk.api import Model, RegressionScore, TextSegment
 from litdesk.core.metrics import classification_metrics
 from litdesk.core.settings import Settings
 from litdesk.core.workbench import THRESHOLDS_SETTING, Workbench
@@ -279,3 +280,167 @@ def test_a_failure_dialog_names_the_model_and_the_job_in_its_text(qtbot, tmp_pat
         box.close()
     window.runner.cancel_all()
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=30_000)
+
+
+@pytest.mark.slow
+def test_dock_choices_and_layout_come_back_on_the_next_launch(qtbot, tmp_path):
+    from litdesk.ui.main_window import MainWindow
+    from tests.helpers import write_csv
+
+    csv = write_csv(tmp_path / "reviews.csv")
+
+    def launch():
+        window = MainWindow(show_dialogs=False)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+            window.open_paths([csv])
+        with qtbot.waitSignal(window.session.outcomes_changed, timeout=30_000):
+            window.open_objects(models=[KeywordModel()])
+        return window
+
+    first = launch()
+    screen = first.screen().availableGeometry()
+    # No saved geometry: most of the screen (as far as the docks' minimum sizes allow).
+    share = int(screen.width() * 0.85)
+    assert share <= first.width() <= max(share, first.minimumSizeHint().width())
+    projector, metrics, salience = first.projector_dock, first.metrics_dock, \
+        first.salience_dock
+    for dock, combo in (("Embedding Projector", projector.method),
+                        ("Embedding Projector", projector.color_by),
+                        ("Metrics", metrics.facet_choice)):
+        first.docks[dock].raise_()  # a dock fills its choices once it is on screen
+        qtbot.waitUntil(lambda combo=combo: combo.count() > 1, timeout=10_000)
+        combo.setFocus()
+        qtbot.keyClick(combo, Qt.Key.Key_End)  # the user picks the last one
+    picked = (projector.method.currentText(), projector.color_by.currentText(),
+              metrics.facet_choice.currentText())
+    assert picked[0] == "As is" and picked[1] == "(none)"
+    box = salience.method_boxes["occlusion"]
+    before = list(salience.chosen["keywords"])
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    chosen = list(salience.chosen["keywords"])
+    assert chosen != before
+    first.resize(first.width() + 30, first.height() + 20)
+    size = (first.width(), first.height())
+    first.close()
+    first.runner.cancel_all()
+
+    second = launch()
+    assert second.height() == size[1]  # the saved size (the width is clamped to the screen)
+    second.docks["Embedding Projector"].raise_()
+    second.docks["Metrics"].raise_()
+    qtbot.waitUntil(lambda: (second.projector_dock.method.currentText(),
+                             second.projector_dock.color_by.currentText(),
+                             second.metrics_dock.facet_choice.currentText()) == picked,
+                    timeout=10_000)
+    assert second.salience_dock.chosen["keywords"] == chosen
+    second.runner.cancel_all()
+    qtbot.waitUntil(lambda: not second.runner.busy, timeout=30_000)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_layout_and_a_headless_run_leaves_it_alone(tmp_path, litdesk_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from litdesk.core import paths
+    from tests.helpers import run_litdesk, write_csv
+
+    csv = write_csv(tmp_path / "reviews.csv")
+    script = textwrap.dedent(f"""
+        import sys
+        from litdesk.ui import main_window
+        shown = main_window.MainWindow.showEvent
+        def show(self, event):
+            shown(self, event)
+            print("shown", flush=True)
+        main_window.MainWindow.showEvent = show
+        from litdesk.ui.app import run_app
+        sys.exit(run_app([{str(csv)!r}]))
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LITDESK_HOME": str(litdesk_home)}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout.readline().strip() == "shown"
+        process.send_signal(signal.SIGTERM)
+        _out, errors = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, errors
+    layout = paths.config_dir() / "window.ini"
+    assert "geometry" in layout.read_text()  # saved on the way out
+    # The user's file as it is (here without a geometry): a headless run must not write it.
+    layout.write_text("".join(line for line in layout.read_text().splitlines(keepends=True)
+                              if not line.startswith("geometry=")))
+    saved = layout.read_bytes()
+
+    shot = tmp_path / "shot.png"
+    result = run_litdesk("--exit-when-ready", "--screenshot", shot, csv, home=litdesk_home)
+    assert result.returncode == 0, result.stderr
+    assert shot.exists() and layout.read_bytes() == saved  # the user's layout, untouched
+
+
+class LengthModel(Model):
+    """A regressor: no classification output."""
+
+    name = "lengths"
+
+    def input_spec(self):
+        return {"text": TextSegment()}
+
+    def output_spec(self):
+        return {"length": RegressionScore()}
+
+    def predict(self, inputs):
+        return [{"length": float(len(example["text"]))} for example in inputs]
+
+
+class GatedModel(KeywordModel):
+    """A classifier whose predictions wait until the test opens the gate."""
+
+    def __init__(self, gate) -> None:
+        super().__init__("gated")
+        self.gate = gate
+
+    def predict(self, inputs):
+        self.gate.wait(30)
+        return super().predict(inputs)
+
+
+@pytest.mark.slow
+def test_empty_states_say_what_is_happening(qtbot, window, tmp_path):
+    import threading
+
+    from tests.helpers import write_csv
+
+    metrics, comparison = window.metrics_dock, window.comparison_dock
+    window.docks["Metrics"].raise_()
+    assert metrics.summary.text().startswith("No dataset open")
+    with qtbot.waitSignal(window.dataset_loaded, timeout=10_000):
+        window.open_paths([write_csv(tmp_path / "reviews.csv")])
+    qtbot.waitUntil(lambda: metrics.summary.text().startswith("No model open"), timeout=10_000)
+    assert "Load" not in metrics.summary.text()
+
+    gate = threading.Event()
+    try:
+        window.open_objects(models=[GatedModel(gate)])
+        qtbot.waitUntil(lambda: metrics.summary.text() == "predicting gated…", timeout=10_000)
+        window.docks["Scalars"].raise_()
+        qtbot.waitUntil(lambda: window.scalars_dock.legend.text() == "predicting gated…",
+                        timeout=10_000)
+    finally:
+        gate.set()
+    qtbot.waitUntil(lambda: "gated" in window.session.predictions, timeout=30_000)
+    window.session.remove_model("gated")
+
+    with qtbot.waitSignal(window.session.predictions_changed, timeout=30_000):
+        window.open_objects(models=[LengthModel()])
+    window.docks["Model Comparison"].raise_()
+    qtbot.waitUntil(lambda: comparison.summary.text()
+                    == "No classifier among the open models (lengths).", timeout=10_000)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from collections.abc import Sequence
@@ -19,6 +21,29 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from litdesk.api import Dataset, Model  # noqa: E402
 from litdesk.core import paths  # noqa: E402
+
+
+def close_on_terminate(app: QApplication, window) -> None:
+    """On SIGTERM (a logout, ``kill``), close the window as its close button does (the layout
+    is saved, the jobs stop) instead of dying mid-write. Python runs a signal handler only
+    between bytecodes, so a timer gives it that chance while Qt waits for events, and the
+    same timer closes and quits from inside the event loop (a quit before it runs is lost)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set on the main thread
+    previous = signal.getsignal(signal.SIGTERM)
+    terminated = threading.Event()
+
+    def tick() -> None:
+        if terminated.is_set():
+            if window.isVisible():
+                window.close()
+            app.quit()
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: terminated.set())
+    ticker = QTimer(window, interval=200)
+    ticker.timeout.connect(tick)
+    ticker.start()
+    app.aboutToQuit.connect(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
@@ -39,6 +64,9 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     # --trust covers the files named here, not whatever is opened later.
     window = MainWindow(device=device, show_dialogs=not exit_when_ready,
                         trusted_paths=paths_in if trust else (), label=label)
+    # A headless run (--exit-when-ready, --screenshot) leaves the user's window size alone.
+    window.remember_layout = not exit_when_ready
+    close_on_terminate(app, window)
     window.show()
     if single_instance:
         from litdesk.ui.single_instance import serve

@@ -39,12 +39,15 @@ from litdesk.ui.docks.scalars import ScalarsDock
 from litdesk.ui.docks.sequence_salience import SequenceSalienceDock
 from litdesk.ui.docks.slices import SlicesDock
 from litdesk.ui.docks.table import DataTableDock
+from litdesk.ui.widgets.remembered import remember_choice
 from litdesk.ui.docks.training import BASELINE_LINEAR, FINE_TUNE, TrainingDock
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.models_menu import ModelsSection
 
 APP_ICON = paths.RESOURCES_DIR / "icons" / "litdesk.svg"
 DEFAULT_SIZE = QSize(1400, 900)
+#: Without a saved geometry, the window fills this share of the screen it opens on.
+DEFAULT_SCREEN_SHARE = 0.85
 PROGRESS_INTERVAL_MS = 100
 #: The choices of Jobs ▸ Cache Size Limit, in GB (2**30 bytes).
 CACHE_LIMITS_GB = (1, 2, 4, 8, 16, 32, 64)
@@ -173,6 +176,14 @@ class MainWindow(QMainWindow):
         self.editor_dock.add_requested.connect(
             lambda point, compare: self.add_datapoints([point], compare))
         self.generators_dock.accepted.connect(self.add_datapoints)
+        # The docks' choices come back on the next launch (kept in the settings file).
+        self.remember_layout = True  # False for headless runs: the user's layout stays theirs
+        self._remembered = [
+            remember_choice(self.projector_dock.method, workbench.settings, "projector/method"),
+            remember_choice(self.projector_dock.color_by, workbench.settings,
+                            "projector/color_by"),
+            remember_choice(self.metrics_dock.facet_choice, workbench.settings, "metrics/facet")]
+        self.salience_dock.remember_methods(workbench.settings)
         self.table_dock.delete_requested.connect(workbench.delete_datapoints)
         self._layout_restored = False  # on the first show: tabbed docks only shrink the
         # window's minimum size once it is shown, and a restored size must not be clamped to more
@@ -196,7 +207,7 @@ class MainWindow(QMainWindow):
         settings = self._settings()
         geometry = settings.value("geometry")
         if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
-            self.resize(DEFAULT_SIZE)  # again: docks added before the first show may widen it
+            self.fill_screen()  # again: docks added before the first show may widen it
         state = settings.value("state")
         if isinstance(state, QByteArray):
             self.restoreState(state, LAYOUT_VERSION)
@@ -207,8 +218,23 @@ class MainWindow(QMainWindow):
             self._restore_layout()
         super().showEvent(event)
 
+    def fill_screen(self) -> None:
+        """Take :data:`DEFAULT_SCREEN_SHARE` of the screen the window is on, centred."""
+        screen = self.screen()
+        if screen is None:
+            self.resize(DEFAULT_SIZE)
+            return
+        available = screen.availableGeometry()
+        size = QSize(int(available.width() * DEFAULT_SCREEN_SHARE),
+                     int(available.height() * DEFAULT_SCREEN_SHARE))
+        self.resize(size)
+        self.move(available.center() - self.rect().center())
+
     def save_layout(self) -> None:
-        """Remember window geometry and dock layout for the next launch."""
+        """Remember window geometry and dock layout for the next launch (not in a headless
+        run: :attr:`remember_layout` False)."""
+        if not self.remember_layout:
+            return
         settings = self._settings()
         settings.setValue("geometry", self.saveGeometry())
         settings.setValue("state", self.saveState(LAYOUT_VERSION))

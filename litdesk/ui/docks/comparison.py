@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
 
 from litdesk.api import Dataset, types
 from litdesk.core.categories import encode_categories
+from litdesk.core.empty_states import empty_state
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
@@ -344,8 +345,8 @@ class ComparisonDock(RefreshWhenShown):
             self.summary.setText(
                 "Select rows to compare the models' predictions."
                 if outcomes is not None and outcomes.models
-                else "Waiting for the models' outcomes…" if outcomes is None and
-                self.session.predictions else "Load models to compare their predictions.")
+                else empty_state(self.session, "classifier", "to compare its predictions")
+                or "Working out the models' outcomes…")
             self.listed.emit()
             return
         gold = self.gold_choice.currentData()

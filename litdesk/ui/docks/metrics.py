@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
                                QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from litdesk.api import Dataset, types
+from litdesk.core.empty_states import empty_state
 from litdesk.core.jobs import Job, JobFailed
 from litdesk.core.metrics import (METRIC_DIRECTIONS, MetricsError, MetricsTable, facet_groups,
                                   gold_column, metrics_table_job)
@@ -34,6 +35,7 @@ SLICE_PREFIX = "Slice: "
 GOLD_TYPES = (types.CategoryLabel, types.Scalar, types.TextSegment)
 FACET_TYPES = (types.CategoryLabel, types.Boolean, types.Scalar)
 FIXED_COLUMNS = ("group", "model", "rows", "measured")
+METRICS_PURPOSE = "to see its metrics"
 #: The facet that groups rows by the Embedding Projector's clusters.
 CLUSTERS_FACET = "\x00clusters"
 
@@ -66,7 +68,7 @@ class MetricsDock(RefreshWhenShown):
         self._slot = JobSlot(runner, "Metrics", self)
         self._clicked: Optional[tuple[str, str]] = None  # (group, model) of the clicked row
 
-        self.summary = QLabel("Load a dataset and models to see their metrics.")
+        self.summary = QLabel(empty_state(session, "score", METRICS_PURPOSE))
         self.summary.setWordWrap(True)
         self.gold_choice = QComboBox()
         self.gold_choice.setToolTip("The column holding the true values; automatic: the one "
@@ -178,7 +180,8 @@ class MetricsDock(RefreshWhenShown):
                              and isinstance(dataset.spec().get(facet), types.Scalar))
         if dataset is None or not predictions:
             self._slot.cancel()
-            self._show_message("Load a dataset and models to see their metrics.")
+            self._show_message(empty_state(self.session, "score", METRICS_PURPOSE)
+                               or "predicting…")
             return
         self._slot.submit(groups_job(predictions, dataset, self.groups(), facet,
                                      self.bins.value(), self.gold_choice.currentData(),

@@ -23,6 +23,7 @@ from litdesk.core.cache import ResultCache
 from litdesk.core.explain import (METHODS, Attribution, explain_job, methods_for,
                                   readable_attribution)
 from litdesk.core.session import Session
+from litdesk.core.settings import Settings
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.palette import NEGATIVE
 from litdesk.ui.widgets.primary_row import PrimaryRowView
@@ -33,6 +34,8 @@ FAST_FIRST = ("grad_l2", "grad_dot_input", "occlusion", "integrated_gradients", 
               "lime")
 #: Integrated gradients' completeness error above this is shown in red.
 COMPLETENESS_TOLERANCE = 0.01
+#: The setting that keeps each model's chosen methods: {model name: [method, …]}.
+METHODS_SETTING = "docks/salience/methods"
 COMPUTING = "computing…"
 #: The width of the method names' column, the same in every model's section.
 METHOD_COLUMN_WIDTH = 140
@@ -107,6 +110,7 @@ class SalienceDock(PrimaryRowView):
         self.pinned: Optional[int] = None
         self._cells: dict[tuple[str, str, int], QVBoxLayout] = {}
         self._pickers: dict[str, QComboBox] = {}
+        self.settings: Optional[Settings] = None  # where the chosen methods are kept
         super().__init__(session, runner, cache, parent)
         self.method_boxes: dict[str, QCheckBox] = {}
         bar = QHBoxLayout()
@@ -128,6 +132,16 @@ class SalienceDock(PrimaryRowView):
         session.selection_changed.connect(self._on_pin)
         session.models_changed.connect(self._update_method_boxes)
 
+    def remember_methods(self, settings: Settings) -> None:
+        """Keep each model's chosen methods in ``settings``: they come back on the next launch
+        (for a model of the same name)."""
+        self.settings = settings
+        self._update_method_boxes()
+
+    def _saved_methods(self) -> dict:
+        saved = self.settings.get(METHODS_SETTING, {}) if self.settings is not None else {}
+        return saved if isinstance(saved, dict) else {}
+
     # -- what runs ----------------------------------------------------------------------
 
     def rows(self) -> list[int]:
@@ -144,6 +158,12 @@ class SalienceDock(PrimaryRowView):
         for name in applicable:
             chosen = [m for m in self.chosen.get(name, []) if m != method]
             self.chosen[name] = chosen if running else chosen + [method]
+        if self.settings is not None:
+            try:
+                self.settings.set(METHODS_SETTING, {**self._saved_methods(), **{
+                    name: self.chosen[name] for name in applicable}})
+            except OSError:
+                pass  # kept for this session
         self._rerun()
 
     def set_target(self, model_name: str, target: Optional[str]) -> None:
@@ -228,9 +248,12 @@ class SalienceDock(PrimaryRowView):
     def _update_method_boxes(self) -> None:
         """New models get their default methods; each box shows whether its method runs for
         all (checked), some (partly) or none of the models it applies to."""
+        saved = self._saved_methods()
         for name, model in self.session.models.items():
             if name not in self.chosen:
-                self.chosen[name] = default_methods(methods_for(model))
+                applicable = methods_for(model)
+                kept = [method for method in saved.get(name, ()) if method in applicable]
+                self.chosen[name] = kept if name in saved else default_methods(applicable)
         for method, box in self.method_boxes.items():
             applicable = [name for name, model in self.session.fitting_models().items()
                           if method in methods_for(model)]

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QGr
 
 from litdesk.api import Dataset, types
 from litdesk.core.confusion import MISSING_LABEL
+from litdesk.core.empty_states import empty_state
 from litdesk.core.metrics import gold_column
 from litdesk.core.categories import MISSING, encode_categories
 from litdesk.core.outcomes import Outcomes
@@ -195,7 +196,7 @@ class ScalarsDock(RefreshWhenShown):
         self.box_button.setToolTip("Drag a box to select the points inside it "
                                    "(Shift+drag does the same without this)")
         # One line above the plot: the colour legend, or what is missing.
-        self.legend = QLabel("Load a model to plot its scores.")
+        self.legend = QLabel(empty_state(session, "score", "to plot its scores"))
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
@@ -430,7 +431,8 @@ class ScalarsDock(RefreshWhenShown):
         if points is None:
             self.x = self.y = None
             self.cloud.set_drawing(EMPTY_DRAWING)
-            self.legend.setText("Load a model to plot its scores.")
+            self.legend.setText(empty_state(self.session, "score", "to plot its scores")
+                                or "No score to plot for these choices.")
         else:
             self.x, self.y = points.x, points.y
             self.cloud.set_drawing(points.drawing)
