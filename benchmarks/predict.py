@@ -1,7 +1,7 @@
 """Bulk prediction: ``litdesk predict`` beside the loop a user would write, in the same run.
 
     .venv/bin/python benchmarks/predict.py [transformer [--rows 20000] [--batch-size 32]]
-    .venv/bin/python benchmarks/predict.py linear [--rows 1000000]
+    .venv/bin/python benchmarks/predict.py linear [--rows 1000000] [--before OLD_CHECKOUT]
     .venv/bin/python benchmarks/predict.py flat [--rows 100000,1000000]
 
 ``transformer``: builds ``--rows`` texts of varied length from the demo corpus (one to four
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -119,10 +120,13 @@ import json, resource, sys, time
 from pathlib import Path
 start = time.perf_counter()
 kind, model, data, out = sys.argv[1:5]
-if kind == "litdesk":
-    from litdesk.cli import main
-    assert main(["predict", "--model", model, "--data", data, "--out", out, "--quiet",
-                 "--no-cache"]) == 0
+if kind == "litdesk":  # what litdesk predict runs (older versions take fewer options)
+    import inspect
+    from litdesk.core.batch import predict_to_parquet
+    options = {"use_cache": False, "quiet": True}
+    taken = inspect.signature(predict_to_parquet).parameters
+    predict_to_parquet(Path(model), Path(data), Path(out),
+                       **{key: value for key, value in options.items() if key in taken})
 else:
     import numpy as np, pyarrow.csv as csv
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -143,10 +147,15 @@ print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(peak)}))
 """
 
 
-def measure(kind: str, model: Path, data: Path, out: Path) -> dict:
-    """Time and peak memory of one run in a fresh process."""
+def measure(kind: str, model: Path, data: Path, out: Path, code: str | None = None) -> dict:
+    """Time and peak memory of one run in a fresh process (with litdesk imported from the
+    checkout ``code`` when given: an older version, for a before/after figure)."""
+    env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = os.pathsep.join([code, str(Path(code, "plugins"))])
     done = subprocess.run([sys.executable, "-c", _MEASURE, kind, str(model), str(data),
-                           str(out)], capture_output=True, text=True, check=True)
+                           str(out)], capture_output=True, text=True, check=True, env=env,
+                          cwd=out.parent)  # not a source tree: "-c" imports from the cwd first
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -158,9 +167,12 @@ def linear(args: argparse.Namespace) -> None:
         data = write_texts(Path(tmp, "texts.csv"), args.rows)
         ours = measure("litdesk", model, data, Path(tmp, "out.parquet"))
         theirs = measure("sklearn", model, data, Path(tmp, "unused"))
-        print(json.dumps({"rows": args.rows, "litdesk_predict": ours,
-                          "sklearn_tfidf_dot": theirs,
-                          "speedup": round(theirs["seconds"] / ours["seconds"], 2)}))
+        figures = {"rows": args.rows, "litdesk_predict": ours, "sklearn_tfidf_dot": theirs,
+                   "speedup": round(theirs["seconds"] / ours["seconds"], 2)}
+        if args.before:
+            figures["litdesk_predict_before"] = measure("litdesk", model, data,
+                                                        Path(tmp, "before.parquet"), args.before)
+        print(json.dumps(figures))
 
 
 def flat(args: argparse.Namespace) -> None:
@@ -185,7 +197,10 @@ def main() -> None:
     one.add_argument("--rows", type=int, default=20_000)
     one.add_argument("--batch-size", type=int, default=32)
     one.add_argument("--device", default="cpu")
-    commands.add_parser("linear").add_argument("--rows", type=int, default=1_000_000)
+    linear_parser = commands.add_parser("linear")
+    linear_parser.add_argument("--rows", type=int, default=1_000_000)
+    linear_parser.add_argument("--before", help="also time the litdesk checkout in this folder "
+                               "(git worktree add /tmp/before <commit>)")
     commands.add_parser("flat").add_argument("--rows", default="100000,1000000")
     args = parser.parse_args()
     if args.command is None:  # make bench
