@@ -7,7 +7,7 @@ COMPAT_VENV := .venv-compat
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 PYTEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: venv run test compat bench clean
+.PHONY: venv run test compat bench bundle clean
 
 venv: $(STAMP)
 
@@ -35,7 +35,8 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt
 
 compat: $(COMPAT_STAMP)
 	$(PYTEST_ENV) $(COMPAT_VENV)/bin/python -m pytest -m "not slow" tests/test_loaders.py tests/test_session.py tests/test_layers.py tests/test_table_query.py \
-		tests/test_engine.py tests/test_lit_bridge.py tests/test_plugin_sklearn.py tests/test_plugin_linear_text.py
+		tests/test_engine.py tests/test_lit_bridge.py tests/test_plugin_sklearn.py tests/test_plugin_linear_text.py \
+		tests/test_baselines.py
 
 bench: venv
 	$(BIN)/python benchmarks/load_csv.py
@@ -49,6 +50,15 @@ bench: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.responsiveness
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python benchmarks/train.py --json
+
+# The one-folder app, dist/litdesk/litdesk (PyInstaller, packaging/litdesk.spec): minutes, so not
+# part of `make test`; once built, `make test` runs it headless too (tests/test_packaging.py).
+bundle: venv
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bundle]'
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/litdesk.spec
+	@du -sh dist/litdesk
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV)
+	rm -rf $(VENV) $(COMPAT_VENV) build dist
