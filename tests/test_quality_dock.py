@@ -130,3 +130,27 @@ def test_without_a_label_it_lists_outliers_and_duplicates(qtbot, dock):
     assert dock.audit.labels is None
     assert [dock.tabs.tabText(i).split(" (")[0] for i in range(dock.tabs.count())] == [
         "Outliers", "Duplicates"]
+
+
+def test_probabilities_come_from_the_classifiers_or_a_cross_validated_baseline(qtbot, dock):
+    from litdesk.api import MulticlassPreds
+    from litdesk.core.predict import Predictions
+
+    dataset, wrong = flipped()
+    given = np.array([CLASSES.index(v) for v in dataset.table.column("label").to_pylist()])
+    memorised = np.full((len(given), 2), 0.05)
+    memorised[np.arange(len(given)), given] = 0.95  # a model trained on these very labels
+    audited(qtbot, dock, dataset)
+    with qtbot.waitSignal(dock.shown, timeout=60_000,
+                          check_params_cb=lambda *_: dock.audit is not None):
+        dock.session.set_predictions(Predictions("memorised", dataset.name, {"p": memorised},
+                                                 {"p": MulticlassPreds(vocab=CLASSES)}))
+    assert dock.audit.labels.source == "predictions of memorised"
+    assert len(dock.audit.label_issue_rows()) == 0  # it learnt the wrong labels too
+    baseline = dock.source_choice.findData(False)
+    with qtbot.waitSignal(dock.shown, timeout=60_000,
+                          check_params_cb=lambda *_: dock.audit is not None):
+        dock.source_choice.setCurrentIndex(baseline)
+        dock.source_choice.activated.emit(baseline)
+    assert "cross-validated" in dock.audit.labels.source
+    assert np.isin(wrong, dock.audit.label_issue_rows()).mean() >= 0.8

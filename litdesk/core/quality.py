@@ -419,13 +419,14 @@ def _embeddings(predictions: Mapping[str, Predictions], n: int
 def audit_job(dataset: Dataset, label_column: Optional[str], *,
               predictions: Mapping[str, Predictions] = {},
               columns: Optional[Sequence[str]] = None, folds: int = 5, seed: int = 0,
-              cache: Optional[ResultCache] = None) -> Job[Audit]:
+              cache: Optional[ResultCache] = None, use_models: bool = True) -> Job[Audit]:
     """Audit ``dataset``: label issues and ambiguous rows (with a ``label_column``), outliers,
     near and exact duplicates.
 
     ``predictions`` (by model name) supply out-of-sample class probabilities and embeddings;
-    without a classifier a baseline is cross-validated on ``columns`` (default:
-    :func:`input_columns`). Raises ValueError for a missing label column or no inputs.
+    without a classifier, or with ``use_models`` False (models trained on these very rows), a
+    baseline is cross-validated on ``columns`` (default: :func:`input_columns`). Raises
+    ValueError for a missing label column or no inputs.
     """
     n = len(dataset)
     if label_column is not None and label_column not in dataset.table.column_names:
@@ -433,7 +434,8 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
     columns = list(columns) if columns is not None else input_columns(dataset, label_column)
     if not columns:
         raise ValueError(f"{dataset.name} has no text, category or number column to audit")
-    probabilities = model_probabilities(dataset, predictions) if label_column else None
+    probabilities = model_probabilities(dataset, predictions) \
+        if label_column and use_models else None
     embeddings = _embeddings(predictions, n)
     key = None
     if cache is not None:

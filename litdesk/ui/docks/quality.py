@@ -150,6 +150,13 @@ class QualityDock(RefreshWhenShown):
         self.label_choice.setToolTip("The column of given labels to check")
         self.label_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.label_choice.activated.connect(lambda _index: self.recompute())
+        self.source_choice = QComboBox()
+        self.source_choice.addItem("the classifiers' predictions", True)
+        self.source_choice.addItem("a cross-validated baseline", False)
+        self.source_choice.setToolTip(
+            "Where the class probabilities come from: the loaded classifiers (only right if "
+            "they were not trained on these rows), or a baseline cross-validated here")
+        self.source_choice.activated.connect(lambda _index: self.recompute())
         self.audit_button = QPushButton("Audit")
         self.audit_button.setToolTip("Find label errors, outliers and duplicates (F5)")
         self.audit_button.setShortcut(QKeySequence("F5"))
@@ -189,6 +196,8 @@ class QualityDock(RefreshWhenShown):
         top = QHBoxLayout()
         top.addWidget(QLabel("Label:"))
         top.addWidget(self.label_choice)
+        top.addWidget(QLabel("Probabilities from"))
+        top.addWidget(self.source_choice)
         top.addWidget(self.audit_button)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
@@ -253,17 +262,19 @@ class QualityDock(RefreshWhenShown):
                                "audit.")
             return
         predictions = dict(self.session.predictions)
-        classifiers = [name for name, p in predictions.items() if p.predicted_labels()]
+        use_models = bool(self.source_choice.currentData())
+        classifiers = [name for name, p in predictions.items() if p.predicted_labels()] \
+            if use_models else []
         source = f"the predictions of {', '.join(classifiers)}" if classifiers else \
-            "a baseline cross-validated on the input columns (no classifier is loaded)"
+            "a baseline cross-validated on the input columns"
         self.status.setText(f"Auditing {len(dataset):,} rows of {dataset.name}"
                             + (f" with {source}" if label else "") + "…")
         self._fixed_since = 0
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
-        self._slot.submit(audit_job(dataset, label, predictions=predictions, cache=self.cache),
-                          self._show, self._on_failed)
+        self._slot.submit(audit_job(dataset, label, predictions=predictions, cache=self.cache,
+                                    use_models=use_models), self._show, self._on_failed)
 
     def cancel(self) -> None:
         """Stop the audit under way."""
