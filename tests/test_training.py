@@ -53,9 +53,13 @@ def test_fine_tuning_learns_a_new_task_and_saves_what_it_learnt(model_dir, tmp_p
     # held out: the validation rows, read back from the saved folder
     _, validation = split_validation(labels, FAST.validation_share, FAST.seed)
     best = next(e for e in epochs if e["epoch"] == result.best_epoch)
-    accuracy, _ = reloaded_accuracy(result.folder, [texts[i] for i in validation],
-                                    [labels[i] for i in validation])
+    gold = [labels[i] for i in validation]
+    accuracy, outputs = reloaded_accuracy(result.folder, [texts[i] for i in validation], gold)
     assert accuracy == pytest.approx(best["validation_accuracy"])
+    # the reloaded checkpoint predicts as the trained model did: the same validation loss
+    vocab = list(result.labels)
+    loss = -np.mean([np.log(output["probas"][vocab.index(g)]) for output, g in zip(outputs, gold)])
+    assert loss == pytest.approx(best["validation_loss"], abs=1e-4)
     record = json.loads((result.folder / "training_record.json").read_text())
     assert record["kind"] == "fine-tune" and record["base_model"] == str(model_dir)
     assert record["seed"] == 0 and record["parameters"]["learning_rate"] == 1e-2
