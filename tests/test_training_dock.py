@@ -82,3 +82,21 @@ def test_fine_tuning_draws_its_curves_and_cancel_keeps_a_checkpoint(train_window
     name = f"{model_dir.name} (fine-tuned)"
     qtbot.waitUntil(lambda: name in train_window.session.models, timeout=60_000)
     assert train_window.workbench.settings.get("training/epochs") == 40  # remembered
+
+
+@pytest.mark.slow
+def test_jobs_cancel_stops_the_training_thread(train_window, qtbot, model_dir):
+    import threading
+
+    with qtbot.waitSignal(train_window.model_loaded, timeout=60_000):
+        train_window.open_paths([model_dir])
+    train_window.show_training(FINE_TUNE)
+    dock = train_window.training_dock
+    dock.epochs.setValue(200)
+    with qtbot.waitSignal(dock.progressed, timeout=120_000,
+                          check_params_cb=lambda report: report.total > 0):
+        qtbot.mouseClick(dock.train_button, Qt.MouseButton.LeftButton)
+    train_window.runner.cancel_all()  # Jobs ▸ Cancel, not the dock's button
+    qtbot.waitUntil(lambda: not any(t.name == "litdesk-fine-tune" for t in threading.enumerate()),
+                    timeout=60_000)
+    qtbot.waitUntil(lambda: dock.train_button.isEnabled(), timeout=30_000)
