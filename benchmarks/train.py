@@ -8,8 +8,10 @@ holds a negation, on the rows of the demo's "train" split, with a new classifica
 train the same model from the same seed with the same epochs, batch size, learning rate,
 optimizer (AdamW), linear decay and gradient clipping (the Trainer's defaults), and both save
 the result; each is timed from loading the base model to the saved folder, and judged on the
-"test" split. Prints the held-out accuracies, the seconds and their ratio. Goals: accuracy
-within 1 point of the plain loop's, at most 1.2x its wall time.
+"test" split. Prints the held-out accuracies (mean and per seed), the seconds and their
+ratio. Goals: accuracy within 1 point of the plain loop's, at most 1.2x its wall time.
+Three epochs leave this tiny model on the edge of its plateau: some seeds, on either side,
+still predict the majority class ("plain", 67.8%), so the mean needs many seeds to settle.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=int, default=5,
                         help="train each side with this many seeds and average (runs vary)")
     parser.add_argument("--threads", type=int, help="torch CPU threads for both (default: torch's)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if there is one)")
