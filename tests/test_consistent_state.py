@@ -121,7 +121,8 @@ def test_search_and_sort_show_the_top_and_keep_the_arrow(qtbot, window, tmp_path
     with qtbot.waitSignal(dock.rows_shown, timeout=10_000):
         qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                          pos=QPoint(header.sectionViewportPosition(column) + 10, 5))
-    assert view.verticalScrollBar().value() == 0  # the top of the sorted rows
+    # The top of the sorted rows.
+    qtbot.waitUntil(lambda: view.verticalScrollBar().value() == 0, timeout=5_000)
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
         (column, Qt.SortOrder.AscendingOrder)
     # New columns (a model's) or a search keep the arrow where the sort is.
