@@ -43,8 +43,9 @@ def test_a_quick_baseline_on_the_train_split_joins_the_session(train_window, qtb
 def test_a_form_mistake_stays_in_the_dock(train_window, qtbot):
     dock = train_window.training_dock
     dock.rows_choice.setCurrentIndex(dock.rows_choice.findData(SPLIT))
-    with qtbot.waitSignal(dock.failed, timeout=5_000) as failed:
-        qtbot.mouseClick(dock.train_button, Qt.MouseButton.LeftButton)
+    dock.split_value.setFocus()
+    with qtbot.waitSignal(dock.failed, timeout=5_000) as failed:  # Ctrl+Return trains
+        qtbot.keyClick(dock.split_value, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert "type the value of split" in failed.args[0]
     dock.split_value.setText("nowhere")
     with qtbot.waitSignal(dock.failed, timeout=30_000) as failed:
