@@ -19,6 +19,7 @@ import re
 import reprlib
 import unicodedata
 from collections.abc import Collection, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ class _WordAnalyzer:
             return kept
         terms = kept[:] if min_n == 1 else []
         for n in range(max(min_n, 2), min(max_n, len(kept)) + 1):
-            terms.extend(" ".join(kept[start:start + n]) for start in range(len(kept) - n + 1))
+            terms.extend(map(" ".join, zip(*(kept[i:] for i in range(n)))))
         return terms
 
 
@@ -341,15 +342,17 @@ class LinearTextModel(Model):
         features of the whole batch as one sparse matrix, times the coefficients."""
         from scipy import sparse
 
-        vocabulary, terms_of, words_of = self.vocabulary, self.analyzer.term_strings, \
+        column_of, terms_of, words_of = self.vocabulary.get, self.analyzer.term_strings, \
             self.analyzer.words
-        indices: list[int] = []
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        indices: list[int] = []  # each term's column, -1 outside the vocabulary
+        ends = np.zeros(len(texts) + 1, dtype=np.int64)
         for row, text in enumerate(texts):
-            found = map(vocabulary.get, terms_of(words_of(text)))
-            indices.extend(column for column in found if column is not None)
-            indptr[row + 1] = len(indices)
+            indices.extend(map(column_of, terms_of(words_of(text)), repeat(-1)))
+            ends[row + 1] = len(indices)
         columns = np.asarray(indices, dtype=np.int64)
+        known = columns >= 0
+        indptr = np.concatenate([[0], np.cumsum(known)])[ends]
+        columns = columns[known]
         features = sparse.csr_matrix((np.ones(len(columns)), columns, indptr),
                                      shape=(len(texts), len(self.idf)))
         features.sum_duplicates()  # counts per (text, term)
