@@ -245,3 +245,17 @@ def test_audit_command_uses_a_models_predictions(tmp_path, capsys):
     assert result.num_rows == 1418
     suggested = set(result.column("suggested_label").to_pylist())
     assert suggested <= {"negative", "positive"}
+
+
+def test_near_twins_an_approximate_search_misses_are_found_on_a_grid():
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(0, 1, (400, 8)).astype(np.float32)
+    nearest = np.full(400, -1, np.int64)
+    distance = np.full(400, np.inf, np.float32)
+    twin = np.full(400, quality.NO_ROW, np.int64)
+    vectors[7] = vectors[300] + 1e-5
+    vectors[9] = vectors[10] + 2e-5
+    twin[9], twin[10] = 10, 9  # found by the search already
+    quality._grid_twins(vectors, vectors, 0.01, twin, nearest, distance)
+    assert twin[7] == 300 and twin[300] == 7 and twin[9] == 10
+    assert (twin != quality.NO_ROW).sum() == 4

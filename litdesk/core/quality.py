@@ -323,7 +323,7 @@ def neighbours_job(vectors: np.ndarray, k: int = NEIGHBOURS,
                    ) -> Job[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per row: the outlier score (mean distance to its ``k`` nearest other rows), its
     nearest other row, the distance to it, and its near twin (NO_ROW if none)."""
-    from litdesk.core.projection import knn_job, pca_projection
+    from litdesk.core.projection import EXACT_KNN_MAX_POINTS, knn_job, pca_projection
 
     matrix = np.ascontiguousarray(vectors, dtype=np.float32)
     n = len(matrix)
@@ -358,7 +358,44 @@ def neighbours_job(vectors: np.ndarray, k: int = NEIGHBOURS,
     median = float(np.median(positive)) if positive.size else 0.0
     near = (nearest >= 0) & (nearest_distance <= ratio * median)
     twin = np.where(near, nearest, NO_ROW).astype(np.int64)
-    return score, nearest.astype(np.int64), nearest_distance, twin
+    nearest = nearest.astype(np.int64)
+    if n > EXACT_KNN_MAX_POINTS and ratio * median > 0:  # HNSW misses some twins at large n
+        yield Progress(0, 0, "Near duplicates: checking a grid")
+        _grid_twins(searched, matrix, ratio * median, twin, nearest, nearest_distance)
+    return score, nearest, nearest_distance, twin
+
+
+def _grid_twins(searched: np.ndarray, matrix: np.ndarray, threshold: float, twin: np.ndarray,
+                nearest: np.ndarray, nearest_distance: np.ndarray) -> None:
+    """Find the near twins an approximate search missed: rows that share a cell of a grid
+    (side 5 × ``threshold``, twice, the second shifted by half a cell) are compared exactly;
+    a pair closer than ``threshold`` updates ``twin``, ``nearest`` and ``nearest_distance``
+    in place. Twins a thousand times closer than the threshold share a cell of one grid or
+    the other all but always; a cell rarely holds more than a few rows."""
+    n = len(searched)
+    cell = 5.0 * threshold
+    for shift in (0.0, 0.5):
+        keys = np.ascontiguousarray(np.floor(searched / cell + shift).astype(np.int64))
+        _, inverse, counts = np.unique(keys.view(np.dtype((np.void, keys.itemsize
+                                                           * keys.shape[1]))).reshape(n),
+                                       return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(n)
+        shared = np.flatnonzero(counts[inverse] > 1)
+        shared = shared[np.argsort(inverse[shared], kind="stable")]
+        groups = np.split(shared, np.flatnonzero(np.diff(inverse[shared])) + 1)
+        for group in groups:
+            if len(group) < 2 or len(group) > 64:
+                continue  # a crowded cell: the neighbour search covers it
+            vectors = matrix[group]
+            distances = np.linalg.norm(vectors[:, None, :] - vectors[None, :, :], axis=2)
+            np.fill_diagonal(distances, np.inf)
+            closest = np.argmin(distances, axis=1)
+            best = distances[np.arange(len(group)), closest]
+            for row, other, distance in zip(group, group[closest], best):
+                if distance <= threshold and (twin[row] == NO_ROW
+                                              or distance < nearest_distance[row]):
+                    twin[row], nearest[row] = other, other
+                    nearest_distance[row] = min(distance, nearest_distance[row])
 
 
 def _normalised_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
