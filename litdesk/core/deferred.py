@@ -99,6 +99,10 @@ class DeferredModel(Model):
     Made by :func:`deferred_model`, which adds the optional contracts the real model had.
     """
 
+    #: A deferred model answers any input, as the real one does (results read from a file do
+    #: not); said here so that asking does not load the real model.
+    known_inputs_only = False
+
     def __init__(self, record: ModelRecord, load: Callable[[], Model]) -> None:
         self.record = record
         self.name = record.name

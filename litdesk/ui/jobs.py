@@ -220,13 +220,13 @@ class JobSlot(QObject):
         job = work if isinstance(work, Generator) else function_job(work, title or self.title)
 
         def deliver(result: Any) -> None:
-            if generation == self._generation:
+            if generation == self._generation and isValid(self):
                 self._worker = None
                 on_result(result)
 
         def fail(failure: JobFailed) -> None:
-            if generation != self._generation:
-                return
+            if generation != self._generation or not isValid(self):
+                return  # a newer request's, or the view went first
             self._worker = None
             if on_error is not None:
                 on_error(failure)

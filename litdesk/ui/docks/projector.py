@@ -25,6 +25,7 @@ from PySide6.QtGui import (QAction, QColor, QImage, QKeySequence, QPainter, QPai
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QGraphicsPathItem,
                                QHBoxLayout, QLabel, QLineEdit, QMenu, QSlider, QSpinBox,
                                QToolButton, QToolTip, QVBoxLayout)
+from shiboken6 import isValid
 
 from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
@@ -592,8 +593,8 @@ class ProjectorDock(RefreshWhenShown):
         self.draw_slot.submit(prepare, lambda result: self._show_drawing(coords, *result))
 
     def _show_drawing(self, coords: np.ndarray, positions: np.ndarray, drawing: Drawing) -> None:
-        if coords is not self.coords:
-            return
+        if coords is not self.coords or not isValid(self.cloud):
+            return  # drawn for older points, or the plot was cleared as the window closed
         self.positions = positions
         self.cloud.set_drawing(drawing)
         self._place_markers()
