@@ -15,7 +15,8 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -136,12 +137,15 @@ class Journal:
         return points, messages
 
     def read_fixes(self) -> list[ValueFix]:
-        """The values the user fixed in existing rows (labels), in the order they were made;
-        read after :meth:`read`, which reports torn lines."""
+        """The values the user fixed in existing rows (labels), in the order they were made,
+        each at its row's position once the datapoints deleted after it are gone (a fix of a
+        deleted datapoint goes with it); read after :meth:`read`, which reports torn lines."""
         records, _ = self._records()
-        fixes = []
+        fixes: list[ValueFix] = []
         for _, record in records:
-            if isinstance(record, dict) and isinstance(record.get(FIX), dict):
+            if isinstance(record, dict) and isinstance(record.get(DELETE), list):
+                fixes = _fixes_after_deletion(fixes, record[DELETE])
+            elif isinstance(record, dict) and isinstance(record.get(FIX), dict):
                 fix = record[FIX]
                 try:
                     fixes.append(ValueFix(int(fix["row"]), str(fix["column"]), fix["value"],
@@ -191,18 +195,41 @@ class Journal:
                 f"were made on it; they are kept in {kept}")
 
 
+def _deleted_rows(rows: list) -> list[int]:
+    """The rows a deletion line names, sorted (anything but an int is ignored)."""
+    return sorted({int(row) for row in rows if isinstance(row, int)})
+
+
+def _follow(row: int, gone: list[int]) -> Optional[int]:
+    """Where ``row`` is once the rows ``gone`` (sorted) are deleted and later rows move up:
+    None when it is one of them."""
+    index = bisect_left(gone, row)
+    return None if index < len(gone) and gone[index] == row else row - index
+
+
 def _without(points: list[NewDatapoint], rows: list, base: int) -> list[NewDatapoint]:
     """``points`` (made after the file's ``base`` rows, in order) without those at ``rows``;
     the parents of the others follow the rows that move up (a deleted parent becomes None)."""
-    gone = {int(row) - base for row in rows if isinstance(row, int)}
-    kept = [i for i in range(len(points)) if i not in gone]
-    moved = {base + old: base + new for new, old in enumerate(kept)}
+    gone = _deleted_rows(rows)
+    doomed = {row - base for row in gone}
 
     def parent(value: Optional[int]) -> Optional[int]:
-        return value if value is None or value < base else moved.get(value)
+        return value if value is None or value < base else _follow(value, gone)
 
-    return [NewDatapoint(points[i].values, parent(points[i].parent), points[i].origin,
-                         points[i].created) for i in kept]
+    return [NewDatapoint(point.values, parent(point.parent), point.origin, point.created)
+            for i, point in enumerate(points) if i not in doomed]
+
+
+def _fixes_after_deletion(fixes: list[ValueFix], rows: list) -> list[ValueFix]:
+    """``fixes`` made before the datapoints at ``rows`` were deleted, at their rows' new
+    positions; those of deleted rows are dropped."""
+    gone = _deleted_rows(rows)
+    followed = []
+    for fix in fixes:
+        row = _follow(fix.row, gone)
+        if row is not None:
+            followed.append(replace(fix, row=row))
+    return followed
 
 
 def journal_for(dataset: Dataset) -> Optional[Journal]:
