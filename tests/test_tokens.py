@@ -129,7 +129,8 @@ class ByteLevelModel(Model):
             tokens = self.tokenizer.encode(TEXT).tokens
             n = len(tokens)
             outputs.append({"tokens": tokens,
-                            "top_k": [[("Ġthe", 0.6), ("Ã©", 0.3)] for _ in tokens],
+                            "top_k": [[("Ġthe", 0.6), ("Ã©", 0.3), ("the", 0.1)]
+                                      for _ in tokens],
                             "layer_1/attention": np.full((1, n, n), 1.0 / n)})
         return outputs
 
@@ -150,7 +151,14 @@ def test_outputs_and_attention_docks_show_readable_tokens(qtbot, outputs_window,
     table = section.widgets["top_k"]
     column = [table.item(row, 0).text() for row in range(table.rowCount())]
     assert "é" in column and not any("Ġ" in text or "Ã" in text for text in column)
-    assert table.item(0, 1).text() == "the (0.60)" and table.item(0, 2).text() == "é (0.30)"
+    # A candidate that begins with a space (a new word) does not read like one without it.
+    assert [table.item(0, c).text() for c in (1, 2, 3)] == ["␣the (0.60)", "é (0.30)",
+                                                            "the (0.10)"]
+    assert table.item(0, 1).toolTip() == "Ġthe"
+    # So do the tokens of the text.
+    tokens = byte_level.encode(TEXT).tokens
+    the = tokens.index("Ġthe")
+    assert column[the:the + 2] == ["␣the", "␣midwives"] and column[0] == "Ç"
     view = section.attention.view
     assert "é" in view.from_tokens and "Ġthe" not in view.to_tokens and "the" in view.to_tokens
     assert len(view.from_tokens) == len(token_spans(byte_level.encode(TEXT).tokens))
@@ -181,5 +189,5 @@ def test_sequence_salience_words_are_one_chip(qtbot):
     assert "midwives: +2" in section.flow.chips[1].tooltip
     section.set_granularity("token")
     assert [chip.text for chip in section.flow.chips] == ["the", "mid", "w", "i", "ves", "came"]
-    assert section.top_k.item(0, 1).text() == "the (0.50)"
+    assert section.top_k.item(0, 1).text() == "␣the (0.50)"
 

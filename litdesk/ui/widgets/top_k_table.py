@@ -8,17 +8,31 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QAbstractScrollArea, QSizePolicy, QTableWidget,
                                QTableWidgetItem)
 
-from litdesk.core.tokens import token_labels
+from litdesk.core.tokens import token_labels, token_spans
 
 #: The most candidates shown per position.
 TOP_K_SHOWN = 5
 #: Taller tables scroll.
 VISIBLE_ROWS = 12
+#: What a space that begins a token reads as.
+VISIBLE_SPACE = "␣"
+
+
+def readable_tokens(tokens: list[str]) -> list[str]:
+    """One label per raw token (:func:`litdesk.core.tokens.token_labels`), a space that begins
+    a token kept visible: GPT-2's "Ġthe" and SentencePiece's "▁the" read "␣the", so that a
+    token that starts a word and one that goes on from the text before it ("the") differ."""
+    labels = token_labels(tokens)
+    for span in token_spans(tokens):
+        if not span.special and span.text[:1] == " " and span.text.strip():
+            for index in range(span.first, span.end):
+                labels[index] = VISIBLE_SPACE + labels[index]
+    return labels
 
 
 def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
     """One row per position: its token, then its most likely tokens as "token (p)", every token
-    readable (:func:`litdesk.core.tokens.token_labels`; the raw token in its tooltip).
+    readable (:func:`readable_tokens`; the raw token in its tooltip).
 
     Read-only, as wide as its columns and as tall as its rows up to :data:`VISIBLE_ROWS`.
     """
@@ -29,7 +43,7 @@ def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
     bold = table.font()
     bold.setBold(True)
     aligned = tokens is not None and len(tokens) == len(candidates)
-    labels = token_labels([str(token) for token in tokens]) if aligned else []
+    labels = readable_tokens([str(token) for token in tokens]) if aligned else []
     for row, position in enumerate(candidates):
         token = QTableWidgetItem(labels[row] if aligned else "")
         if aligned:
@@ -38,7 +52,7 @@ def top_k_table(candidates: Any, tokens: Optional[list[str]]) -> QTableWidget:
         table.setItem(row, 0, token)
         best = sorted(position, key=lambda pair: -float(pair[1]))[:k]
         for column, (name, probability) in enumerate(best, start=1):
-            item = QTableWidgetItem(f"{token_labels([str(name)])[0]} ({float(probability):.2f})")
+            item = QTableWidgetItem(f"{readable_tokens([str(name)])[0]} ({float(probability):.2f})")
             item.setToolTip(str(name))
             table.setItem(row, column, item)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
