@@ -54,6 +54,9 @@ def dock(qtbot, runner):
         session.set_dataset(lattice_dataset())
         projector.method.setCurrentIndex(projector.method.findData("as is"))
         projector.source.setCurrentIndex(projector.source.findText("numeric columns (2)"))
+    # The first colouring may land after the first drawing: let it be drawn too, so that a
+    # test's own wait on `drawn` is not answered by it.
+    qtbot.waitUntil(lambda: not (projector.color_slot.busy or projector.draw_slot.busy))
     return projector
 
 
