@@ -13,6 +13,10 @@ from litdesk.core.outcomes import Outcomes
 
 FIXED, BROKEN = "wrong → right", "right → wrong"
 ALL_ROWS = "All rows"
+#: What happened to each row (:func:`row_changes`), by its code: 0 went wrong → right,
+#: 1 right → wrong, 2 stayed right, 3 stayed wrong, 4 has no gold label to judge both by.
+CHANGES = (FIXED, BROKEN, "still right", "still wrong", "no gold label")
+WENT_RIGHT, WENT_WRONG, STILL_RIGHT, STILL_WRONG, UNJUDGED = range(len(CHANGES))
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,9 @@ class BeforeAfter:
                 f"{self.still_right:,} still right, {self.still_wrong:,} still wrong")
 
 
-def compare_before_after(outcomes: Outcomes, before: str, after: str,
-                         slices: Mapping[str, np.ndarray]) -> BeforeAfter:
-    """Compare model ``after`` with ``before`` on every row both judge against a gold label.
-    ValueError when either has no outcome or no gold column."""
+def row_changes(outcomes: Outcomes, before: str, after: str) -> np.ndarray:
+    """Per row, the code (an index of :data:`CHANGES`) of what happened to it from model
+    ``before`` to model ``after``. ValueError when either has no outcome or no gold column."""
     judged = []
     for name in (before, after):
         outcome = outcomes.models.get(name)
@@ -64,8 +67,22 @@ def compare_before_after(outcomes: Outcomes, before: str, after: str,
         judged.append(outcome)
     known = judged[0].has_gold & judged[1].has_gold
     right_before, right_after = judged[0].correct & known, judged[1].correct & known
-    fixed = np.flatnonzero(~right_before & right_after & known)
-    broken = np.flatnonzero(right_before & ~right_after & known)
+    codes = np.full(outcomes.num_rows, UNJUDGED, dtype=np.int8)
+    codes[known] = np.where(right_before, np.where(right_after, STILL_RIGHT, WENT_WRONG),
+                            np.where(right_after, WENT_RIGHT, STILL_WRONG))[known]
+    return codes
+
+
+def compare_before_after(outcomes: Outcomes, before: str, after: str,
+                         slices: Mapping[str, np.ndarray]) -> BeforeAfter:
+    """Compare model ``after`` with ``before`` on every row both judge against a gold label.
+    ValueError when either has no outcome or no gold column."""
+    codes = row_changes(outcomes, before, after)
+    known = codes != UNJUDGED
+    right_before = (codes == STILL_RIGHT) | (codes == WENT_WRONG)
+    right_after = (codes == STILL_RIGHT) | (codes == WENT_RIGHT)
+    fixed = np.flatnonzero(codes == WENT_RIGHT)
+    broken = np.flatnonzero(codes == WENT_WRONG)
     deltas = []
     for name, rows in {ALL_ROWS: None, **slices}.items():
         mask = known if rows is None else np.zeros(outcomes.num_rows, dtype=bool)
@@ -77,9 +94,8 @@ def compare_before_after(outcomes: Outcomes, before: str, after: str,
         deltas.append(SliceDelta(name, count,
                                  float(right_before[mask].mean()) if count else None,
                                  float(right_after[mask].mean()) if count else None))
-    return BeforeAfter(before, after, fixed, broken,
-                       int((right_before & right_after).sum()),
-                       int((known & ~right_before & ~right_after).sum()), deltas)
+    return BeforeAfter(before, after, fixed, broken, int((codes == STILL_RIGHT).sum()),
+                       int((codes == STILL_WRONG).sum()), deltas)
 
 
 def default_pair(models: list[str]) -> Optional[tuple[str, str]]:

@@ -20,6 +20,8 @@ NEEDS: dict[str, tuple[str, Callable[[Model], bool]]] = {
     "score": ("classifier or regressor", lambda model: any(
         isinstance(field, (types.MulticlassPreds, types.RegressionScore, types.Scalar))
         for field in model.output_spec().values())),
+    "embeddings": ("model that outputs embeddings", lambda model: any(
+        isinstance(field, types.Embeddings) for field in model.output_spec().values())),
 }
 
 
@@ -27,9 +29,11 @@ def _names(names) -> str:
     return ", ".join(sorted(names))
 
 
-def empty_state(session: Session, need: str, purpose: str) -> Optional[str]:
+def empty_state(session: Session, need: str, purpose: str,
+                predictions: bool = True) -> Optional[str]:
     """Why a view that needs a ``need`` model (a key of :data:`NEEDS`) for ``purpose`` ("to
-    see their metrics") shows nothing, or None when it has what it needs."""
+    see their metrics") shows nothing, or None when it has what it needs; a view that runs
+    the models itself (``predictions`` False) does not wait for their predictions."""
     label, fits_need = NEEDS[need]
     dataset = session.dataset
     if dataset is None:
@@ -43,7 +47,7 @@ def empty_state(session: Session, need: str, purpose: str) -> Optional[str]:
     suited = {name for name, model in fitting.items() if fits_need(model)}
     if not suited:
         return f"No {label} among the open models ({_names(fitting)})."
-    pending = [name for name in suited if name not in session.predictions]
+    pending = [name for name in suited if predictions and name not in session.predictions]
     if pending:
         return f"predicting {_names(pending)}…"
     return None

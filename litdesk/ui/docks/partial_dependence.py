@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout
 
+from litdesk.core.empty_states import empty_state
 from litdesk.core.partial_dependence import (PartialDependence, ice_rows,
                                              partial_dependence_job, tabular_features)
 from litdesk.core.session import Session
@@ -16,6 +17,8 @@ from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
 from litdesk.ui.palette import category_color
 
 ICE_ALPHA = 45
+#: What the dock is for, in its empty states.
+PURPOSE = "to see how its score depends on each feature"
 
 
 def _joined_curves(grid_x: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,8 +46,7 @@ class PartialDependenceDock(RefreshWhenShown):
         self.feature_choice = QComboBox()
         self.feature_choice.setToolTip("The input feature to sweep over its range")
         self.feature_choice.currentIndexChanged.connect(self.recompute)
-        self.note = QLabel("Load a model with numeric or categorical inputs to see how its "
-                           "score depends on each feature.")
+        self.note = QLabel(self.empty_text())
         self.note.setWordWrap(True)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMenuEnabled(False)
@@ -89,12 +91,16 @@ class PartialDependenceDock(RefreshWhenShown):
         self.feature_choice.setCurrentIndex(max(0, self.feature_choice.findText(current)))
         self.feature_choice.blockSignals(False)
         if not ordered:
-            self.note.setText("Partial dependence needs models with numeric or categorical "
-                              "inputs; the models here read none of this dataset's columns "
-                              "that way (text-only models)." if self.session.models else
-                              "Load a model with numeric or categorical inputs to see how "
-                              "its score depends on each feature.")
+            self.note.setText(self.empty_text())
         self.recompute()
+
+    def empty_text(self) -> str:
+        """Why there is no feature to sweep: no dataset, no model, none that fits or gives a
+        score, or none that reads a numeric or categorical column."""
+        return empty_state(self.session, "score", PURPOSE, predictions=False) or (
+            f"The open models ({', '.join(sorted(self.session.fitting_models()))}) read no "
+            f"numeric or categorical column of {self.session.dataset.name} (text-only models): "
+            "partial dependence sweeps such a feature.")
 
     def cancel(self, kind: Optional[str] = None) -> None:
         """Stop the running computations (of one ``kind``, "rows" or "primary"); their
@@ -121,9 +127,11 @@ class PartialDependenceDock(RefreshWhenShown):
         if dataset is None or not feature or not len(dataset):
             self.note.show()
             return
-        self.note.hide()
+        models = self._models_reading(feature)
+        self.note.setText(f"Sweeping {feature} for {', '.join(model.name for model in models)}…")
+        self.note.setVisible(bool(models))  # until the first curve is drawn
         self._computed_rows = ice_rows(len(dataset), self.session.selection.rows)
-        for model in self._models_reading(feature):
+        for model in models:
             self._submit(("rows", model.name),
                          partial_dependence_job(model, dataset, feature, self._computed_rows),
                          f"Partial dependence of {model.name} on {feature}", self._on_result)
@@ -131,6 +139,7 @@ class PartialDependenceDock(RefreshWhenShown):
 
     def _on_result(self, result: PartialDependence) -> None:
         self.results[result.model] = result
+        self.note.hide()
         self._draw()
 
     def _on_failed(self, key: tuple[str, str], failure: JobFailed) -> None:

@@ -4,7 +4,7 @@ Sources are the models' embedding outputs, the dataset's vector columns and its 
 columns together. Projections run on the worker and are cached on disk; the points are
 drawn by :class:`~litdesk.ui.point_cloud.PointCloudItem`, which renders only what is
 visible. Colours (a column, or a model's outcome: its label, right or wrong, where the
-models disagree), the drawing order and what a lasso encloses are computed on the worker
+models disagree, what changed from one model to another), the drawing order and what a lasso encloses are computed on the worker
 too, and only while the dock is on screen. Click, box and lasso select rows (Shift adds,
 Ctrl toggles); the selection is shared with every dock.
 """
@@ -31,7 +31,9 @@ from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
 from litdesk.core.cache import ResultCache
 from litdesk.core.categories import MISSING, Categories, encode_categories
+from litdesk.core.before_after import CHANGES, default_pair, row_changes
 from litdesk.core.clusters import ClusterInfo, cluster_centres, clusters_job
+from litdesk.core.empty_states import empty_state
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
@@ -48,6 +50,13 @@ HOVER_RADIUS = 6.0
 RAMP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
                 dtype=np.float32)
 AS_IS = "as is"
+#: What the projector is for, in its empty states.
+PURPOSE = "to see a projection"
+#: Colour by what changed between every two of at most this many classifiers; with more, only
+#: between the likeliest pair (a model trained here and the one it came from).
+MOST_PAIRS_OF = 4
+#: The colours of kinds of points that depend on the outcomes (the rest depend on the data).
+OUTCOME_KINDS = ("prediction", "correct", "disagree", "changed")
 
 
 def _rgb(hex_color: str) -> tuple[int, int, int]:
@@ -108,13 +117,18 @@ def ramp_legend(name: str, low: float, high: float) -> str:
 
 CORRECT_PALETTE = np.array([_rgb("#59a14f"), _rgb("#e15759"), _rgb(OTHER_COLOR)], np.uint8)
 DISAGREE_PALETTE = np.array([_rgb("#bab0ac"), _rgb("#e15759")], np.uint8)
+#: By :data:`~litdesk.core.before_after.CHANGES`: what changed stands out, what stayed is pale.
+CHANGED_PALETTE = np.array([_rgb("#1e8449"), _rgb("#d62728"), _rgb("#a9cce3"),
+                            _rgb("#f5b7b1"), _rgb("#e0e0e0")], np.uint8)
 
 
-def point_colors(dataset: Dataset, outcomes: Optional[Outcomes], kind: str, name: str
+def point_colors(dataset: Dataset, outcomes: Optional[Outcomes], kind: str, name: Any
                  ) -> tuple[np.ndarray, str]:
     """Per row an RGB colour for a field, and the legend as rich text. ``kind`` is "column"
     (the dataset column ``name``), "prediction" or "correct" (of the model ``name``, from
-    the outcomes), "disagree" (whether the models disagree) or "none"."""
+    the outcomes), "disagree" (whether the models disagree), "changed" (what changed from
+    model ``name[0]`` to model ``name[1]``: wrong → right, right → wrong, still right or
+    wrong) or "none"."""
     n = len(dataset)
     if kind == "column" and isinstance(dataset.spec()[name], types.Scalar):
         values = pc.cast(dataset.table.column(name), pa.float64()).to_numpy(zero_copy_only=False)
@@ -133,6 +147,12 @@ def point_colors(dataset: Dataset, outcomes: Optional[Outcomes], kind: str, name
     elif kind == "disagree":
         codes = outcomes.disagree.astype(np.int64)
         return DISAGREE_PALETTE[codes], category_legend(["agree", "disagree"], DISAGREE_PALETTE)
+    elif kind == "changed":
+        codes = row_changes(outcomes, *name)
+        counts = np.bincount(codes, minlength=len(CHANGES))
+        seen = np.flatnonzero(counts)  # the legend names only what happened
+        return CHANGED_PALETTE[codes], f"{html.escape(name[0])} → {html.escape(name[1])}: " + \
+            category_legend([f"{CHANGES[i]} ({counts[i]:,})" for i in seen], CHANGED_PALETTE[seen])
     else:
         return np.tile(CATEGORY_RGB[-1], (n, 1)), ""
     palette = CATEGORY_RGB if names else CATEGORY_RGB[-1:]
@@ -334,6 +354,7 @@ class ProjectorDock(RefreshWhenShown):
 
         session.dataset_changed.connect(self._on_dataset_changed)
         session.spec_changed.connect(self.request_refresh)
+        session.models_changed.connect(self.request_refresh)  # what the empty state says
         session.predictions_changed.connect(lambda _model: self.request_refresh())
         session.outcomes_changed.connect(self.request_refresh)
         session.rows_added.connect(self._on_rows_added)
@@ -346,6 +367,9 @@ class ProjectorDock(RefreshWhenShown):
         the colours and the selection."""
         self._fill_sources()
         self._fill_color_fields()
+        if self.source.count() == 0 and self.coords is None:
+            self.message.setText(self.empty_text())
+            self.message.show()
         self.project()
         self.recolor()
         self._show_selection()
@@ -376,8 +400,7 @@ class ProjectorDock(RefreshWhenShown):
         self.color_by.currentIndexChanged.connect(lambda _index: self.recolor())
         for combo in (self.source, self.color_by):  # long names must not widen the dock
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.message = QLabel("Load a model that outputs embeddings, or a dataset with vector "
-                              "or numeric columns, to see a projection.")
+        self.message = QLabel(self.empty_text())
         self.message.setWordWrap(True)
         self.message.linkActivated.connect(lambda _link: self.project())
 
@@ -477,6 +500,14 @@ class ProjectorDock(RefreshWhenShown):
                 found.append((f"numeric columns ({len(numeric)})", ("numeric", numeric)))
         return found
 
+    def empty_text(self) -> str:
+        """Why there is nothing to project: no dataset, no model, none that fits or outputs
+        embeddings, their predictions on the way, or nothing to project in the data."""
+        dataset = self.session.dataset
+        return empty_state(self.session, "embeddings", PURPOSE) or (
+            f"Nothing to project in {dataset.name}: no model's embeddings, vector column or "
+            "two numeric columns.")
+
     def _fill_sources(self) -> None:
         current = self.source.currentData()
         self.source.blockSignals(True)
@@ -500,8 +531,7 @@ class ProjectorDock(RefreshWhenShown):
         for item in (self.highlight, self.primary_marker, self.pinned_marker):
             item.clear()
         self.legend.clear()
-        self.message.setText("Load a model that outputs embeddings, or a dataset with vector "
-                             "or numeric columns, to see a projection.")
+        self.message.setText(self.empty_text())
         self.message.show()
         self.request_refresh()
 
@@ -701,9 +731,27 @@ class ProjectorDock(RefreshWhenShown):
                 self.color_by.addItem(f"{model}: correct?", ("correct", model))
         if len(models) > 1:
             self.color_by.addItem("models disagree?", ("disagree", ""))
+        for before, after in self._changed_pairs():
+            self.color_by.addItem(f"what changed: {before} → {after}", ("changed", (before, after)))
         self.color_by.addItem("(none)", ("none", ""))
         self.color_by.setCurrentIndex(max(0, _index_of(self.color_by, current)))
         self.color_by.blockSignals(False)
+
+    def _changed_pairs(self) -> list[tuple[str, str]]:
+        """The (before, after) models whose changes can colour the points: the likeliest pair
+        first (a model trained here after the one it came from), then, among a few models,
+        every earlier-opened one before every later one."""
+        outcomes = self.session.outcomes
+        judged = [name for name, outcome in (outcomes.models.items() if outcomes else ())
+                  if outcome.gold is not None]
+        likeliest = default_pair(judged)
+        if likeliest is None:
+            return []
+        pairs = [likeliest]
+        if len(judged) <= MOST_PAIRS_OF:
+            pairs += [(before, after) for i, before in enumerate(judged)
+                      for after in judged[i + 1:] if (before, after) != likeliest]
+        return pairs
 
     def recolor(self) -> None:
         """Colour the points by the field chosen, computed on the worker; positions stay."""
@@ -714,10 +762,9 @@ class ProjectorDock(RefreshWhenShown):
         if not self.on_screen:
             self.request_refresh()  # when shown
             return
-        if kind in ("prediction", "correct", "disagree") and outcomes is None:
+        if kind in OUTCOME_KINDS and outcomes is None:
             return  # the outcomes of new predictions are on their way
-        key = (kind, name, dataset, outcomes if kind in ("prediction", "correct", "disagree")
-               else None)
+        key = (kind, name, dataset, outcomes if kind in OUTCOME_KINDS else None)
         if self._colored is not None and key[:2] == self._colored[:2] \
                 and all(new is old for new, old in zip(key[2:], self._colored[2:])):
             return
