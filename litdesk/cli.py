@@ -295,12 +295,27 @@ def project_command(argv: list[str]) -> int:
     parser.add_argument("--field", required=True)
     parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
     parser.add_argument("--dims", type=int, default=2, help="2 (default) or 3")
-    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
+    parser.add_argument("--out", type=_path, required=True,
+                        help="a .parquet file (a folder with --engine ray)")
     parser.add_argument("--model", type=_path, help="project this model's Embeddings output")
+    parser.add_argument("--fit-sample", type=int, metavar="N",
+                        help="with --engine ray: fit on N rows drawn at random and place the "
+                        "others on the workers (default 50000)")
     _add_model_options(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    _add_bulk_options(parser, fields=False)
     args = parser.parse_args(argv)
+    if args.fit_sample is not None and args.fit_sample < 1:
+        parser.error("--fit-sample must be 1 or more")
     from litdesk.api import LoadOptions
+
+    if args.engine == "ray":
+        from litdesk.core.ray_engine import project_on_ray
+
+        return _run_batch(f"projecting {args.field} of {args.data} on Ray", lambda: project_on_ray(
+            args.data, args.field, args.method, args.out, dims=args.dims, model_path=args.model,
+            options=LoadOptions(device=args.device, trust=args.trust),
+            use_cache=not args.no_cache, fit_sample=args.fit_sample, quiet=args.quiet,
+            address=args.address))
     from litdesk.core.projection_batch import project_to_parquet
 
     return _run_batch(f"projecting {args.field} of {args.data}", lambda: project_to_parquet(
@@ -321,13 +336,21 @@ def explain_command(argv: list[str]) -> int:
     parser.add_argument("--model", type=_path, required=True)
     parser.add_argument("--data", type=_path, required=True)
     parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
-    parser.add_argument("--out", type=_path, required=True, help="a .parquet file")
+    parser.add_argument("--out", type=_path, required=True,
+                        help="a .parquet file (a folder with --engine ray)")
     parser.add_argument("--steps", type=int, help="integration steps (integrated_gradients)")
     parser.add_argument("--rows", help="a:b, the rows to explain (default: all)")
     parser.add_argument("--target", help="the class to explain (default: the predicted one)")
     _add_model_options(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    _add_bulk_options(parser, fields=False)
     args = parser.parse_args(argv)
+    if args.engine == "ray":
+        from litdesk.core.ray_engine import explain_on_ray
+
+        return _run_batch(f"explaining {args.model} on {args.data} on Ray", lambda: explain_on_ray(
+            args.model, args.data, args.out, args.method, steps=args.steps, rows=args.rows,
+            target=args.target, device=args.device, trust=args.trust, quiet=args.quiet,
+            address=args.address))
     from litdesk.core.explain import explain_to_parquet
 
     return _run_batch(f"explaining {args.model} on {args.data}", lambda: explain_to_parquet(

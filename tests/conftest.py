@@ -88,3 +88,34 @@ def model_dir(tmp_path_factory) -> Path:
     transformers.BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def _ray_session(tmp_path_factory):
+    """Ray, and the litdesk home of the shared runtime's workers; the runtime is stopped when
+    the tests end."""
+    ray = pytest.importorskip("ray")
+    yield ray, tmp_path_factory.mktemp("ray_home")
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_runtime(_ray_session):
+    """A local Ray runtime with 2 CPUs shared by the tests that use it: started by the first
+    (about 10 s) and again only after a test stopped it (see ``no_ray_runtime``)."""
+    ray, home = _ray_session
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False,
+                 runtime_env={"env_vars": {"LITDESK_HOME": str(home)}})
+    return ray
+
+
+@pytest.fixture
+def no_ray_runtime():
+    """No Ray runtime in this process: for the tests of a command starting its own."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    return ray

@@ -490,9 +490,12 @@ def _text_length(example: Example, field: str | None) -> int:
 
 def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str,
                 params: Mapping[str, Any] | None = None, target: str | None = None,
-                cache: ResultCache | None = None) -> Job[list[Attribution]]:
+                cache: ResultCache | None = None,
+                baseline: Mapping[str, Any] | None = None) -> Job[list[Attribution]]:
     """Attributions for `rows` (one each, in order), batched, cached per example under
     (method, model fingerprint, example, params, target). target None: the predicted class.
+    ``baseline``: KernelSHAP's absent values (default :func:`tabular_baseline` of ``dataset``;
+    a Ray worker holding a block of rows gets the whole dataset's).
 
     Raises ValueError for a method that does not apply to the model, an unknown parameter or
     an unknown target."""
@@ -512,7 +515,10 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         raise ValueError(f"model {model.name} outputs the gradients of the class it chooses; "
                          "no other target can be explained")
     target_index = _target_index(targets, target)
-    baseline = tabular_baseline(model, dataset) if method == "kernel_shap" else {}
+    if method != "kernel_shap":
+        baseline = {}
+    elif baseline is None:
+        baseline = tabular_baseline(model, dataset)
     text_field = _text_field(model)
     label, n = METHODS[method].label, len(rows)
     yield Progress(0, n, f"{model.name}: {label} for {n:,} rows")
@@ -612,6 +618,29 @@ def parse_rows(text: str, n: int) -> range:
     return range(n)[bounds]
 
 
+def explain_inputs(model_path: Any, data_path: Any, method: str, steps: int | None,
+                   rows: str | None, *, device: str | None = None, trust: bool = False
+                   ) -> tuple[Dataset, Model, range, dict[str, Any] | None]:
+    """What ``litdesk explain`` works from, either engine: the dataset, the model, the rows
+    (``--rows``) and the method's parameters; a :class:`~litdesk.core.batch.BatchError` for
+    anything the user can fix."""
+    from pathlib import Path
+
+    from litdesk.core.batch import BatchError, load_batch_inputs
+
+    if method not in METHODS:
+        raise BatchError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if steps is not None and method != "integrated_gradients":
+        raise BatchError("--steps applies to integrated_gradients only")
+    dataset, (model,) = load_batch_inputs([Path(model_path)], Path(data_path), device=device,
+                                          trust=trust)
+    try:
+        chosen = parse_rows(rows, len(dataset)) if rows else range(len(dataset))
+    except ValueError as error:
+        raise BatchError(str(error)) from error
+    return dataset, model, chosen, {"steps": steps} if steps is not None else None
+
+
 def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *,
                        steps: int | None = None, rows: str | None = None,
                        target: str | None = None, device: str | None = None,
@@ -622,24 +651,17 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
     row. Any failure the user can fix is a :class:`~litdesk.core.batch.BatchError`."""
     from pathlib import Path
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from litdesk.core.batch import BatchError, ProgressBar, load_batch_inputs
+    from litdesk.core.batch import BatchError, ProgressBar
     from litdesk.core.jobs import run_job
 
     out = Path(out)
     if out.suffix.lower() != ".parquet":
         raise BatchError(f"{out}: the output must be a .parquet file")
-    if method not in METHODS:
-        raise BatchError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if steps is not None and method != "integrated_gradients":
-        raise BatchError("--steps applies to integrated_gradients only")
-    dataset, (model,) = load_batch_inputs([Path(model_path)], Path(data_path), device=device,
-                                          trust=trust)
+    dataset, model, chosen, params = explain_inputs(model_path, data_path, method, steps, rows,
+                                                    device=device, trust=trust)
     try:
-        chosen = parse_rows(rows, len(dataset)) if rows else range(len(dataset))
-        params = {"steps": steps} if steps is not None else None
         bar = ProgressBar(quiet=quiet)
         try:
             attributions = run_job(explain_job(model, dataset, list(chosen), method, params,
@@ -649,8 +671,21 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
             bar.close()
     except ValueError as error:
         raise BatchError(str(error)) from error
+    table = attribution_table(model, method, chosen, attributions)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    return f"{out}: {METHODS[method].label} of {model.name} for {table.num_rows:,} rows"
+
+
+def attribution_table(model: Model, method: str, rows: Sequence[int],
+                      attributions: Sequence[Attribution]) -> Any:
+    """What ``litdesk explain`` writes of the ``attributions`` of ``rows`` (both engines): a
+    pyarrow table of row, target, tokens (height and width for an image model), scores, and
+    for integrated gradients completeness_error."""
+    import pyarrow as pa
+
     columns: dict[str, Any] = {
-        "row": pa.array(list(chosen), pa.int64()),
+        "row": pa.array(list(rows), pa.int64()),
         "target": pa.array([a.target for a in attributions], pa.string()),
     }
     if method in GRADIENT_METHODS and _has_pixel_gradients(model):
@@ -664,7 +699,4 @@ def explain_to_parquet(model_path: Any, data_path: Any, out: Any, method: str, *
     if method == "integrated_gradients":
         columns["completeness_error"] = pa.array(
             [a.completeness_error for a in attributions], pa.float64())
-    table = pa.table(columns)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out)
-    return f"{out}: {METHODS[method].label} of {model.name} for {table.num_rows:,} rows"
+    return pa.table(columns)
