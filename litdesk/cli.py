@@ -390,7 +390,8 @@ def train_command(argv: list[str]) -> int:
         prog="litdesk train", description="Train a model on a dataset and save it where litdesk "
         "opens it without a trust prompt: --baseline fits tf-idf + logistic regression on the "
         "text column, else logistic regression (linear) or gradient boosting (boosted) on the "
-        "number columns; --base fine-tunes a Hugging Face classifier folder on the text column. "
+        "category and number columns; --base fine-tunes a Hugging Face classifier folder on the "
+        "text column. "
         "A training_record.json beside the model says how to reproduce it.")
     parser.add_argument("--data", type=_path, required=True)
     parser.add_argument("--label", required=True, help="the column holding the gold labels")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -96,11 +98,11 @@ def reopened_probabilities(folder, table, columns):
     (["text"], "linear", "LinearTextModel"),
     (["x"], "linear", "OnnxClassifier"),
     (["x"], "boosted", "OnnxClassifier"),
+    (["x", "colour"], "linear", "OnnxClassifier"),
+    (["colour", "x"], "boosted", "OnnxClassifier"),
 ])
 def test_a_saved_baseline_reopens_without_trust_and_predicts_the_same(tmp_path, columns, kind,
                                                                       model_class):
-    import json
-
     table = toy_table(240)
     baseline = baselines.run_job(baselines.fit_baseline_job(
         table, columns, "label", rows=np.arange(200), kind=kind, folds=3, seed=1))
@@ -120,17 +122,35 @@ def test_a_saved_baseline_reopens_without_trust_and_predicts_the_same(tmp_path, 
     assert record["litdesk_version"]
 
 
-def test_a_baseline_with_categories_is_refused_before_saving(tmp_path):
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_a_saved_baseline_with_categories_reads_unseen_and_missing_values(tmp_path, kind):
+    """A category the training rows never had, a missing one and a missing number: the
+    reopened ONNX graph answers as the pipeline does (unseen one-hot columns are zeros, an
+    unseen code is missing to the trees)."""
+    table = toy_table(160).drop(["text"])
+    colour = table.column("colour").to_pylist()
+    colour[:3] = ["green", None, "red"]
+    x = table.column("x").to_pylist()
+    x[2] = None
+    table = table.set_column(table.column_names.index("colour"), "colour", pa.array(colour))
+    table = table.set_column(table.column_names.index("x"), "x", pa.array(x))
     baseline = baselines.run_job(baselines.fit_baseline_job(
-        toy_table(120), ["x", "colour"], "label", folds=2))
-    with pytest.raises(ValueError, match="category column"):
-        baselines.save_baseline(baseline, tmp_path / "model")
-    assert not (tmp_path / "model").exists()
+        table, ["colour", "x"], "label", rows=np.arange(3, 160), kind=kind, folds=2))
+    assert baseline.savable is None
+    baselines.save_baseline(baseline, tmp_path / "model")
+    sidecar = json.loads((tmp_path / "model" / baselines.SIDECAR_FILE_NAME).read_text())
+    assert sidecar["inputs"] == [{"name": "colour", "type": "category"},
+                                 {"name": "x", "type": "number"}]
+    model, probabilities = reopened_probabilities(tmp_path / "model", table, ["colour", "x"])
+    assert type(model.input_spec()["colour"]).__name__ == "CategoryLabel"
+    np.testing.assert_allclose(probabilities, baselines.predict_proba(baseline, table),
+                               atol=1e-5)
 
 
-def test_default_inputs_are_the_text_else_the_numbers():
-    table = toy_table(50)
+def test_default_inputs_are_the_text_else_the_categories_and_numbers():
+    table = toy_table(200)
     assert baselines.default_input_columns(table, "label") == ["text"]
-    assert baselines.default_input_columns(table.drop(["text"]), "label") == ["x"]
-    assert baselines.default_input_columns(table.drop(["text"]), "label",
-                                           savable=False) == ["colour", "x"]
+    assert baselines.default_input_columns(table.drop(["text"]), "label") == ["colour", "x"]
+    with_ids = table.drop(["text"]).append_column("id", pa.array([f"r{i}" for i in range(200)]))
+    with_ids = with_ids.append_column("split", pa.array(["train", "test"] * 100))
+    assert baselines.default_input_columns(with_ids, "label") == ["colour", "x"]

@@ -2,7 +2,10 @@
 
 A text column becomes tf-idf features (sparse, float32), a category one-hot columns, a number
 itself (missing values imputed). ``linear`` fits a logistic regression on them, ``boosted``
-a histogram gradient-boosting classifier (tabular inputs only: trees on tf-idf are slow).
+a histogram gradient-boosting classifier on the numbers and each category's code (tabular
+inputs only: trees on tf-idf are slow). A fitted baseline is saved without pickle: a text one
+as the linear text plugin's JSON, a tabular one as ONNX (the whole pipeline, categories
+included, one graph input per column).
 :func:`out_of_sample_probabilities` cross-validates such a baseline, stratified and seeded,
 so that every row's probabilities come from a model that never saw it (what confident
 learning needs). scikit-learn is imported inside the functions.
@@ -32,6 +35,10 @@ TEXT_MIN_SPACES = 2
 MAX_TERMS = 200_000
 #: Rows above which tf-idf drops terms seen only once (they cannot generalise anyway).
 MIN_DF_ROWS = 50_000
+#: A category column with more distinct values than this share of its rows (and more than
+#: :data:`MANY_CATEGORIES`) names rows rather than groups them: no default input.
+IDENTIFIER_SHARE = 0.5
+MANY_CATEGORIES = 50
 
 
 class Cancelled(Exception):
@@ -148,7 +155,10 @@ def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
 
     ``linear``: tf-idf / one-hot / standardised numbers into a multinomial logistic regression
     (lbfgs, which handles a million sparse rows). ``boosted``: histogram gradient boosting on
-    numbers and categories, early stopping on a seeded validation share.
+    numbers and categories, early stopping on a seeded validation share. A category reaches the
+    trees as its code (missing and unseen values as missing), not as a native categorical
+    feature: skl2onnx turns native categorical splits into threshold splits, so the saved graph
+    would predict otherwise than the model.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -167,20 +177,14 @@ def make_estimator(columns: Columns, kind: str = "linear", *, seed: int = 0,
 
         if not columns.category:  # a float matrix, as ONNX takes it
             return HistGradientBoostingClassifier(random_state=seed, early_stopping=n_rows > 10_000)
-        parts = []
-        if columns.category:
-            parts.append(("category", OrdinalEncoder(handle_unknown="use_encoded_value",
-                                                     unknown_value=np.nan,
-                                                     encoded_missing_value=np.nan),
-                          list(columns.category)))
+        parts = [("category", OrdinalEncoder(handle_unknown="use_encoded_value",
+                                             unknown_value=np.nan, encoded_missing_value=np.nan),
+                  list(columns.category))]
         if columns.number:
             parts.append(("number", "passthrough", list(columns.number)))
-        features = ColumnTransformer(parts)
-        categorical = list(range(len(columns.category))) or None
-        return Pipeline([("features", features),
+        return Pipeline([("features", ColumnTransformer(parts)),
                          ("classifier", HistGradientBoostingClassifier(
-                             categorical_features=categorical, random_state=seed,
-                             early_stopping=n_rows > 10_000))])
+                             random_state=seed, early_stopping=n_rows > 10_000))])
     if not columns.text and not columns.category:  # a float matrix, as ONNX takes it
         return make_pipeline(SimpleImputer(), StandardScaler(),
                              LogisticRegression(max_iter=300, random_state=seed))
@@ -300,14 +304,10 @@ class Baseline:
     @property
     def savable(self) -> Optional[str]:
         """Why it cannot be saved without pickle, or None when it can."""
-        if self.columns.text:
-            if self.columns.category or self.columns.number or len(self.columns.text) > 1:
-                return ("a text baseline is saved as litdesk's linear text format, which reads "
-                        "one text column and nothing else")
-            return None
-        if self.columns.category:
-            return (f"category column(s) {', '.join(self.columns.category)} cannot be saved as "
-                    "ONNX (its sidecar takes number columns only); leave them out")
+        if self.columns.text and (self.columns.category or self.columns.number
+                                  or len(self.columns.text) > 1):
+            return ("a text baseline is saved as litdesk's linear text format, which reads "
+                    "one text column and nothing else")
         return None
 
 
@@ -362,10 +362,14 @@ SIDECAR_FILE_NAME = "litdesk.json"
 def default_input_columns(data: Any, label_column: str, *, savable: bool = True,
                           exclude: Sequence[str] = (), kind: str = "linear") -> list[str]:
     """The columns a baseline reads by default: the text column (all of them when not
-    ``savable``; none for ``boosted``), else the number columns (and the categories when not
-    ``savable``)."""
+    ``savable``; none for ``boosted``), else the category and number columns. Left out: the
+    provenance of datapoints made here, a split column ("split", "fold"…) and a category
+    column with a value for nearly every row (an identifier)."""
+    from litdesk.core.datapoints import PROVENANCE_COLUMNS, SPLIT_NAMES
+
     table, _ = _as_table(data)
-    names = [name for name in table.column_names if name != label_column and name not in exclude]
+    names = [name for name in table.column_names if name != label_column and name not in exclude
+             and name not in PROVENANCE_COLUMNS and name.lower() not in SPLIT_NAMES]
     kinds: dict[str, list[str]] = {TEXT: [], CATEGORY: [], NUMBER: []}
     for name in names:
         try:
@@ -376,11 +380,19 @@ def default_input_columns(data: Any, label_column: str, *, savable: bool = True,
                       tuple(kinds[NUMBER]))
     if columns.text:
         return list(columns.text[:1] if savable else columns.text)
-    chosen = list(columns.number if savable else columns.category + columns.number)
+    chosen = [name for name in columns.category if not _identifies_rows(table, name)] \
+        + list(columns.number)
     if not chosen:
-        raise ValueError(f"the data has no {'number' if savable else 'number or category'} "
-                         f"column{'' if kind == 'boosted' else ' or text column'} besides the label")
+        raise ValueError("the data has no number or category column"
+                         f"{'' if kind == 'boosted' else ' or text column'} besides the label")
     return chosen
+
+
+def _identifies_rows(table: pa.Table, name: str) -> bool:
+    import pyarrow.compute as pc
+
+    distinct = pc.count_distinct(table.column(name)).as_py()
+    return distinct > MANY_CATEGORIES and distinct > IDENTIFIER_SHARE * table.num_rows
 
 
 def _kind_of(data: Any, name: str) -> str:
@@ -437,12 +449,20 @@ def _save_onnx(baseline: Baseline, folder: Path) -> Path:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    estimator = baseline.estimator
+    from skl2onnx.common.data_types import StringTensorType
+
+    estimator, columns = baseline.estimator, baseline.columns
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    width = len(baseline.columns.number)
+    if columns.category:  # the pipeline takes a frame: one graph input per column
+        initial_types = [(name, StringTensorType([None, 1])) for name in columns.category] + \
+            [(name, FloatTensorType([None, 1])) for name in columns.number]
+        inputs = [{"name": name, "type": "category"} for name in columns.category] + \
+            [{"name": name, "type": "number"} for name in columns.number]
+    else:  # a float matrix
+        initial_types = [("features", FloatTensorType([None, len(columns.number)]))]
+        inputs = [{"name": name, "type": "number"} for name in columns.number]
     with _leaf_flags_as_ints():
-        graph = convert_sklearn(estimator,
-                                initial_types=[("features", FloatTensorType([None, width]))],
+        graph = convert_sklearn(estimator, initial_types=initial_types,
                                 options={id(final): {"zipmap": False}})
     # the ONNX plugin reads the graph's first output: keep only the probabilities
     probabilities = [output for output in graph.graph.output if "probab" in output.name]
@@ -450,8 +470,7 @@ def _save_onnx(baseline: Baseline, folder: Path) -> Path:
     graph.graph.output.extend(probabilities)
     file = folder / f"{folder.name or 'baseline'}.onnx"  # its stem names the model
     file.write_bytes(graph.SerializeToString())
-    sidecar = {"inputs": [{"name": name, "type": "number"} for name in baseline.columns.number],
-               "labels": baseline.classes, "output": "probabilities"}
+    sidecar = {"inputs": inputs, "labels": baseline.classes, "output": "probabilities"}
     (folder / SIDECAR_FILE_NAME).write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
     return file
 

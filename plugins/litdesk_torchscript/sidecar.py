@@ -13,6 +13,11 @@ order listed, a ``number`` (a :class:`Scalar` column) as one feature, a ``vector
 :class:`Embeddings` column of lists) as ``size`` features. It returns one score per label and
 example, ``logits`` (softmax is applied) or ``probabilities``; a two-label classifier may
 return one column instead, the logit or probability of the second label.
+
+An ONNX graph may instead take one input per column, named as in the sidecar: a ``number`` as a
+float (batch, 1), a ``vector`` as a float (batch, size) and a ``category`` (``{"name": "colour",
+"type": "category"}``, a :class:`CategoryLabel` column) as a string (batch, 1) tensor, a
+missing value as "". litdesk's tabular baselines are saved so (skl2onnx pipelines).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 
 from litdesk.api import (
     read_json_document,
+    CategoryLabel,
     Embeddings,
     FieldType,
     Model,
@@ -40,7 +46,7 @@ from litdesk.api import (
 
 SHARED_SIDECAR_NAME = "litdesk.json"
 OUTPUT_KINDS = ("logits", "probabilities")
-INPUT_TYPES = ("number", "vector")
+INPUT_TYPES = ("number", "vector", "category")
 DEFAULT_LABEL = "label"
 _EXAMPLE = ('{"inputs": [{"name": "x1", "type": "number"}, '
             '{"name": "features", "type": "vector", "size": 4}], '
@@ -49,10 +55,12 @@ _EXAMPLE = ('{"inputs": [{"name": "x1", "type": "number"}, '
 
 @dataclass(frozen=True)
 class InputField:
-    """One model input: a number, or a vector of ``size`` numbers."""
+    """One model input: a number, a vector of ``size`` numbers, or a ``category`` (a string,
+    fed only to a graph with one input per column)."""
 
     name: str
-    size: Optional[int] = None  # None: a number
+    size: Optional[int] = None  # None: a number (or a category)
+    category: bool = False
 
     @property
     def width(self) -> int:
@@ -62,7 +70,32 @@ class InputField:
     @property
     def field_type(self) -> FieldType:
         """The dataset column type it binds to."""
+        if self.category:
+            return CategoryLabel()
         return Scalar() if self.size is None else Embeddings()
+
+    def values(self, examples: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Its values in ``examples`` as a (batch, width) array: float32, or for a category
+        strings (object; a missing value "").
+
+        Raises ValueError naming the input when a value does not fit."""
+        values = [example.get(self.name) for example in examples]
+        if self.category:
+            return np.array([["" if value is None else str(value)] for value in values],
+                            dtype=object).reshape(-1, 1)
+        if self.size is None:
+            numbers = [math.nan if value is None else value for value in values]
+            try:
+                return np.asarray(numbers, dtype=np.float32).reshape(-1, 1)
+            except (TypeError, ValueError):
+                raise ValueError(f"input {self.name}: expected numbers") from None
+        try:
+            block = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError):
+            block = None
+        if block is None or block.shape != (len(examples), self.size):
+            raise ValueError(f"input {self.name}: expected vectors of {self.size} numbers")
+        return block
 
 
 @dataclass(frozen=True)
@@ -93,8 +126,8 @@ def _parse_input(item: Any, index: int) -> InputField:
     kind = item.get("type")
     _require(kind in INPUT_TYPES, f"input {name!r}: 'type' is {kind!r}; expected "
                                   f"{' or '.join(map(repr, INPUT_TYPES))}")
-    if kind == "number":
-        return InputField(name)
+    if kind in ("number", "category"):
+        return InputField(name, category=kind == "category")
     size = item.get("size")
     _require(isinstance(size, int) and not isinstance(size, bool) and size > 0,
              f"input {name!r}: a vector needs a positive integer 'size'")
@@ -178,24 +211,15 @@ class SidecarClassifier(Model):
 
     def features(self, inputs: Sequence[dict[str, Any]]) -> np.ndarray:
         """The network's input matrix for ``inputs`` (float32, batch × ``sidecar.width``)."""
-        blocks = []
-        for field in self.sidecar.inputs:
-            values = [example.get(field.name) for example in inputs]
-            if field.size is None:
-                numbers = [math.nan if value is None else value for value in values]
-                try:
-                    blocks.append(np.asarray(numbers, dtype=np.float32).reshape(-1, 1))
-                except (TypeError, ValueError):
-                    raise ValueError(f"input {field.name}: expected numbers") from None
-                continue
-            try:
-                block = np.asarray(values, dtype=np.float32)
-            except (TypeError, ValueError):
-                block = None
-            if block is None or block.shape != (len(inputs), field.size):
-                raise ValueError(f"input {field.name}: expected vectors of {field.size} numbers")
-            blocks.append(block)
-        return np.concatenate(blocks, axis=1)
+        categories = [field.name for field in self.sidecar.inputs if field.category]
+        if categories:
+            raise ValueError(f"input(s) {', '.join(categories)} are categories, which only an "
+                             "ONNX graph with one input per column takes")
+        return np.concatenate([field.values(inputs) for field in self.sidecar.inputs], axis=1)
+
+    def _scores(self, inputs: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The network's scores for ``inputs``."""
+        return self._forward(self.features(inputs))
 
     def _probabilities(self, scores: np.ndarray) -> np.ndarray:
         n, n_labels = scores.shape[0], len(self.sidecar.labels)
@@ -218,7 +242,7 @@ class SidecarClassifier(Model):
     def predict(self, inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not inputs:
             return []
-        scores = np.asarray(self._forward(self.features(inputs)), dtype=np.float64)
+        scores = np.asarray(self._scores(inputs), dtype=np.float64)
         probas = self._probabilities(scores).astype(np.float32)
         return [{"probas": row} for row in probas]
 
@@ -227,8 +251,8 @@ class SidecarClassifier(Model):
 
         Raises :class:`ModelLoadError` naming ``file`` and the sidecar.
         """
-        zeros = {field.name: 0.0 if field.size is None else [0.0] * field.size
-                 for field in self.sidecar.inputs}
+        zeros = {field.name: "" if field.category else 0.0 if field.size is None
+                 else [0.0] * field.size for field in self.sidecar.inputs}
         try:
             self.predict([zeros, zeros])
         except Exception as error:  # whatever the network raises, the user gets one message

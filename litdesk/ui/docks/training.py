@@ -25,8 +25,8 @@ from litdesk.core import paths
 from litdesk.core.jobs import JobFailed, Progress
 
 BASELINE_LINEAR, BASELINE_BOOSTED, FINE_TUNE = "linear", "boosted", "fine-tune"
-MODES = {BASELINE_LINEAR: "Quick baseline: linear (tf-idf or numbers)",
-         BASELINE_BOOSTED: "Quick baseline: boosted trees (numbers)",
+MODES = {BASELINE_LINEAR: "Quick baseline: linear (tf-idf, or categories and numbers)",
+         BASELINE_BOOSTED: "Quick baseline: boosted trees (categories and numbers)",
          FINE_TUNE: "Fine-tune a loaded Hugging Face classifier"}
 ALL, SPLIT, SLICE, SELECTION, SHARE = "all", "split", "slice", "selection", "share"
 ROW_CHOICES = {ALL: "All rows", SPLIT: "Rows where a column has a value", SLICE: "A slice",
