@@ -87,6 +87,8 @@ def test_a_label_accepted_in_the_quality_dock_stays_on_its_datapoint_after_a_del
     with qtbot.waitSignal(window.session.dataset_changed, timeout=10_000):
         qtbot.keyClick(table, Qt.Key.Key_Delete)
     assert labels(window.workbench)[base:] == ["a", "b"]
+    # The audit's lists named the old rows: none is left to accept a label on a moved row.
+    assert all(row < base + 2 for listing in dock.listings for row in listing.rows)
 
     again = MainWindow(show_dialogs=False)
     qtbot.addWidget(again)

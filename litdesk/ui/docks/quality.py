@@ -210,7 +210,7 @@ class QualityDock(RefreshWhenShown):
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
 
-        session.dataset_changed.connect(self._on_data_changed)
+        session.dataset_changed.connect(self._on_rows_changed)
         session.spec_changed.connect(self._on_data_changed)
         session.rows_added.connect(self._on_data_changed)
         session.predictions_changed.connect(self._on_data_changed)
@@ -224,6 +224,14 @@ class QualityDock(RefreshWhenShown):
     def _on_data_changed(self, *_args) -> None:
         self._slot.cancel()
         self.request_refresh()
+
+    def _on_rows_changed(self) -> None:
+        """Datapoints were deleted (later rows moved up) or another dataset is active: the
+        lists name rows that now hold other datapoints, so they go at once (a label accepted
+        from them would land on the wrong row)."""
+        if self.audit is not None:
+            self._show_message("The rows changed; auditing them again…")
+        self._on_data_changed()
 
     def refresh(self) -> None:
         """Offer the label columns and audit the active dataset."""
