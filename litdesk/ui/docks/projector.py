@@ -4,9 +4,9 @@ Sources are the models' embedding outputs, the dataset's vector columns and its 
 columns together. Projections run on the worker and are cached on disk; the points are
 drawn by :class:`~litdesk.ui.point_cloud.PointCloudItem`, which renders only what is
 visible. Colours (a column, or a model's outcome: its label, right or wrong, where the
-models disagree, what changed from one model to another), the drawing order and what a lasso encloses are computed on the worker
-too, and only while the dock is on screen. Click, box and lasso select rows (Shift adds,
-Ctrl toggles); the selection is shared with every dock.
+models disagree, what changed from one model to another), the drawing order and what a lasso
+encloses are computed on the worker too, and only while the dock is on screen. Click, box
+and lasso select rows (Shift adds, Ctrl toggles); the selection is shared with every dock.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from shiboken6 import isValid
 
 from litdesk.api import Dataset, types
 from litdesk.core import projection, table_query
+from litdesk.core.before_after import CHANGES, default_pair, row_changes
 from litdesk.core.cache import ResultCache
 from litdesk.core.categories import MISSING, Categories, encode_categories
-from litdesk.core.before_after import CHANGES, default_pair, row_changes
 from litdesk.core.clusters import ClusterInfo, cluster_centres, clusters_job
 from litdesk.core.empty_states import empty_state
 from litdesk.core.outcomes import Outcomes
@@ -531,8 +531,7 @@ class ProjectorDock(RefreshWhenShown):
         for item in (self.highlight, self.primary_marker, self.pinned_marker):
             item.clear()
         self.legend.clear()
-        self.message.setText(self.empty_text())
-        self.message.show()
+        self.message.hide()  # until the refresh says what there is to project, or why nothing
         self.request_refresh()
 
     def _on_rows_added(self, _rows: np.ndarray) -> None:
@@ -732,7 +731,8 @@ class ProjectorDock(RefreshWhenShown):
         if len(models) > 1:
             self.color_by.addItem("models disagree?", ("disagree", ""))
         for before, after in self._changed_pairs():
-            self.color_by.addItem(f"what changed: {before} → {after}", ("changed", (before, after)))
+            self.color_by.addItem(f"what changed: {before} → {after}",
+                                  ("changed", (before, after)))
         self.color_by.addItem("(none)", ("none", ""))
         self.color_by.setCurrentIndex(max(0, _index_of(self.color_by, current)))
         self.color_by.blockSignals(False)
