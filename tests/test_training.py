@@ -128,3 +128,34 @@ def test_bad_settings_say_which(model_dir, tmp_path, settings, message):
 def test_a_folder_without_a_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not a Hugging Face model folder"):
         run_job(fine_tune_job(tmp_path, ["a"], ["b"], tmp_path / "out"))
+
+
+def test_fine_tuning_trains_as_a_plain_torch_loop_does(model_dir, tmp_path):
+    """litdesk's Trainer setup adds nothing a plain loop lacks (weight decay, warmup, another
+    schedule or optimizer, clipping, head or label order): the loop of benchmarks/train.py,
+    which shuffles the rows as the Trainer does, ends at the same weights. Dropout is off, so
+    only the setup can differ."""
+    import transformers
+    from safetensors.numpy import load_file
+
+    from benchmarks.train import plain_loop
+
+    base = tmp_path / "base"  # two labels without dropout; the task's two new ones: a new head
+    transformers.BertForSequenceClassification.from_pretrained(
+        model_dir, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1}, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, ignore_mismatched_sizes=True).save_pretrained(base)
+    transformers.AutoTokenizer.from_pretrained(model_dir).save_pretrained(base)
+    texts, labels = toy_task(40, names=("blame", "praise"))
+    settings = FineTuneSettings(epochs=2, batch_size=8, learning_rate=3e-3, seed=3,
+                                validation_share=0, patience=0, threads=1)
+    result = run_job(fine_tune_job(base, texts, labels, tmp_path / "trainer", settings))
+    assert result.new_head and result.labels == ["blame", "praise"]
+    plain_loop(base, texts, labels, tmp_path / "plain", 2, 8, 3e-3, 3, "cpu")
+    trained, plain, before = (load_file(folder / "model.safetensors")
+                              for folder in (result.folder, tmp_path / "plain", base))
+    assert trained.keys() == plain.keys()
+    for name, weights in trained.items():
+        np.testing.assert_allclose(weights, plain[name], atol=1e-6, err_msg=name)
+    moved = "bert.encoder.layer.0.attention.self.query.weight"
+    assert np.abs(trained[moved] - before[moved]).max() > 1e-3  # training changed the encoder
