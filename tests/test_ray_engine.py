@@ -252,15 +252,23 @@ def test_pca_of_a_models_embeddings_is_computed_on_the_workers(tmp_path, ray_run
     from litdesk.core.ray_engine import project_on_ray
 
     bert = paths.DEMO_MODELS[0]
-    data = texts_csv(tmp_path / "texts.csv", 120)
+    data = texts_csv(tmp_path / "texts.csv", 80)
     single = tmp_path / "embeddings.parquet"
     predict_to_parquet(bert, data, single, fields="cls_emb", use_cache=False)
     embeddings = np.stack(python_values(pq.read_table(single).column("cls_emb")))
     out = tmp_path / "on_ray"
-    summary = project_on_ray(data, "cls_emb", "pca", out, model_path=bert, fit_sample=50,
+    summary = project_on_ray(data, "cls_emb", "pca", out, model_path=bert, fit_sample=30,
                              use_cache=False)
-    assert "fitted on 50 rows, in" in summary and "on Ray with 2 workers" in summary
-    assert_pca_of_sample(coordinates(out), embeddings, fit_sample_rows(120, 50))
+    assert "fitted on 30 rows, in" in summary and "on Ray with 2 workers" in summary
+    assert_pca_of_sample(coordinates(out), embeddings, fit_sample_rows(80, 30))
+    # A sample of every row: the single-process projection (the embeddings, computed in other
+    # batches, differ in the 7th digit).
+    project_on_ray(data, "cls_emb", "pca", tmp_path / "every_row", model_path=bert,
+                   use_cache=False)
+    project_to_parquet(data, "cls_emb", "pca", tmp_path / "single_pca.parquet", model_path=bert,
+                       use_cache=False)
+    np.testing.assert_allclose(coordinates(tmp_path / "every_row"),
+                               coordinates(tmp_path / "single_pca.parquet"), atol=1e-4)
 
 
 @pytest.mark.slow

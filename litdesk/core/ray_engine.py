@@ -332,8 +332,12 @@ def _write_shard(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path)
 
 
+def _counted(number: int, thing: str) -> str:
+    return f"{number:,} {thing}{'s' if number != 1 else ''}"
+
+
 def _on_workers(workers: int) -> str:
-    return f"on Ray with {workers} worker{'s' if workers != 1 else ''}"
+    return f"on Ray with {_counted(workers, 'worker')}"
 
 
 def predict_on_ray(model_path: Path, data_path: Path, out: Path, *,
@@ -363,7 +367,7 @@ def predict_on_ray(model_path: Path, data_path: Path, out: Path, *,
                                      dataset.name, list(kept), batch_size), block_rows)
         shards = _write_shards(results, out, rows, schema_metadata, empty,
                                ProgressBar(quiet=quiet))
-    return f"{out}: {len(rows):,} rows × {len(kept)} outputs in {shards} shards, " \
+    return f"{out}: {len(rows):,} rows × {len(kept)} outputs in {_counted(shards, 'shard')}, " \
         f"{_on_workers(workers)}"
 
 
@@ -405,7 +409,7 @@ def explain_on_ray(model_path: Path, data_path: Path, out: Path, method: str, *,
             block_rows)
         shards = _write_shards(results, out, chosen, {}, empty, ProgressBar(quiet=quiet))
     return f"{out}: {METHODS[method].label} of {model_name} for {len(chosen):,} rows in " \
-        f"{shards} shards, {_on_workers(workers)}"
+        f"{_counted(shards, 'shard')}, {_on_workers(workers)}"
 
 
 def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims: int = 2,
@@ -518,4 +522,4 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
                                keep_row=False)
     where = _on_workers(workers) if workers else "all here (the sample is every row)"
     return (f"{out}: {total:,} rows, {METHODS[method].label} of {field} in {dims} dimensions "
-            f"fitted on {len(sample_rows):,} rows, in {shards} shards, {where}")
+            f"fitted on {len(sample_rows):,} rows, in {_counted(shards, 'shard')}, {where}")
