@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -425,12 +425,12 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
     with the columns of the single-process file (x, y, z). With ``model_path`` the vectors are
     the model's Embeddings output ``field``, computed on the workers. When the sample holds
     every row the projection is the single-process command's. Returns a summary line."""
+    from litdesk.core.batch import load_batch_inputs
     from litdesk.core.cache import ResultCache
-    from litdesk.core.jobs import run_job
-    from litdesk.core.projection import METHODS, ProjectionError, projection_job
+    from litdesk.core.predict import bind_inputs
+    from litdesk.core.projection import METHODS
     from litdesk.core.projection_batch import (FIT_SAMPLE, column_vectors, coordinates_table,
-                                               embeddings_field, fit_pca, fit_sample_rows,
-                                               fit_umap_placement)
+                                               embeddings_field, fit_sample_rows)
 
     ray = import_ray()
     _check_folder_out(out)
@@ -442,14 +442,10 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
     if fit_sample < 1:
         raise BatchError(f"--fit-sample must be 1 or more, not {fit_sample}")
     options = options or LoadOptions()
-    from litdesk.core.batch import load_batch_inputs
-    from litdesk.core.predict import bind_inputs
-
     dataset, models = load_batch_inputs([model_path] if model_path is not None else [],
                                         data_path, device=options.device, trust=options.trust)
     total = len(dataset)
-    params = dict(METHODS[method].defaults)
-    sample_rows = fit_sample_rows(total, fit_sample, int(params.get("seed", 0)))
+    sample_rows = fit_sample_rows(total, fit_sample, int(METHODS[method].defaults.get("seed", 0)))
     everything = len(sample_rows) == total
     if method == "tsne" and not everything:
         raise BatchError(f"t-SNE cannot place rows it was not fitted on: with --engine ray "
@@ -470,7 +466,9 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
             raise BatchError(str(error)) from error
         columns = ()
     cache = ResultCache() if use_cache else None
-    with _runtime(ray, address, ray_init):
+    # Vectors of every row here already: nothing to send, no runtime to start.
+    with nullcontext() if everything and vectors is not None else \
+            _runtime(ray, address, ray_init):
         files_ref = ray.put(files) if files is not None else None
         workers = 0
         if vectors is None:  # the sample's vectors from the workers
@@ -485,21 +483,11 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
                 bar.close()
         else:
             sample = vectors[sample_rows]
-        bar = ProgressBar(unit="steps", quiet=quiet)
-        try:
-            if everything or method == "umap":
-                fitted = run_job(projection_job(sample, method, dims, cache=cache), bar.update)
-            if method == "pca" and not everything:
-                placement = fit_pca(sample, dims)
-            elif not everything:
-                placement = fit_umap_placement(sample, sample_rows, fitted, params)
-        except (ValueError, ProjectionError) as error:
-            raise BatchError(str(error)) from error
-        finally:
-            bar.close()
+        fitted, placement = _fit_projection(sample, sample_rows, method, dims, everything,
+                                            cache, quiet)
         rows = range(total)
         empty = coordinates_table(np.zeros((0, dims), np.float32))
-        if everything:  # nothing left to place: the shards from here
+        if placement is None:  # every row fitted: the shards from here
             step = block_rows or 8192
             results = (coordinates_table(fitted[start:start + step]).add_column(
                 0, ROW_COLUMN, pa.array(np.arange(start, min(start + step, total))))
@@ -509,10 +497,7 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
                 table = _input_table(dataset, columns, rows)
                 spec_json = _spec_json(dataset, table)
             else:
-                flat = pa.array(np.ascontiguousarray(vectors).reshape(-1))
-                table = pa.table({
-                    VECTORS_COLUMN: pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
-                    ROW_COLUMN: pa.array(np.arange(total, dtype=np.int64))})
+                table = _vectors_table(vectors)
                 spec_json = spec_to_json({VECTORS_COLUMN: Embeddings()})
             results, workers = _map_blocks(
                 ray, table, _Placer, (files_ref, name, options, spec_json, dataset.name, field,
@@ -523,3 +508,33 @@ def project_on_ray(data_path: Path, field: str, method: str, out: Path, *, dims:
     where = _on_workers(workers) if workers else "all here (the sample is every row)"
     return (f"{out}: {total:,} rows, {METHODS[method].label} of {field} in {dims} dimensions "
             f"fitted on {len(sample_rows):,} rows, in {_counted(shards, 'shard')}, {where}")
+
+
+def _fit_projection(sample: np.ndarray, sample_rows: np.ndarray, method: str, dims: int,
+                    everything: bool, cache: Any, quiet: bool) -> tuple[Any, Any]:
+    """The projection fitted here on the sample: (its coordinates, None) when the sample is
+    every row, else (the coordinates or None, the placement the workers apply to the rest)."""
+    from litdesk.core.jobs import run_job
+    from litdesk.core.projection import METHODS, ProjectionError, projection_job
+    from litdesk.core.projection_batch import fit_pca, fit_umap_placement
+
+    bar = ProgressBar(unit="steps", quiet=quiet)
+    try:
+        if method == "pca" and not everything:
+            return None, fit_pca(sample, dims)
+        fitted = run_job(projection_job(sample, method, dims, cache=cache), bar.update)
+        if everything:
+            return fitted, None
+        return fitted, fit_umap_placement(sample, sample_rows, fitted,
+                                          dict(METHODS[method].defaults))
+    except (ValueError, ProjectionError) as error:
+        raise BatchError(str(error)) from error
+    finally:
+        bar.close()
+
+
+def _vectors_table(vectors: np.ndarray) -> pa.Table:
+    """Every row's vector (a fixed-size float32 list) and its row number."""
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.table({VECTORS_COLUMN: pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
+                     ROW_COLUMN: pa.array(np.arange(len(vectors), dtype=np.int64))})
