@@ -309,3 +309,17 @@ def test_tsne_on_ray_needs_every_row_in_the_sample(tmp_path, capsys):
     assert capsys.readouterr().err == (
         "litdesk: t-SNE cannot place rows it was not fitted on: with --engine ray give "
         "--fit-sample 20 (every row), or use pca or umap\n")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "lime", "--target", "neutral"], "target 'neutral' is not one of"),
+    (["--method", "integrated_gradients"], "does not apply to model bow_linear"),
+])
+def test_explain_on_ray_checks_the_method_and_target_before_sending_anything(
+        tmp_path, capsys, extra, message):
+    pytest.importorskip("ray")
+    code = main(["explain", "--model", str(LINEAR), "--data", str(paths.DEMO_DATASET),
+                 "--out", str(tmp_path / "out"), "--engine", "ray", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

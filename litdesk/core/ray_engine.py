@@ -191,6 +191,8 @@ def _quiet_ray_logs(ray: Any) -> None:
 
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It warns only that its bars are off, as asked here.
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
