@@ -7,8 +7,10 @@ import zlib
 
 import numpy as np
 
-from litdesk.api import (CategoryLabel, Embeddings, Model, MulticlassPreds, TextSegment, Tokens,
-                         TokenSalience)
+import pyarrow as pa
+
+from litdesk.api import (CategoryLabel, Dataset, Embeddings, Model, MulticlassPreds,
+                         RegressionScore, Scalar, TextSegment, Tokens, TokenSalience)
 
 LABELS = ("negative", "positive")
 POSITIVE_WORDS = {"good", "great", "love", "fine", "excellent"}
@@ -60,3 +62,66 @@ class SlowModel(KeywordModel):
     def predict(self, inputs):
         time.sleep(self.seconds_per_batch)
         return super().predict(inputs)
+
+
+class LengthModel(Model):
+    """A regressor: no classification output."""
+
+    name = "lengths"
+
+    def input_spec(self):
+        return {"text": TextSegment()}
+
+    def output_spec(self):
+        return {"length": RegressionScore()}
+
+    def predict(self, inputs):
+        return [{"length": float(len(example["text"]))} for example in inputs]
+
+
+WEIGHT_A, WEIGHT_B, BIAS = 1.5, -0.5, 0.25
+COLOUR_SHIFT = {"red": 1.0, "blue": -1.0}
+
+
+def logistic(a, b, colour):
+    """What :class:`LogisticTabular` predicts, written out for the expected values."""
+    shift = np.vectorize(COLOUR_SHIFT.get)(np.asarray(colour, dtype=object)).astype(float)
+    return 1 / (1 + np.exp(-(WEIGHT_A * np.asarray(a) + WEIGHT_B * np.asarray(b) + BIAS + shift)))
+
+
+class LogisticTabular(Model):
+    """P(yes) = sigmoid(1.5 a - 0.5 b + 0.25 ± 1 for the colour); 4 examples a batch."""
+
+    def __init__(self, name: str = "logistic", seconds_per_batch: float = 0.0) -> None:
+        self.name = name
+        self.seconds_per_batch = seconds_per_batch
+        self.calls = 0
+
+    def input_spec(self):
+        return {"a": Scalar(), "b": Scalar(), "colour": CategoryLabel(vocab=("red", "blue")),
+                "label": CategoryLabel(vocab=("no", "yes"), required=False)}
+
+    def output_spec(self):
+        return {"probas": MulticlassPreds(vocab=("no", "yes"), parent="label")}
+
+    def max_minibatch_size(self) -> int:
+        return 4
+
+    def predict(self, inputs):
+        self.calls += 1
+        time.sleep(self.seconds_per_batch)
+        p = logistic([x["a"] for x in inputs], [x["b"] for x in inputs],
+                     [x["colour"] for x in inputs])
+        return [{"probas": np.array([1 - q, q])} for q in p]
+
+
+def tabular_dataset(n: int = 30) -> Dataset:
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=n)
+    b = rng.integers(0, 10, size=n)
+    colour = np.where(rng.random(n) < 0.5, "red", "blue")
+    label = np.where(logistic(a, b, colour) > 0.5, "yes", "no")
+    table = pa.table({"a": a, "b": b, "colour": colour, "label": label})
+    spec = {"a": Scalar(), "b": Scalar(), "colour": CategoryLabel(vocab=("red", "blue")),
+            "label": CategoryLabel(vocab=("no", "yes"))}
+    return Dataset(table, spec, "tabular")

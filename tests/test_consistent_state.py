@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from litdesk.api import Model, RegressionScore, TextSegment
 from litdesk.core.metrics import classification_metrics
 from litdesk.core.settings import Settings
 from litdesk.core.workbench import THRESHOLDS_SETTING, Workbench
 from litdesk.ui.jobs import JobRunner
-from tests.fakes import KeywordModel
+from tests.fakes import KeywordModel, LengthModel
 from tests.helpers import load_with_model
 
 
@@ -385,21 +384,6 @@ def test_sigterm_saves_the_layout_and_a_headless_run_leaves_it_alone(tmp_path, l
     result = run_litdesk("--exit-when-ready", "--screenshot", shot, csv, home=litdesk_home)
     assert result.returncode == 0, result.stderr
     assert shot.exists() and layout.read_bytes() == saved  # the user's layout, untouched
-
-
-class LengthModel(Model):
-    """A regressor: no classification output."""
-
-    name = "lengths"
-
-    def input_spec(self):
-        return {"text": TextSegment()}
-
-    def output_spec(self):
-        return {"length": RegressionScore()}
-
-    def predict(self, inputs):
-        return [{"length": float(len(example["text"]))} for example in inputs]
 
 
 class GatedModel(KeywordModel):

@@ -13,10 +13,8 @@ from litdesk.core.predict import predict_job
 from litdesk.core.session import Session
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.docks.projector import ProjectorDock
-from tests.fakes import KeywordModel
+from tests.fakes import KeywordModel, LengthModel, LogisticTabular, tabular_dataset
 from tests.helpers import ROWS
-from tests.test_consistent_state import LengthModel
-from tests.test_partial_dependence import LogisticTabular, tabular_dataset
 
 
 def reviews() -> Dataset:

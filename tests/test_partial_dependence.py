@@ -2,67 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from litdesk.api import CategoryLabel, Dataset, Model, MulticlassPreds, Scalar
+from litdesk.api import CategoryLabel, Dataset
 from litdesk.core.jobs import Progress, run_job
 from litdesk.core.partial_dependence import (feature_grid, ice_rows, partial_dependence_job,
                                              tabular_features)
 from litdesk.core.session import Session
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.jobs import JobRunner
-from tests.fakes import KeywordModel
-
-WEIGHT_A, WEIGHT_B, BIAS = 1.5, -0.5, 0.25
-COLOUR_SHIFT = {"red": 1.0, "blue": -1.0}
-
-
-def logistic(a, b, colour):
-    """What :class:`LogisticTabular` predicts, written out for the expected values."""
-    shift = np.vectorize(COLOUR_SHIFT.get)(np.asarray(colour, dtype=object)).astype(float)
-    return 1 / (1 + np.exp(-(WEIGHT_A * np.asarray(a) + WEIGHT_B * np.asarray(b) + BIAS + shift)))
-
-
-class LogisticTabular(Model):
-    """P(yes) = sigmoid(1.5 a - 0.5 b + 0.25 ± 1 for the colour); 4 examples a batch."""
-
-    def __init__(self, name: str = "logistic", seconds_per_batch: float = 0.0) -> None:
-        self.name = name
-        self.seconds_per_batch = seconds_per_batch
-        self.calls = 0
-
-    def input_spec(self):
-        return {"a": Scalar(), "b": Scalar(), "colour": CategoryLabel(vocab=("red", "blue")),
-                "label": CategoryLabel(vocab=("no", "yes"), required=False)}
-
-    def output_spec(self):
-        return {"probas": MulticlassPreds(vocab=("no", "yes"), parent="label")}
-
-    def max_minibatch_size(self) -> int:
-        return 4
-
-    def predict(self, inputs):
-        self.calls += 1
-        time.sleep(self.seconds_per_batch)
-        p = logistic([x["a"] for x in inputs], [x["b"] for x in inputs],
-                     [x["colour"] for x in inputs])
-        return [{"probas": np.array([1 - q, q])} for q in p]
-
-
-def tabular_dataset(n: int = 30) -> Dataset:
-    rng = np.random.default_rng(7)
-    a = rng.normal(size=n)
-    b = rng.integers(0, 10, size=n)
-    colour = np.where(rng.random(n) < 0.5, "red", "blue")
-    label = np.where(logistic(a, b, colour) > 0.5, "yes", "no")
-    table = pa.table({"a": a, "b": b, "colour": colour, "label": label})
-    spec = {"a": Scalar(), "b": Scalar(), "colour": CategoryLabel(vocab=("red", "blue")),
-            "label": CategoryLabel(vocab=("no", "yes"))}
-    return Dataset(table, spec, "tabular")
+from tests.fakes import KeywordModel, LogisticTabular, logistic, tabular_dataset
 
 
 def test_features_are_the_numeric_and_categorical_inputs_but_not_the_gold_label():
