@@ -100,3 +100,20 @@ def test_a_label_accepted_in_the_quality_dock_stays_on_its_datapoint_after_a_del
     assert not [error for error in again.workbench.errors if "restored" in error.lower()]
     again.runner.cancel_all()
     qtbot.waitUntil(lambda: not again.runner.busy, timeout=30_000)
+
+
+def test_slices_follow_their_rows_through_a_deletion_and_come_back(tmp_path):
+    path = write_numbers(tmp_path / "numbers.csv")
+    first = Workbench(InlineRunner())
+    first.open_paths([path])
+    base = FILE_ROWS
+    assert first.add_datapoints([point(3.0, "a"), point(3.1, "a"), point(-3.0, "a")])
+    first.session.add_slice("kept", [1, base + 2])
+    assert first.delete_datapoints([base]) == 1
+    np.testing.assert_array_equal(first.session.slices["kept"], [1, base + 1])
+
+    reopened = Workbench(InlineRunner())
+    reopened.open_paths([path])
+    assert not [error for error in reopened.errors if "slice" in error.lower()]
+    np.testing.assert_array_equal(reopened.session.slices["kept"], [1, base + 1])
+    assert reopened.session.dataset.table.column("x").to_pylist()[base + 1] == -3.0

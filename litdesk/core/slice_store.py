@@ -137,6 +137,7 @@ class SliceStore:
         if dataset is None or isinstance(dataset, PartialDataset):
             return  # the first rows of a file still loading: its slices wait for the whole
         if dataset.name in self._identities:
+            self._count_rows()  # datapoints made here were deleted (the slices follow, saved next)
             return
         made_meanwhile = bool(self.session.slices)  # on its first rows, while it loaded
         identity = DatasetIdentity.of(dataset)
@@ -155,12 +156,18 @@ class SliceStore:
             self._on_slices_changed()
 
     def _on_rows_added(self, _rows: np.ndarray) -> None:
-        # The datapoints come back with the file (from the journal): count them as its rows.
-        dataset = self.session.dataset
-        if dataset is not None and dataset.name in self._identities:
-            self._identities[dataset.name] = replace(self._identities[dataset.name],
-                                                     num_rows=len(dataset))
+        if self._count_rows():
             self._on_slices_changed()
+
+    def _count_rows(self) -> bool:
+        """The datapoints made here come back with the file (from the journal), and so do
+        their deletions: count the active dataset's rows as its file's. Whether they changed."""
+        dataset = self.session.dataset
+        known = self._identities.get(dataset.name) if dataset is not None else None
+        if known is None or known.num_rows == len(dataset):
+            return False
+        self._identities[dataset.name] = replace(known, num_rows=len(dataset))
+        return True
 
     def _on_slices_changed(self) -> None:
         dataset = self.session.dataset
