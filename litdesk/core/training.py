@@ -15,6 +15,7 @@ the training thread only.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
@@ -216,6 +217,7 @@ def _train(base: Path, texts: list[str], text_pairs: Optional[Sequence[str]], la
            train_at: np.ndarray, validation_at: np.ndarray, rows: np.ndarray,
            data_path: Optional[Path], data_sha256: Optional[str], text_column: str,
            label_column: str) -> FineTuneResult:
+    os.environ["USE_HUB_KERNELS"] = "NO"  # code fetched from the Hub, never run here
     import torch
     import transformers
     from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,

@@ -182,6 +182,8 @@ def load(path: Path, options: LoadOptions = LoadOptions(),
     _check_files(folder, kind)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    # Hub kernels are code fetched from the Hub, which transformers would use by default.
+    os.environ["USE_HUB_KERNELS"] = "NO"
     local_only = {"local_files_only": True, "trust_remote_code": False}
     # One load at a time: transformers resolves its classes lazily, and two threads doing so
     # at once (the demo's models load in parallel) can see a half-imported module.
