@@ -119,3 +119,19 @@ def no_ray_runtime():
     if ray.is_initialized():
         ray.shutdown()
     return ray
+
+
+@pytest.fixture
+def projection_children(monkeypatch) -> list:
+    """The child processes that litdesk.core.projection starts during the test, in order."""
+    import subprocess
+
+    started = []
+    original_popen = subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        started.append(original_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
+    return started

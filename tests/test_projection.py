@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -88,15 +87,9 @@ def test_cache_hit_on_reopen_for_umap(monkeypatch):
     np.testing.assert_array_equal(again, first)
 
 
-def test_cancel_in_the_middle_of_a_umap_kills_the_child_and_caches_nothing(monkeypatch):
-    started = []
-    original_popen = subprocess.Popen
-
-    def recording_popen(*args, **kwargs):
-        started.append(original_popen(*args, **kwargs))
-        return started[-1]
-
-    monkeypatch.setattr(projection.subprocess, "Popen", recording_popen)
+def test_cancel_in_the_middle_of_a_umap_kills_the_child_and_caches_nothing(
+        monkeypatch, projection_children):
+    started = projection_children
     cache = ResultCache()
     job = projection_job(blobs(2000, 64), "umap", 2, cache=cache)
     messages = []
@@ -126,9 +119,11 @@ def test_bad_requests_are_one_line_value_errors(method, dims, params, message):
 
 
 def test_tsne_refuses_more_points_than_it_can_lay_out(monkeypatch):
-    monkeypatch.setattr(projection, "TSNE_MAX_POINTS", 100)
-    with pytest.raises(ValueError, match="t-SNE is limited to 100 points"):
-        run_job(projection_job(blobs(101), "tsne"))
+    monkeypatch.setattr(projection, "TSNE_MAX_POINTS", {2: 200, 3: 100})
+    with pytest.raises(ValueError, match="t-SNE in 3D is limited to 100 points"):
+        run_job(projection_job(blobs(101), "tsne", 3))
+    with pytest.raises(ValueError, match="t-SNE in 2D is limited to 200 points"):
+        run_job(projection_job(blobs(201), "tsne", 2))
 
 
 def test_non_finite_vectors_are_refused():

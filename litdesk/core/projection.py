@@ -7,12 +7,17 @@ seconds at a time (which would freeze the window) and cannot be interrupted from
 while a process stops at once. The child pays its start and imports (a few seconds, once
 numba's on-disk cache is warm) and gets the data through a temporary ``.npy`` file.
 
-UMAP here is umap-learn's fuzzy graph and its layout kernel, fed by a faiss HNSW k-NN graph
-(pynndescent's graph build is numba code that cannot be cached and recompiles in every
-process: 20-40 s before any work), after a PCA pre-reduction to ``pca_dims``, with a PCA
+UMAP here is umap-learn's algorithm without importing umap-learn, whose import compiles
+pynndescent's numba code (70 s of a cold start on 2 busy cores): a faiss k-NN graph (exact,
+or HNSW above :data:`EXACT_KNN_MAX_POINTS`), umap-learn's fuzzy graph in numpy, and its SGD
+epoch as one numba kernel (:mod:`litdesk.core.umap_kernel`, compiled once, then cached under
+``paths.cache_dir()/numba``), after a PCA pre-reduction to ``pca_dims``, with a PCA
 initialisation instead of the spectral one (the spectral layout of a graph with many
-components is slow) and fewer epochs at large n (:func:`_epochs`). umap-learn compiles its
-kernels afresh in every process; here they are cached under ``paths.cache_dir()/numba``.
+components is slow) and fewer epochs at large n (:func:`_epochs`).
+
+t-SNE is openTSNE's, on the same faiss k-NN graph: FFT-accelerated in 2-D from
+:data:`FFT_MIN_POINTS` points (linear in the points), reporting every few iterations; see
+:data:`TSNE_MAX_POINTS`.
 """
 
 from __future__ import annotations
@@ -38,11 +43,19 @@ from litdesk.core import paths
 from litdesk.core.cache import ResultCache, result_key
 from litdesk.core.jobs import Job, Progress, run_job
 
-#: Bumped whenever a method's output for the same input and parameters changes.
+#: Bumped whenever a method's output for the same input and parameters changes...
 ALGORITHM_VERSION = 1
-#: Above this many points t-SNE is refused: scikit-learn's Barnes-Hut t-SNE took 100 s (2-D)
-#: and 240 s (3-D) at 10,000 points on 2 busy cores.
-TSNE_MAX_POINTS = 10_000
+#: ...or, for one method, its own version here (t-SNE 2: openTSNE replaced scikit-learn's).
+METHOD_VERSIONS: Mapping[str, int] = MappingProxyType({"tsne": 2})
+#: Above this many points t-SNE is refused, by output dimensions. 2-D is FFT-accelerated and
+#: linear in the points: 96 s at 10,000 points (scikit-learn's Barnes-Hut, the cap before:
+#: 183 s, the same trustworthiness; benchmarks/tsne.py, 2 busy cores); a million is bound by
+#: memory (the 90-neighbour graph and its affinities: several GB). 3-D has only Barnes-Hut
+#: (openTSNE's FFT is 1-D and 2-D): about 0.4 s per iteration at 10,000 points, minutes.
+TSNE_MAX_POINTS: Mapping[int, int] = MappingProxyType({2: 1_000_000, 3: 10_000})
+#: From this many points 2-D t-SNE uses FFT-accelerated interpolation instead of Barnes-Hut:
+#: its grid costs the same at any size, so below this the tree is faster (openTSNE's rule).
+FFT_MIN_POINTS = 10_000
 #: Up to this many points the UMAP k-NN graph is exact (faiss brute force), above it HNSW.
 EXACT_KNN_MAX_POINTS = 20_000
 
@@ -63,8 +76,9 @@ METHODS: Mapping[str, ProjectionMethod] = MappingProxyType({
     # n_epochs 0: 500 for small data, down to 125 from 50,000 points (see _epochs).
     "umap": ProjectionMethod("UMAP", MappingProxyType(
         {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 0, "pca_dims": 50, "seed": 0})),
+    # n_iter: gradient steps in all, the first third with early exaggeration (see _tsne_layout).
     "tsne": ProjectionMethod("t-SNE", MappingProxyType(
-        {"perplexity": 30.0, "pca_dims": 50, "seed": 0})),
+        {"perplexity": 30.0, "n_iter": 750, "pca_dims": 50, "seed": 0})),
 })
 
 
@@ -153,11 +167,13 @@ def _check(method: str, dims: int, n: int, params: Mapping[str, Any]) -> None:
     if unknown:
         raise ValueError(f"{METHODS[method].label} has no parameter "
                          f"{', '.join(sorted(unknown))}")
+    if method == "tsne" and "n_iter" in params and int(params["n_iter"]) < 1:
+        raise ValueError(f"t-SNE needs n_iter of at least 1, not {params['n_iter']}")
     if method != "pca" and n < 4:
         raise ValueError(f"{METHODS[method].label} needs at least 4 points, got {n}")
-    if method == "tsne" and n > TSNE_MAX_POINTS:
-        raise ValueError(f"t-SNE is limited to {TSNE_MAX_POINTS:,} points (got {n:,}): "
-                         "use UMAP, or a slice")
+    if method == "tsne" and n > TSNE_MAX_POINTS[dims]:
+        raise ValueError(f"t-SNE in {dims}D is limited to {TSNE_MAX_POINTS[dims]:,} points "
+                         f"(got {n:,}): use UMAP, or a slice")
 
 
 def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
@@ -167,8 +183,8 @@ def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
 
     ``method`` is a key of :data:`METHODS`; ``params`` override its defaults. With a
     ``cache``, the result is looked up by the vectors' bytes, the method, dims, the full
-    parameters and :data:`ALGORITHM_VERSION`, and stored when computed. Closing the job
-    stops it (a UMAP or t-SNE child process is killed) and stores nothing.
+    parameters and the method's version (:data:`METHOD_VERSIONS`), and stored when computed.
+    Closing the job stops it (a UMAP or t-SNE child process is killed) and stores nothing.
     """
     matrix = _as_matrix(vectors)
     merged = {**METHODS[method].defaults, **(params or {})} if method in METHODS else {}
@@ -180,7 +196,8 @@ def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
     key = None
     if cache is not None:
         digest = yield from _digest(matrix)
-        key = result_key("projection", f"algorithm-{ALGORITHM_VERSION}",
+        version = METHOD_VERSIONS.get(method, ALGORITHM_VERSION)
+        key = result_key("projection", f"algorithm-{version}",
                          {"vectors": digest, "shape": list(matrix.shape), "dtype": "float32"},
                          {"method": method, "dims": dims, **merged})
         found = cache.get_many([key])
@@ -327,10 +344,10 @@ def knn_job(matrix: np.ndarray, k: int, what: str = "Nearest neighbours"
     return indices, np.sqrt(np.maximum(squared, 0.0))
 
 
-def _knn_graph(matrix: np.ndarray, k: int,
-               report: Callable[[int, int, str], None]) -> tuple[np.ndarray, np.ndarray]:
+def _knn_graph(matrix: np.ndarray, k: int, report: Callable[[int, int, str], None],
+               what: str = "UMAP: nearest neighbours") -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` nearest rows (itself first) and their Euclidean distances (faiss)."""
-    indices, distances = run_job(knn_job(matrix, k, "UMAP: nearest neighbours"),
+    indices, distances = run_job(knn_job(matrix, k, what),
                                  lambda step: report(step.done, step.total, step.message))
     n = len(matrix)
     rows = np.arange(n)
@@ -352,36 +369,101 @@ def _epochs(points: int) -> int:
     return max(125, min(500, 6_250_000 // points))
 
 
+def _smooth_knn_dist(distances: np.ndarray, n_iter: int = 64
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's ``smooth_knn_dist`` (local connectivity 1, bandwidth 1), all rows at once.
+
+    ``distances`` (float32, rows × k, ascending, the row itself first at 0). Per row, rho is
+    the nearest non-zero distance and sigma, found by bisection, makes the sum over the
+    neighbours after the first of exp(-(d - rho) / sigma) equal log2(k); sigma is at least
+    1e-3 of the row's mean distance (of all rows' where rho is 0).
+    """
+    n, k = distances.shape
+    target = np.log2(k)
+    positive = distances > 0.0
+    has_positive = positive.any(axis=1)
+    rhos = np.where(has_positive, distances[np.arange(n), positive.argmax(axis=1)],
+                    np.float32(0.0)).astype(np.float32)
+    shifted = distances[:, 1:] - rhos[:, None]
+    low, high, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
+    active = np.arange(n)
+    for _ in range(n_iter):
+        if not len(active):
+            break
+        rest, middle = shifted[active], mid[active]
+        total = np.where(rest > 0, np.exp(-(rest / middle[:, None])), 1.0).sum(axis=1)
+        going = np.abs(total - target) >= 1e-5  # umap-learn's tolerance: converged rows stop
+        active, total, middle = active[going], total[going], middle[going]
+        above = total > target
+        high[active] = np.where(above, middle, high[active])
+        low[active] = np.where(above, low[active], middle)
+        mid[active] = np.where(np.isinf(high[active]), middle * 2,
+                               (low[active] + high[active]) / 2.0)
+    floor = 1e-3 * np.where(rhos > 0.0, distances.mean(axis=1), distances.mean())
+    return np.maximum(mid.astype(np.float32), floor.astype(np.float32)), rhos
+
+
+def _fuzzy_graph(indices: np.ndarray, distances: np.ndarray):
+    """umap-learn's ``fuzzy_simplicial_set`` of a k-NN graph (each row itself first): the
+    membership strengths exp(-(d - rho) / sigma), symmetrised by fuzzy union, as scipy COO."""
+    import scipy.sparse
+
+    distances = distances.astype(np.float32)
+    n, k = indices.shape
+    sigmas, rhos = _smooth_knn_dist(distances)
+    shifted = distances - rhos[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0: 1, as at d <= rho
+        values = np.exp(-(np.maximum(shifted, 0.0) / sigmas[:, None]))
+    values = np.where(sigmas[:, None] == 0.0, np.float32(1.0), values)
+    rows = np.repeat(np.arange(n, dtype=np.int32), k)
+    values[indices == np.arange(n)[:, None]] = 0.0  # a point is not its own neighbour
+    found = indices.ravel() >= 0  # HNSW may find fewer than k
+    graph = scipy.sparse.coo_matrix(
+        (values.ravel()[found].astype(np.float32),
+         (rows[found], indices.ravel()[found].astype(np.int32))), shape=(n, n))
+    graph.eliminate_zeros()
+    transpose = graph.transpose()
+    graph = graph + transpose - graph.multiply(transpose)
+    graph.eliminate_zeros()
+    return graph.tocoo()
+
+
+def _ab_params(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
+    """umap-learn's ``find_ab_params``: a, b of 1 / (1 + a x^2b) fitted to the offset
+    exponential decay that ``min_dist`` and ``spread`` describe."""
+    from scipy.optimize import curve_fit
+
+    xv = np.linspace(0, spread * 3, 300)
+    yv = np.where(xv < min_dist, 1.0, np.exp(-(xv - min_dist) / spread))
+    (a, b), _ = curve_fit(lambda x, a, b: 1.0 / (1.0 + a * x ** (2 * b)), xv, yv)
+    return float(a), float(b)
+
+
 def _umap_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
                  report: Callable[[int, int, str], None]) -> np.ndarray:
-    """UMAP: faiss k-NN, umap-learn's fuzzy graph and its SGD kernel, epoch by epoch."""
-    report(0, 0, "UMAP: loading umap-learn")
-    import umap.layouts
-    import umap.umap_ as umap_core
-    from sklearn.utils import check_random_state
-
+    """UMAP: faiss k-NN, umap-learn's fuzzy graph (numpy here) and its SGD epoch (one numba
+    kernel, :mod:`litdesk.core.umap_kernel`), epoch by epoch; umap-learn itself is not
+    imported (its import compiles pynndescent)."""
     n = len(matrix)
     k = min(int(params["n_neighbors"]), n - 1)
     indices, distances = _knn_graph(matrix, k, report)
-    random_state = check_random_state(int(params["seed"]))
-    epoch = umap.layouts._get_optimize_layout_euclidean_single_epoch_fn(parallel=True)
-    for kernel in (umap_core.smooth_knn_dist, umap_core.compute_membership_strengths, epoch):
-        kernel.enable_caching()  # umap-learn compiles these afresh in every process
+    random_state = np.random.RandomState(int(params["seed"]))
     report(0, 0, "UMAP: fuzzy graph")
-    graph, _, _ = umap_core.fuzzy_simplicial_set(
-        matrix, k, random_state, "euclidean", knn_indices=indices, knn_dists=distances)
+    graph = _fuzzy_graph(indices, distances)
     n_epochs = int(params["n_epochs"]) or _epochs(n)
-    graph = graph.tocoo()
     graph.sum_duplicates()
     graph.data[graph.data < graph.data.max() / n_epochs] = 0.0
     graph.eliminate_zeros()
     initial = run_job(pca_projection(matrix, dims))
-    embedding = umap_core.noisy_scale_coords(initial, random_state, max_coord=10, noise=0.0001)
+    # umap-learn's noisy_scale_coords, then a rescale of each axis to [0, 10].
+    embedding = (initial * (10.0 / np.abs(initial).max())).astype(np.float32)
+    embedding += random_state.normal(scale=0.0001, size=embedding.shape).astype(np.float32)
     low, high = embedding.min(axis=0), embedding.max(axis=0)
     embedding = (10.0 * (embedding - low) / np.where(high > low, high - low, 1.0)).astype(
         np.float32, order="C")
-    a, b = umap_core.find_ab_params(1.0, float(params["min_dist"]))
-    epochs_per_sample = umap_core.make_epochs_per_sample(graph.data, n_epochs)
+    a, b = _ab_params(float(params["min_dist"]))
+    # umap-learn's make_epochs_per_sample: an edge of weight w is due every max(w) / w epochs.
+    epochs_per_sample = (graph.data.max() / graph.data).astype(np.float64)
     epochs_per_negative_sample = epochs_per_sample / 5.0
     next_negative_sample = epochs_per_negative_sample.copy()
     next_sample = epochs_per_sample.copy()
@@ -389,15 +471,16 @@ def _umap_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
                                      3).astype(np.int64)
     rng_per_point = np.full((n, 3), rng_state, dtype=np.int64) + embedding[:, :1].astype(
         np.float64).view(np.int64)
-    unused = np.zeros(1, dtype=np.float32)  # densMAP's arrays, off here
+    report(0, n_epochs, "UMAP: compiling the layout kernel")
+    from litdesk.core.umap_kernel import cache_compiled_kernel, layout_epoch
+
+    cache_compiled_kernel()
     head, tail = graph.row, graph.col
     last_report = 0.0
     for number in range(n_epochs):
-        alpha = 1.0 - number / n_epochs
-        epoch(embedding, embedding, head, tail, n, epochs_per_sample, a, b, rng_per_point,
-              1.0, dims, True, alpha, epochs_per_negative_sample, next_negative_sample,
-              next_sample, number, False, unused, unused, 0.0, 0.0, 0.0, 0.0, unused, unused,
-              0.0)
+        layout_epoch(embedding, head, tail, epochs_per_sample, a, b, rng_per_point,
+                     1.0 - number / n_epochs, epochs_per_negative_sample,
+                     next_negative_sample, next_sample, number)
         if time.monotonic() - last_report > 0.25:
             report(number, n_epochs, "UMAP: layout")
             last_report = time.monotonic()
@@ -406,13 +489,55 @@ def _umap_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
 
 def _tsne_layout(matrix: np.ndarray, dims: int, params: Mapping[str, Any],
                  report: Callable[[int, int, str], None]) -> np.ndarray:
-    """Barnes-Hut t-SNE (scikit-learn), initialised by PCA."""
-    report(0, 0, "t-SNE: optimising")
-    from sklearn.manifold import TSNE
+    """openTSNE: affinities from a faiss k-NN graph (3 × perplexity neighbours), a PCA start,
+    then ``n_iter`` gradient steps, the first third with early exaggeration (12), reporting
+    each step. The repulsion is FFT-accelerated interpolation in 2-D (linear in the number
+    of points); openTSNE has it for 1-D and 2-D only, so 3-D uses its Barnes-Hut tree.
+    """
+    report(0, 0, "t-SNE: loading openTSNE")
+    from openTSNE import TSNE
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.initialization import jitter
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
-    perplexity = min(float(params["perplexity"]), (len(matrix) - 1) / 3.0)
-    return TSNE(n_components=dims, perplexity=perplexity, init="pca",
-                random_state=int(params["seed"])).fit_transform(matrix)
+    n = len(matrix)
+    perplexity = min(float(params["perplexity"]), (n - 1) / 3.0)
+    k = min(n - 1, int(3 * perplexity))
+    indices, distances = _knn_graph(matrix, k + 1, report, "t-SNE: nearest neighbours")
+    report(0, 0, "t-SNE: affinities")
+    threads = os.cpu_count() or 1
+    affinities = PerplexityBasedNN(
+        knn_index=PrecomputedNeighbors(indices[:, 1:], distances[:, 1:].astype(np.float64)),
+        perplexity=perplexity, n_jobs=threads)
+    # openTSNE's PCA start: the first axis scaled to a standard deviation of 1e-4, jittered.
+    initial = run_job(pca_projection(matrix, dims)).astype(np.float64)
+    initial *= 1e-4 / (initial[:, 0].std() or 1.0)
+    initial = jitter(initial, random_state=int(params["seed"]))
+    total = int(params["n_iter"])
+    early = total // 3
+    tsne = TSNE(n_components=dims, perplexity=perplexity, n_jobs=threads,
+                negative_gradient_method="fft" if dims == 2 and n >= FFT_MIN_POINTS else "bh",
+                random_state=int(params["seed"]))
+    embedding = tsne.prepare_initial(affinities=affinities, initialization=initial)
+    every = max(1, min(10, 100_000 // n))  # a report at least every second or so
+
+    def reporter(offset: int, message: str) -> Callable[[int, float, Any], bool]:
+        def callback(iteration: int, error: float, _embedding) -> bool:
+            report(offset + iteration, total, f"{message} (KL divergence {error:.3f})")
+            return False  # go on
+        return callback
+
+    for offset, steps, exaggeration, momentum, message in (
+            (0, early, tsne.early_exaggeration, tsne.initial_momentum,
+             "t-SNE: early exaggeration"),
+            (early, total - early, tsne.exaggeration, tsne.final_momentum, "t-SNE: layout")):
+        if steps:
+            report(offset, total, message)
+            embedding = embedding.optimize(
+                n_iter=steps, exaggeration=exaggeration, momentum=momentum, inplace=True,
+                callbacks=reporter(offset, message), callbacks_every_iters=every)
+            report(offset + steps, total, message)
+    return np.asarray(embedding)
 
 
 # -- dataset helpers ---------------------------------------------------------------------
