@@ -122,8 +122,9 @@ def no_ray_runtime():
 
 
 @pytest.fixture
-def projection_children(monkeypatch) -> list:
-    """The child processes that litdesk.core.projection starts during the test, in order."""
+def child_processes(monkeypatch) -> list:
+    """The child processes that litdesk.core.child_process starts during the test (a
+    projection's, an audit's), in order."""
     import subprocess
 
     started = []
@@ -135,3 +136,24 @@ def projection_children(monkeypatch) -> list:
 
     monkeypatch.setattr(subprocess, "Popen", recording_popen)
     return started
+
+
+@pytest.fixture
+def projection_children(child_processes) -> list:
+    """The child processes that litdesk.core.projection starts during the test, in order."""
+    return child_processes
+
+
+@pytest.fixture
+def frozen_app(tmp_path, monkeypatch) -> Path:
+    """Makes this process look like a frozen (PyInstaller) litdesk: ``sys.frozen`` set and
+    ``sys.executable`` a script that runs ``python -m litdesk`` with its arguments, as the
+    bundle's executable would. Returns the script's path."""
+    import sys
+
+    app = tmp_path / "litdesk"
+    app.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m litdesk "$@"\n')
+    app.chmod(0o755)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(app))
+    return app

@@ -140,7 +140,7 @@ def test_the_wheel_alone_runs_the_demo(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="a shell script stands in for the frozen app")
-def test_a_frozen_app_runs_the_projection_child_as_itself(tmp_path, monkeypatch):
+def test_a_frozen_app_runs_the_projection_child_as_itself(frozen_app):
     """A frozen app has no Python to run ``-c``: the child is the app with --projection-child,
     which litdesk.__main__ turns into the child's work (here a script plays the app)."""
     import numpy as np
@@ -150,12 +150,7 @@ def test_a_frozen_app_runs_the_projection_child_as_itself(tmp_path, monkeypatch)
     from litdesk.core.jobs import run_job
 
     assert litdesk.__main__.PROJECTION_CHILD_FLAG == projection.CHILD_FLAG
-    app = tmp_path / "litdesk"
-    app.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m litdesk "$@"\n')
-    app.chmod(0o755)
-    monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setattr(sys, "executable", str(app))
-    assert projection._child_command() == [str(app), projection.CHILD_FLAG]
+    assert projection._child_command() == [str(frozen_app), projection.CHILD_FLAG]
     vectors = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
     coords = run_job(projection.projection_job(vectors, "tsne", 2), lambda step: None)
     assert coords.shape == (40, 2) and np.isfinite(coords).all() and coords.std() > 0

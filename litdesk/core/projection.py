@@ -25,12 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +37,7 @@ import numpy as np
 
 from litdesk.core import paths
 from litdesk.core.cache import ResultCache, result_key
+from litdesk.core.child_process import child_command, child_job, child_main
 from litdesk.core.jobs import Job, Progress, run_job
 
 #: Bumped whenever a method's output for the same input and parameters changes...
@@ -60,7 +57,6 @@ FFT_MIN_POINTS = 10_000
 EXACT_KNN_MAX_POINTS = 20_000
 
 _HASH_CHUNK_BYTES = 1 << 26
-_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -217,103 +213,46 @@ def projection_job(vectors: np.ndarray, method: str, dims: int = 2,
 
 # -- the child process -------------------------------------------------------------------
 
-_CHILD_CODE = "from litdesk.core.projection import _child_main; _child_main()"
 #: The first argument that makes a frozen litdesk run :func:`_child_main` (litdesk.__main__).
 CHILD_FLAG = "--projection-child"
-_PROGRESS_MARK, _ERROR_MARK = "litdesk-progress\t", "litdesk-error\t"
 
 
 def _in_child_process(method: str, matrix: np.ndarray, dims: int,
                       params: Mapping[str, Any]) -> Job[np.ndarray]:
-    """Run the method in a child Python process, relaying its progress; kill it when closed.
-
-    A plain subprocess rather than multiprocessing's spawn, which would re-import the
-    caller's ``__main__`` (re-running an unguarded script, or opening a second window).
-    """
+    """Run the method in a child process (:mod:`litdesk.core.child_process`), relaying its
+    progress; kill it when closed."""
     configure_numba_cache()
     label = METHODS[method].label
     folder = Path(tempfile.mkdtemp(prefix="projection-", dir=paths.cache_dir()))
     inputs, outputs = folder / "vectors.npy", folder / "coords.npy"
-    environment = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [package_root, environment.get("PYTHONPATH")]))
-    process = None
     try:
         np.save(inputs, matrix)
         yield Progress(0, 0, f"{label}: starting")
-        process = subprocess.Popen(
+        yield from child_job(
             [*_child_command(), method, str(inputs), str(outputs), str(dims),
-             json.dumps(dict(params))],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, env=environment)
-        lines: queue.Queue = queue.Queue()
-        reader = threading.Thread(target=_read_lines, args=(process.stdout, lines),
-                                  daemon=True, name="projection output")
-        reader.start()
-        progress, error, other = Progress(0, 0, f"{label}: starting"), None, []
-        while True:
-            try:
-                line = lines.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                yield progress
-                continue
-            if line is None:
-                break
-            if line.startswith(_PROGRESS_MARK):
-                done, total, message = line[len(_PROGRESS_MARK):].split("\t", 2)
-                progress = Progress(int(done), int(total), message)
-                yield progress
-            elif line.startswith(_ERROR_MARK):
-                error = line[len(_ERROR_MARK):]
-            elif line.strip():
-                other.append(line.strip())
-        process.wait()
-        if error is not None:
-            raise ProjectionError(f"{label} failed: {error}")
-        if process.returncode != 0 or not outputs.exists():
-            last = f": {other[-1]}" if other else ""
-            raise ProjectionError(
-                f"{label} stopped unexpectedly (exit code {process.returncode}){last}")
+             json.dumps(dict(params))], label, outputs, ProjectionError)
         return np.load(outputs)
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _child_command() -> list[str]:
-    """How the child starts: this Python running :data:`_CHILD_CODE`, or, in a frozen app
-    (PyInstaller: no interpreter to hand ``-c``), the app itself with the flag that
-    ``litdesk.__main__`` turns into :func:`_child_main`."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, CHILD_FLAG]
-    return [sys.executable, "-c", _CHILD_CODE]
-
-
-def _read_lines(stream, lines: "queue.Queue[Optional[str]]") -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
-    stream.close()
-    lines.put(None)
+    """How the child starts: this Python running :func:`_child_main`, or, in a frozen app,
+    the app itself with :data:`CHILD_FLAG`."""
+    return child_command(CHILD_FLAG, __name__)
 
 
 def _child_main() -> None:
     """Entry point of the child process: compute, write the coordinates, report on stdout."""
-    method, inputs, outputs, dims, params = sys.argv[1:6]
+    child_main(_child_work)
 
-    def report(done: int, total: int, message: str) -> None:
-        print(f"{_PROGRESS_MARK}{done}\t{total}\t{message}", flush=True)
 
-    try:
-        matrix = np.load(inputs)
-        compute = _umap_layout if method == "umap" else _tsne_layout
-        coords = compute(matrix, int(dims), json.loads(params), report)
-        np.save(outputs, np.ascontiguousarray(coords, dtype=np.float32))
-    except Exception as error:  # reported to the parent as one line
-        print(f"{_ERROR_MARK}{type(error).__name__}: {error}".replace("\n", " "), flush=True)
-        raise SystemExit(1) from error
+def _child_work(arguments: Sequence[str], report: Callable[[int, int, str], None]) -> None:
+    method, inputs, outputs, dims, params = arguments[:5]
+    matrix = np.load(inputs)
+    compute = _umap_layout if method == "umap" else _tsne_layout
+    coords = compute(matrix, int(dims), json.loads(params), report)
+    np.save(outputs, np.ascontiguousarray(coords, dtype=np.float32))
 
 
 def knn_job(matrix: np.ndarray, k: int, what: str = "Nearest neighbours"

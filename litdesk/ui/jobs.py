@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from shiboken6 import isValid
 from superqt.utils import GeneratorWorker, create_worker
 
@@ -84,6 +84,9 @@ class JobRunner(QObject):
         # The pool must not delete it on its thread: this runner frees it on the GUI thread
         # once that thread has let go (see _let_go).
         worker.setAutoDelete(False)
+        # A cancelled job is closed on its own thread as soon as it stops: its ``finally``
+        # (killing a child process, removing its files) runs now, not when it is freed.
+        worker.aborted.connect(job.close, Qt.ConnectionType.DirectConnection)
         if self._shut_down:
             return worker
         was_busy = self.busy
