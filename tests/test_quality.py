@@ -3,6 +3,8 @@ noise, a far outlier, exact duplicates; and ``litdesk audit``."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -259,3 +261,52 @@ def test_near_twins_an_approximate_search_misses_are_found_on_a_grid():
     quality._grid_twins(vectors, vectors, 0.01, twin, nearest, distance)
     assert twin[7] == 300 and twin[300] == 7 and twin[9] == 10
     assert (twin != quality.NO_ROW).sum() == 4
+
+
+def assert_same_audit(shown: quality.Audit, expected: quality.Audit) -> None:
+    for name in ("outlier_score", "nearest", "nearest_distance", "near_duplicate_of",
+                 "exact_duplicate_of"):
+        np.testing.assert_array_equal(getattr(shown, name), getattr(expected, name), name)
+    for name in ("given", "is_issue", "quality", "suggested", "margin"):
+        np.testing.assert_array_equal(getattr(shown.labels, name),
+                                      getattr(expected.labels, name), name)
+    assert (shown.space, shown.labels.classes, shown.labels.source, shown.summary()) == (
+        expected.space, expected.labels.classes, expected.labels.source, expected.summary())
+
+
+def test_in_a_child_process_a_models_probabilities_and_embeddings_give_the_same_audit(
+        child_processes):
+    """The probabilities and embeddings travel as .npy files, the result back as the cache
+    stores it; the audit is the in-process one."""
+    dataset, _, truth = tabular(n=200, flips=10)
+    rng = np.random.default_rng(4)
+    probabilities = rng.dirichlet(np.ones(3), 200) * 0.3
+    probabilities[np.arange(200), truth] += 0.7
+    embeddings = rng.normal(size=(200, 40)).astype(np.float32)  # wider than KNN_FEATURES
+    predictions = {"oracle": Predictions(
+        "oracle", dataset.name, {"probas": probabilities, "emb": embeddings},
+        {"probas": types.MulticlassPreds(vocab=CLASSES), "emb": types.Embeddings()})}
+    messages = []
+    there = run_job(quality.audit_job(dataset, "label", predictions=predictions,
+                                      in_child_process=True),
+                    lambda step: messages.append(step.message))
+    assert len(child_processes) == 1 and child_processes[0].returncode == 0
+    assert "Nearest neighbours" in messages  # the child's progress, relayed
+    here = run_job(quality.audit_job(dataset, "label", predictions=predictions))
+    assert there.labels.source == "predictions of oracle" and there.space == "oracle emb"
+    assert_same_audit(there, here)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the app")
+def test_a_frozen_app_runs_the_audit_child_as_itself(frozen_app, child_processes):
+    """A frozen app has no Python to run ``-c``: the child is the app with --audit-child,
+    which litdesk.__main__ turns into the child's work (here a script plays the app)."""
+    import litdesk.__main__
+
+    assert litdesk.__main__.AUDIT_CHILD_FLAG == quality.CHILD_FLAG
+    dataset, _, _ = tabular(n=150, flips=8)
+    there = run_job(quality.audit_job(dataset, "label", in_child_process=True))
+    assert child_processes[0].args == [str(frozen_app), quality.CHILD_FLAG,
+                                       child_processes[0].args[-1]]
+    assert_same_audit(there, run_job(quality.audit_job(dataset, "label")))

@@ -4,6 +4,7 @@ rows select everywhere, slices, accepting a suggested label."""
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pyarrow as pa
@@ -154,3 +155,49 @@ def test_probabilities_come_from_the_classifiers_or_a_cross_validated_baseline(q
         dock.source_choice.activated.emit(baseline)
     assert "cross-validated" in dock.audit.labels.source
     assert np.isin(wrong, dock.audit.label_issue_rows()).mean() >= 0.8
+
+
+def test_the_audit_runs_in_a_child_process_with_the_in_process_result(qtbot, dock,
+                                                                       child_processes):
+    from litdesk.core.jobs import run_job
+    from litdesk.core.quality import audit_job
+
+    dataset, _ = flipped()
+    audited(qtbot, dock, dataset)
+    assert len(child_processes) == 1 and child_processes[0].wait(10) == 0
+    shown, here = dock.audit, run_job(audit_job(dataset, "label"))  # on this thread
+    assert shown.to_table().equals(here.to_table())  # every row's verdicts and scores
+    np.testing.assert_array_equal(shown.labels.margin, here.labels.margin)
+    assert (shown.space, shown.labels.source, shown.summary()) == (
+        here.space, here.labels.source, here.summary())
+    with qtbot.waitSignal(dock.shown, timeout=10_000,
+                          check_params_cb=lambda *_: dock.audit is not None):
+        qtbot.keyClick(dock, Qt.Key.Key_F5)  # audited again: from the cache, no child
+    assert len(child_processes) == 1
+    assert not list(dock.cache.path.parent.glob("audit-*"))  # its files are gone
+
+
+def test_cancel_kills_the_audit_child_at_once(qtbot, dock, child_processes):
+    dock.session.set_dataset(flipped()[0])
+    qtbot.waitUntil(lambda: len(child_processes) == 1, timeout=30_000)
+    child = child_processes[0]
+    assert child.poll() is None  # still starting: its imports take a while
+    qtbot.mouseClick(dock.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: child.poll() is not None, timeout=5_000)
+    assert child.returncode == -signal.SIGKILL
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)  # gone, not a zombie
+    assert "cancelled" in dock.status.text() and dock.audit is None
+    qtbot.waitUntil(lambda: not list(dock.cache.path.parent.glob("audit-*")), timeout=5_000)
+
+
+def test_a_failure_in_the_child_is_one_line_in_the_dock(qtbot, dock, child_processes):
+    table = pa.table({"x": np.arange(40.0), "label": ["a"] * 40})
+    dataset = Dataset(table, {"x": Scalar(), "label": CategoryLabel(vocab=CLASSES)}, "one class")
+    with qtbot.waitSignal(dock.shown, timeout=60_000,
+                          check_params_cb=lambda *_: "failed" in dock.status.text()):
+        dock.session.set_dataset(dataset)
+    assert len(child_processes) == 1 and child_processes[0].wait(10) == 1
+    assert dock.status.text() == ("The audit failed: ValueError: the label column holds a "
+                                  "single class; a classifier needs two or more")
+    assert dock.tabs.count() == 0 and not dock.progress.isVisible()

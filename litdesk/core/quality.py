@@ -19,14 +19,22 @@
   runs of white space made one space, trimmed); each row points to another of its group.
 
 :func:`audit_job` computes all of it as one job; with a cache, the result is found again by
-the bytes of the inputs, labels, probabilities and parameters.
+the bytes of the inputs, labels, probabilities and parameters. In the window it runs in a
+child process (``in_child_process``, :mod:`litdesk.core.child_process`): tf-idf tokenising,
+the feature reduction, faiss and the duplicate search hold the GIL for up to seconds, and
+their matrices would stay in the window's memory. The child gets the columns it reads as an
+Arrow IPC file and the probabilities and embeddings as ``.npy`` files, and hands the result
+back in the form the cache stores (:func:`_to_stored`, :func:`litdesk.core.cache.encode_outputs`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -36,7 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from litdesk.api import Dataset, types
-from litdesk.core.cache import ResultCache, result_key
+from litdesk.core import paths
+from litdesk.core.cache import ResultCache, decode_outputs, encode_outputs, result_key
 from litdesk.core.categories import MISSING, encode_categories
 from litdesk.core.datapoints import PROVENANCE_COLUMNS, SPLIT_NAMES
 from litdesk.core.jobs import Job, Progress
@@ -60,6 +69,12 @@ OUTLIER_IQRS = 3.0
 #: The field types an audit reads as inputs.
 INPUT_TYPES = (types.TextSegment, types.CategoryLabel, types.Scalar, types.Boolean)
 NO_ROW = -1
+#: The first argument that makes a frozen litdesk run :func:`_child_main` (litdesk.__main__).
+CHILD_FLAG = "--audit-child"
+
+
+class AuditError(RuntimeError):
+    """The audit's child process failed; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -204,16 +219,35 @@ def model_probabilities(dataset: Dataset, predictions: Mapping[str, Predictions]
     return total / len(names), classes, source
 
 
+class _HashingSink:
+    """A file-like object that only hashes what is written to it."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.digest = hashlib.blake2b(digest_size=20)
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def _column_digest(dataset: Dataset, columns: Sequence[str]) -> str:
-    """A digest of the columns' values (their Arrow IPC bytes)."""
-    digest = hashlib.blake2b(digest_size=20)
+    """A digest of the columns' values (their Arrow IPC stream's bytes, hashed as they are
+    written rather than held in memory)."""
+    hashing = _HashingSink()
     table = dataset.table.select(list(columns))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    with pa.PythonFile(hashing, mode="w") as sink, \
+            pa.ipc.new_stream(sink, table.schema) as writer:
         for batch in table.to_batches(max_chunksize=1 << 16):
             writer.write_batch(batch)
-    digest.update(sink.getvalue())
-    return digest.hexdigest()
+    return hashing.digest.hexdigest()
 
 
 def _array_digest(array: Optional[np.ndarray]) -> Optional[str]:
@@ -456,7 +490,8 @@ def _embeddings(predictions: Mapping[str, Predictions], n: int
 def audit_job(dataset: Dataset, label_column: Optional[str], *,
               predictions: Mapping[str, Predictions] = {},
               columns: Optional[Sequence[str]] = None, folds: int = 5, seed: int = 0,
-              cache: Optional[ResultCache] = None, use_models: bool = True) -> Job[Audit]:
+              cache: Optional[ResultCache] = None, use_models: bool = True,
+              in_child_process: bool = False) -> Job[Audit]:
     """Audit ``dataset``: label issues and ambiguous rows (with a ``label_column``), outliers,
     near and exact duplicates.
 
@@ -464,6 +499,10 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
     without a classifier, or with ``use_models`` False (models trained on these very rows), a
     baseline is cross-validated on ``columns`` (default: :func:`input_columns`). Raises
     ValueError for a missing label column or no inputs.
+
+    With ``in_child_process`` the work after the cache lookup runs in a child process (a
+    cached audit starts none), which closing the job kills; its failure raises
+    :class:`AuditError`.
     """
     n = len(dataset)
     if label_column is not None and label_column not in dataset.table.column_names:
@@ -489,6 +528,22 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
         if key in found:
             yield Progress(1, 1, "Audit: from the cache")
             return _from_stored(found[key])
+    compute = _audit_in_child_job if in_child_process else _audit_here_job
+    audit = yield from compute(dataset, label_column, columns, probabilities, embeddings,
+                               folds, seed)
+    if cache is not None:
+        cache.put_many([(key, _to_stored(audit))])
+    return audit
+
+
+Probabilities = tuple[np.ndarray, tuple[str, ...], str]  # (rows × classes, classes, source)
+Embeddings = tuple[np.ndarray, str]  # (rows × dims, the space's description)
+
+
+def _audit_here_job(dataset: Dataset, label_column: Optional[str], columns: Sequence[str],
+                    probabilities: Optional[Probabilities], embeddings: Optional[Embeddings],
+                    folds: int, seed: int) -> Job[Audit]:
+    """The audit's work, on this thread (see :func:`audit_job`)."""
     labels = None
     if label_column is not None:
         if probabilities is None:
@@ -506,10 +561,78 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
     score, nearest, nearest_distance, near = yield from neighbours_job(vectors)
     yield Progress(0, 0, "Finding exact duplicates")
     exact = exact_duplicates(dataset, columns)
-    audit = Audit(n, space, score, nearest, nearest_distance, near, exact, labels)
-    if cache is not None:
-        cache.put_many([(key, _to_stored(audit))])
-    return audit
+    return Audit(len(dataset), space, score, nearest, nearest_distance, near, exact, labels)
+
+
+def _audit_in_child_job(dataset: Dataset, label_column: Optional[str],
+                        columns: Sequence[str], probabilities: Optional[Probabilities],
+                        embeddings: Optional[Embeddings], folds: int, seed: int
+                        ) -> Job[Audit]:
+    """:func:`_audit_here_job` in a child process: the inputs go through files in a
+    temporary folder, the result comes back as the cache stores it."""
+    from litdesk.api.types import spec_to_json
+    from litdesk.core.child_process import child_command, child_job
+
+    folder = Path(tempfile.mkdtemp(prefix="audit-", dir=paths.cache_dir()))
+    output = folder / "audit.bin"
+    try:
+        yield Progress(0, 0, "Handing the data over")
+        names = [*columns] + ([label_column] if label_column else [])
+        table = dataset.table.select(names)
+        with pa.OSFile(str(folder / "data.arrow"), "wb") as sink, \
+                pa.ipc.new_file(sink, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=1 << 16):
+                writer.write_batch(batch)
+        request = {"name": dataset.name, "label": label_column, "columns": list(columns),
+                   "folds": folds, "seed": seed,
+                   "spec": spec_to_json({name: dataset.spec()[name] for name in names
+                                         if name in dataset.spec()})}
+        if probabilities is not None:
+            np.save(folder / "probabilities.npy", np.asarray(probabilities[0]))
+            request.update(classes=list(probabilities[1]), source=probabilities[2])
+        if embeddings is not None:
+            np.save(folder / "embeddings.npy", np.asarray(embeddings[0]))
+            request["space"] = embeddings[1]
+        (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        yield from child_job([*child_command(CHILD_FLAG, __name__), str(folder)], "The audit",
+                             output, AuditError, starting="Starting the audit's process")
+        return _from_stored(decode_outputs(output.read_bytes()))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _child_main() -> None:
+    """Entry point of the audit's child process (see :mod:`litdesk.core.child_process`)."""
+    from litdesk.core.child_process import child_main
+
+    child_main(_child_work)
+
+
+def _child_work(arguments: Sequence[str], report: Callable[[int, int, str], None]) -> None:
+    """Read the request :func:`_audit_in_child_job` left in the folder, audit, write the
+    result there."""
+    from litdesk.api.types import spec_from_json
+    from litdesk.core.jobs import run_job
+
+    if hasattr(os, "nice"):  # on a busy machine the window's thread gets the cores first
+        os.nice(10)
+    folder = Path(arguments[0])
+    request = json.loads((folder / "request.json").read_text(encoding="utf-8"))
+    table = pa.ipc.open_file(pa.memory_map(str(folder / "data.arrow"))).read_all()
+    dataset = Dataset(table, spec_from_json(request["spec"]), request["name"])
+    probabilities = embeddings = None
+    if "classes" in request:
+        probabilities = (np.load(folder / "probabilities.npy"), tuple(request["classes"]),
+                         request["source"])
+    if "space" in request:
+        embeddings = (np.load(folder / "embeddings.npy", mmap_mode="r"), request["space"])
+    audit = run_job(_audit_here_job(dataset, request["label"], request["columns"],
+                                    probabilities, embeddings, request["folds"],
+                                    request["seed"]),
+                    lambda step: report(step.done, step.total, step.message))
+    partial = folder / "audit.partial"
+    partial.write_bytes(encode_outputs(_to_stored(audit)))
+    partial.replace(folder / "audit.bin")
 
 
 def _to_stored(audit: Audit) -> dict[str, Any]:
@@ -550,7 +673,10 @@ def audit_to_parquet(data_path: Path, out: Path, label: str, *,
                      trust: bool = False, use_cache: bool = True, folds: int = 5,
                      seed: int = 0) -> str:
     """``litdesk audit``: audit a data file (with the models' predictions, else a
-    cross-validated baseline) and write one row per data row; return the summary line."""
+    cross-validated baseline) and write one row per data row; return the summary line.
+
+    The audit runs in this process: there is no window to keep answering, and a child would
+    only add its start and the copies of the inputs."""
     from litdesk.core.batch import BatchError, load_batch_inputs
     from litdesk.core.jobs import run_job
     from litdesk.core.predict import predict_job

@@ -5,7 +5,9 @@ the label quality and the suggested label), outliers, near and exact duplicates 
 with its twin) and ambiguous rows. Clicking rows selects them everywhere; each list saves as a
 slice; "Accept suggested label" asks the window (:attr:`QualityDock.labels_fixed`) to set the
 labels, which it journals like any edit. The audit runs only while the dock is on screen and
-its result is cached, so opening the dock again costs a lookup.
+its result is cached, so opening the dock again costs a lookup. It runs in a child process
+(``audit_job(in_child_process=True)``): its stages hold the GIL for seconds and its matrices
+are large, neither of which the window should share; Cancel kills the child at once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 from litdesk.api import types
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import JobFailed, Progress
-from litdesk.core.quality import AMBIGUOUS_MARGIN, NO_ROW, Audit, audit_job, input_columns
+from litdesk.core.quality import (AMBIGUOUS_MARGIN, NO_ROW, Audit, AuditError, audit_job,
+                                  input_columns)
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
@@ -282,7 +285,8 @@ class QualityDock(RefreshWhenShown):
         self.progress.show()
         self.cancel_button.show()
         self._slot.submit(audit_job(dataset, label, predictions=predictions, cache=self.cache,
-                                    use_models=use_models), self._show, self._on_failed)
+                                    use_models=use_models, in_child_process=True),
+                          self._show, self._on_failed)
 
     def cancel(self) -> None:
         """Stop the audit under way."""
@@ -304,7 +308,9 @@ class QualityDock(RefreshWhenShown):
             self.status.setText(f"Auditing: {progress.message}…")
 
     def _on_failed(self, failure: JobFailed) -> None:
-        self._show_message(f"The audit failed: {failure.error}")
+        error = failure.error  # an AuditError already reads "The audit failed: …"
+        self._show_message(str(error) if isinstance(error, AuditError)
+                           else f"The audit failed: {error}")
 
     def _end_progress(self) -> None:
         self.progress.hide()
