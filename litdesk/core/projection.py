@@ -44,10 +44,11 @@ from litdesk.core.jobs import Job, Progress, run_job
 ALGORITHM_VERSION = 1
 #: ...or, for one method, its own version here (t-SNE 2: openTSNE replaced scikit-learn's).
 METHOD_VERSIONS: Mapping[str, int] = MappingProxyType({"tsne": 2})
-#: Above this many points t-SNE is refused, by output dimensions. 2-D is FFT-accelerated and
-#: linear in the points: 96 s at 10,000 points (scikit-learn's Barnes-Hut, the cap before:
-#: 183 s, the same trustworthiness; benchmarks/tsne.py, 2 busy cores); a million is bound by
-#: memory (the 90-neighbour graph and its affinities: several GB). 3-D has only Barnes-Hut
+#: Above this many points t-SNE is refused, by output dimensions. 2-D is FFT-accelerated, about
+#: linear in the points (benchmarks/tsne.py on 2 cores shared with other work): 96 s at 10,000
+#: points (scikit-learn's Barnes-Hut, the cap before: 183 s, the same trustworthiness), 19 min
+#: at 100,000 (trustworthiness 0.972); a million, not measured, would take hours here, with
+#: progress and Cancel, and several GB for the 90-neighbour graph. 3-D has only Barnes-Hut
 #: (openTSNE's FFT is 1-D and 2-D): about 0.4 s per iteration at 10,000 points, minutes.
 TSNE_MAX_POINTS: Mapping[int, int] = MappingProxyType({2: 1_000_000, 3: 10_000})
 #: From this many points 2-D t-SNE uses FFT-accelerated interpolation instead of Barnes-Hut:
