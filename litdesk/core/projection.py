@@ -8,7 +8,7 @@ while a process stops at once. The child pays its start and imports (a few secon
 numba's on-disk cache is warm) and gets the data through a temporary ``.npy`` file.
 
 UMAP here is umap-learn's algorithm without importing umap-learn, whose import compiles
-pynndescent's numba code (70 s of a cold start on 2 busy cores): a faiss k-NN graph (exact,
+pynndescent's numba code (most of umap-learn's cold start): a faiss k-NN graph (exact,
 or HNSW above :data:`EXACT_KNN_MAX_POINTS`), umap-learn's fuzzy graph in numpy, and its SGD
 epoch as one numba kernel (:mod:`litdesk.core.umap_kernel`, compiled once, then cached under
 ``paths.cache_dir()/numba``), after a PCA pre-reduction to ``pca_dims``, with a PCA

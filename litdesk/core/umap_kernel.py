@@ -4,8 +4,9 @@ Only the projection child process imports this module (it imports numba). The ke
 umap-learn 0.5's ``_optimize_layout_euclidean_single_epoch`` with its defaults (the head and
 tail embeddings are one array, ``move_other``, repulsion strength 1, no densMAP) and its
 Tausworthe random numbers, so layouts keep umap-learn's quality; what it avoids is importing
-umap-learn, whose import compiles pynndescent's numba code (70 s of a cold start at 50,000
-points on 2 busy cores, against about 5 s to compile this kernel once).
+umap-learn, whose import compiles pynndescent's numba code (umap-learn's cold run at 50,000
+points took 49 s longer than its warm one in benchmarks/umap.py; this kernel compiles in
+about 3 s, once).
 """
 
 from __future__ import annotations
