@@ -120,7 +120,7 @@ def test_tsne_needs_at_least_one_iteration():
 def test_smooth_knn_dist_meets_umaps_target_per_row():
     x, _ = blobs(800, 8)
     indices, distances = projection._knn_graph(x, 15, lambda *args: None)
-    sigmas, rhos = projection._smooth_knn_dist(distances.astype(np.float32))
+    sigmas, rhos = projection.smooth_knn_dist(distances.astype(np.float32))
     np.testing.assert_allclose(rhos, distances[:, 1], rtol=1e-6)  # the nearest other point
     strengths = np.exp(-np.maximum(distances[:, 1:] - rhos[:, None], 0) / sigmas[:, None])
     np.testing.assert_allclose(strengths.sum(axis=1), np.log2(15), rtol=1e-3)
@@ -162,7 +162,7 @@ def test_fuzzy_graph_and_layout_epoch_equal_umap_learns():
     indices, distances = projection._knn_graph(x, 15, lambda *args: None)
     theirs, their_sigmas, their_rhos = umap_core.fuzzy_simplicial_set(
         x, 15, check_random_state(0), "euclidean", knn_indices=indices, knn_dists=distances)
-    sigmas, rhos = projection._smooth_knn_dist(distances.astype(np.float32))
+    sigmas, rhos = projection.smooth_knn_dist(distances.astype(np.float32))
     np.testing.assert_allclose(sigmas, their_sigmas, rtol=1e-6)
     np.testing.assert_array_equal(rhos, their_rhos)
     ours, theirs = projection._fuzzy_graph(indices, distances).tocsr(), theirs.tocsr()

@@ -309,21 +309,27 @@ def _epochs(points: int) -> int:
     return max(125, min(500, 6_250_000 // points))
 
 
-def _smooth_knn_dist(distances: np.ndarray, n_iter: int = 64
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """umap-learn's ``smooth_knn_dist`` (local connectivity 1, bandwidth 1), all rows at once.
+def smooth_knn_dist(distances: np.ndarray, n_iter: int = 64, new_points: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's ``smooth_knn_dist`` (local connectivity 1, bandwidth 1), all rows at once:
+    (sigmas, rhos) as float32.
 
-    ``distances`` (float32, rows × k, ascending, the row itself first at 0). Per row, rho is
-    the nearest non-zero distance and sigma, found by bisection, makes the sum over the
+    ``distances`` (rows × k, ascending, the row itself first at 0). Per row, rho is the
+    nearest non-zero distance and sigma, found by bisection, makes the sum over the
     neighbours after the first of exp(-(d - rho) / sigma) equal log2(k); sigma is at least
-    1e-3 of the row's mean distance (of all rows' where rho is 0).
+    1e-3 of the row's mean distance (of all rows' where rho is 0). With ``new_points``
+    (umap-learn's ``transform``, local connectivity 0) rho is 0 and the floor is 1e-3 of the
+    mean finite distance: a neighbour HNSW did not find is at inf.
     """
     n, k = distances.shape
     target = np.log2(k)
-    positive = distances > 0.0
-    has_positive = positive.any(axis=1)
-    rhos = np.where(has_positive, distances[np.arange(n), positive.argmax(axis=1)],
-                    np.float32(0.0)).astype(np.float32)
+    if new_points:
+        rhos = np.zeros(n, dtype=np.float32)
+    else:
+        positive = distances > 0.0
+        has_positive = positive.any(axis=1)
+        rhos = np.where(has_positive, distances[np.arange(n), positive.argmax(axis=1)],
+                        np.float32(0.0)).astype(np.float32)
     shifted = distances[:, 1:] - rhos[:, None]
     low, high, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
     active = np.arange(n)
@@ -339,7 +345,11 @@ def _smooth_knn_dist(distances: np.ndarray, n_iter: int = 64
         low[active] = np.where(above, low[active], middle)
         mid[active] = np.where(np.isinf(high[active]), middle * 2,
                                (low[active] + high[active]) / 2.0)
-    floor = 1e-3 * np.where(rhos > 0.0, distances.mean(axis=1), distances.mean())
+    if new_points:
+        finite = distances[np.isfinite(distances)]
+        floor = np.full(n, 1e-3 * finite.mean() if finite.size else 0.0)
+    else:
+        floor = 1e-3 * np.where(rhos > 0.0, distances.mean(axis=1), distances.mean())
     return np.maximum(mid.astype(np.float32), floor.astype(np.float32)), rhos
 
 
@@ -350,7 +360,7 @@ def _fuzzy_graph(indices: np.ndarray, distances: np.ndarray):
 
     distances = distances.astype(np.float32)
     n, k = indices.shape
-    sigmas, rhos = _smooth_knn_dist(distances)
+    sigmas, rhos = smooth_knn_dist(distances)
     shifted = distances - rhos[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0: 1, as at d <= rho
         values = np.exp(-(np.maximum(shifted, 0.0) / sigmas[:, None]))

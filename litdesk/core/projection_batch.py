@@ -7,7 +7,6 @@ placements here: :class:`LinearPlacement` (PCA) and :class:`NeighbourPlacement` 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 from typing import Any, Optional
@@ -21,7 +20,8 @@ from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.predict import predict_job
 from litdesk.core.projection import (EXACT_KNN_MAX_POINTS, METHODS, ProjectionError,
-                                     dataset_vectors, numeric_matrix, projection_job)
+                                     dataset_vectors, numeric_matrix, projection_job,
+                                     smooth_knn_dist)
 
 #: Rows a projection on Ray is fitted on by default (``--fit-sample``): the UMAP of 50,000
 #: points takes about half a minute on one machine, and a PCA of that many is as good as
@@ -194,33 +194,13 @@ class NeighbourPlacement:
 
     def _weighted_mean(self, distances: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
         distances = np.where(neighbours < 0, np.inf, distances.astype(np.float64))
-        sigma = _membership_scale(distances)
+        sigma = smooth_knn_dist(distances, new_points=True)[0].astype(np.float64)
         weights = np.where(distances > 0, np.exp(-distances / sigma[:, None]), 1.0)
         coords = np.einsum("ij,ijk->ik", weights / weights.sum(axis=1, keepdims=True),
                            self.sample_coords[np.maximum(neighbours, 0)].astype(np.float64))
         twin = distances[:, 0] <= 0  # on a sample point: there
         coords[twin] = self.sample_coords[neighbours[twin, 0]]
         return coords.astype(np.float32)
-
-
-def _membership_scale(distances: np.ndarray, iterations: int = 64) -> np.ndarray:
-    """Per row, umap-learn's ``smooth_knn_dist`` sigma for new points (rho 0): the sigma where
-    the sum over the neighbours after the first of exp(-d / sigma) is log2(k), by bisection,
-    at least 1e-3 of the mean distance."""
-    target = math.log2(distances.shape[1])
-    rest = distances[:, 1:]
-    low = np.zeros(len(distances))
-    high = np.full(len(distances), np.inf)
-    middle = np.ones(len(distances))
-    for _ in range(iterations):
-        total = np.where(rest > 0, np.exp(-rest / middle[:, None]), 1.0).sum(axis=1)
-        above = total > target
-        high = np.where(above, middle, high)
-        low = np.where(above, low, middle)
-        middle = np.where(np.isinf(high), middle * 2, (low + high) / 2)
-    found = distances[np.isfinite(distances)]  # inf: HNSW found fewer than k
-    floor = 1e-3 * found.mean() if found.size else 0.0
-    return np.maximum(middle, floor)
 
 
 def fit_umap_placement(sample: np.ndarray, sample_rows: np.ndarray, sample_coords: np.ndarray,
