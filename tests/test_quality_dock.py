@@ -68,6 +68,8 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
     hits = len(set(issues.tolist()) & set(wrong.tolist()))
     assert hits / len(wrong) >= 0.8 and hits / len(issues) >= 0.7
     assert dock.listings[1].rows[0] == len(dataset) - 1  # the far row first
+    for view, listing in zip(dock.views, dock.listings):  # shown in that order, unsorted
+        assert np.array_equal(view.model().rows(), listing.rows), listing.name
     assert set(dock.listings[2].rows.tolist()) == {0, len(dataset) - 2}
 
     view = dock.views[0]

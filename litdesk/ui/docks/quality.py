@@ -139,6 +139,11 @@ class RowsModel(QAbstractTableModel):
     def sort(self, section: int, order=Qt.SortOrder.AscendingOrder) -> None:
         if section >= len(self.listing.columns):
             return
+        if section < 0:  # no sort indicator (Qt's -1): the list's own order, worst first
+            self.layoutAboutToBeChanged.emit()
+            self.order = np.arange(len(self.listing.rows))
+            self.layoutChanged.emit()
+            return
         values = self._column(section)
         if not self.listing.columns[section].numeric:
             values = np.asarray([str(v) for v in values], dtype=object)
@@ -363,8 +368,8 @@ class QualityDock(RefreshWhenShown):
         for listing in self._listings(audit, found.rows):
             view = QTableView()
             view.setModel(RowsModel(listing, self._preview, view))
-            view.setSortingEnabled(True)
             view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+            view.setSortingEnabled(True)  # after: it sorts by the indicator's column
             view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
             view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
             view.verticalHeader().hide()
@@ -372,6 +377,9 @@ class QualityDock(RefreshWhenShown):
             view.setWordWrap(False)
             header = view.horizontalHeader()
             header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            # widths from 50 rows: Qt reads 1,000 by default, which at 500,000
+            # duplicates cost the window over a second
+            header.setResizeContentsPrecision(50)
             header.setStretchLastSection(True)
             view.selectionModel().selectionChanged.connect(
                 lambda *_args, view=view: self._on_rows_chosen(view))
@@ -413,10 +421,15 @@ class QualityDock(RefreshWhenShown):
         listings = []
         labels = audit.labels
         if labels is not None:
+            names = np.asarray(labels.classes, dtype=object)
+
+            def suggested(rows: np.ndarray) -> np.ndarray:
+                return names[labels.suggested[rows]]
+
             listings.append(Listing("Label issues", "Possible label errors",
                                     found["Label issues"], (
                 row, Column("Given", self._given_names, numeric=False),
-                Column("Suggested", lambda rows: labels.suggested_names()[rows], numeric=False),
+                Column("Suggested", suggested, numeric=False),
                 Column("Label quality", lambda rows: labels.quality[rows]))))
         listings.append(Listing("Outliers", "Outliers", found["Outliers"], (
             row, Column("Outlier score", lambda rows: audit.outlier_score[rows]))))
@@ -428,7 +441,7 @@ class QualityDock(RefreshWhenShown):
             Column("Distance", lambda rows: audit.nearest_distance[rows]))))
         if labels is not None:
             listings.append(Listing("Ambiguous", "Ambiguous rows", found["Ambiguous"], (
-                row, Column("Top class", lambda rows: labels.suggested_names()[rows],
+                row, Column("Top class", suggested,
                             numeric=False),
                 Column("Margin", lambda rows: labels.margin[rows]))))
         return listings
