@@ -30,6 +30,8 @@ def test_the_projector_colours_what_changed_between_two_models(qtbot, window, tm
     choices = [combo.itemText(i) for i in range(combo.count())]
     assert choices.count(choice) == 1
     assert not any(text.startswith("what changed: after") for text in choices)
+    # The box is narrow in the dock; its list shows the entry whole.
+    assert combo.view().minimumWidth() >= combo.fontMetrics().horizontalAdvance(choice)
 
     combo.setFocus()
     qtbot.keyClicks(combo, "what")  # the user types to pick it

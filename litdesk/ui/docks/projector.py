@@ -101,6 +101,16 @@ def palette_codes(categories: Categories, most: int = len(CATEGORY_COLORS)
     return remap[codes], [names[i] for i in keep] + ["(other)"]
 
 
+def fit_popup(combo: QComboBox) -> None:
+    """Let the list of a combo box kept narrow in the dock show its entries whole."""
+    metrics = combo.fontMetrics()
+    widest = max((metrics.horizontalAdvance(combo.itemText(i)) for i in range(combo.count())),
+                 default=0)
+    view = combo.view()  # a hidden view's own size hint counts only the rows it has laid out
+    view.setMinimumWidth(widest + view.verticalScrollBar().sizeHint().width()
+                         + 2 * metrics.averageCharWidth())
+
+
 def category_legend(names: list[str], palette: np.ndarray) -> str:
     """The legend of categorical colours, as rich text."""
     return "&nbsp;&nbsp;".join(
@@ -516,6 +526,7 @@ class ProjectorDock(RefreshWhenShown):
             self.source.addItem(label, source)
         self.source.setCurrentIndex(max(0, _index_of(self.source, current)))
         self.source.blockSignals(False)
+        fit_popup(self.source)
 
     def _on_dataset_changed(self) -> None:
         for slot in (self.projection_slot, self.color_slot, self.draw_slot, self.pick_slot,
@@ -736,6 +747,7 @@ class ProjectorDock(RefreshWhenShown):
         self.color_by.addItem("(none)", ("none", ""))
         self.color_by.setCurrentIndex(max(0, _index_of(self.color_by, current)))
         self.color_by.blockSignals(False)
+        fit_popup(self.color_by)
 
     def _changed_pairs(self) -> list[tuple[str, str]]:
         """The (before, after) models whose changes can colour the points: the likeliest pair
