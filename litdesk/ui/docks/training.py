@@ -321,8 +321,6 @@ class TrainingDock(QWidget):
         self._worker = self.runner.submit(job(), f"Train {out.name}", self._done, self._failed,
                                           on_finished=self._ended)
         self._worker.yielded.connect(self._on_progress)
-        if self._cancel is not None:  # Jobs ▸ Cancel stops the Trainer's thread too
-            self._worker.aborted.connect(self._cancel.set)
         self.cancel_button.setEnabled(True)
         self._update_form()
 
