@@ -72,6 +72,15 @@ def load_with_model(qtbot, window, tmp_path, model=None):
     return model
 
 
+def shown(qtbot, widget, width: int = 600, height: int = 400):
+    """``widget`` shown at this size, exposed, and closed with the test."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def click_row(qtbot, window, row):
     view = window.table_dock.view
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,

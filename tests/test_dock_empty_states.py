@@ -14,7 +14,7 @@ from litdesk.core.session import Session
 from litdesk.ui.docks.partial_dependence import PartialDependenceDock
 from litdesk.ui.docks.projector import ProjectorDock
 from tests.fakes import KeywordModel, LengthModel, LogisticTabular, tabular_dataset
-from tests.helpers import ROWS
+from tests.helpers import ROWS, shown
 
 
 def reviews() -> Dataset:
@@ -25,14 +25,6 @@ def reviews() -> Dataset:
 @pytest.fixture
 def session():
     return Session()
-
-
-def shown(qtbot, dock):
-    qtbot.addWidget(dock)
-    dock.resize(600, 400)
-    dock.show()
-    qtbot.waitExposed(dock)
-    return dock
 
 
 def test_the_projector_says_what_it_waits_for(qtbot, runner, session):

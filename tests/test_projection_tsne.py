@@ -18,6 +18,7 @@ from litdesk.core import projection
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
 from litdesk.core.projection import METHODS, projection_job
+from tests.helpers import shown
 
 #: Above the old cap of 10,000 points, and at least FFT_MIN_POINTS: the FFT path.
 POINTS = 12_000
@@ -206,11 +207,7 @@ def test_the_projector_offers_tsne_above_the_old_cap(qtbot, runner, monkeypatch)
     x, labels = blobs(POINTS)
     dataset = Dataset(pa.table({"vec": list(x)}), {"vec": Embeddings()}, "many")
     session = Session()
-    dock = ProjectorDock(session, runner)
-    qtbot.addWidget(dock)
-    dock.resize(700, 600)
-    dock.show()
-    qtbot.waitExposed(dock)
+    dock = shown(qtbot, ProjectorDock(session, runner), 700, 600)
     with qtbot.waitSignal(dock.projected, timeout=30_000):  # the PCA of vec
         session.set_dataset(dataset)
         dock.source.setCurrentIndex(dock.source.findText("vec"))

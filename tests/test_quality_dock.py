@@ -15,6 +15,7 @@ from litdesk.api import CategoryLabel, Dataset, Scalar
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
 from litdesk.ui.docks.quality import QualityDock
+from tests.helpers import shown
 
 CLASSES = ["a", "b"]
 
@@ -38,13 +39,7 @@ def flipped(n=240, flips=12, seed=3):
 
 @pytest.fixture
 def dock(qtbot, runner):
-    session = Session()
-    view = QualityDock(session, runner, ResultCache())
-    qtbot.addWidget(view)
-    view.resize(900, 420)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
+    return shown(qtbot, QualityDock(Session(), runner, ResultCache()), 900, 420)
 
 
 def audited(qtbot, dock, dataset):
@@ -88,9 +83,9 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(x, 5))
     labels = dock.audit.labels
-    shown = labels.quality[view.model().rows()]
-    assert np.all(np.diff(shown) <= 0) or np.all(np.diff(shown) >= 0)
-    assert not np.all(np.diff(shown) == 0)
+    qualities = labels.quality[view.model().rows()]
+    assert np.all(np.diff(qualities) <= 0) or np.all(np.diff(qualities) >= 0)
+    assert not np.all(np.diff(qualities) == 0)
 
     dock.tabs.setCurrentIndex(1)
     dock.save_action.trigger()
