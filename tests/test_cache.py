@@ -458,10 +458,10 @@ def test_column_files_count_against_the_cap_and_the_least_recently_used_go():
 def test_on_a_full_disk_whole_columns_stay_in_memory(monkeypatch):
     import errno
 
-    def no_space(self, key, table):
+    def no_space(path, table):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ResultCache, "_write_column_file", no_space)
+    monkeypatch.setattr(cache_module, "_write_arrow_file", no_space)
     cache = ResultCache()
     told = listening(cache)
     keys = [result_key("test", "model", {"whole": i}) for i in range(2)]

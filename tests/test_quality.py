@@ -12,6 +12,7 @@ import pytest
 
 from litdesk.api import Dataset, types
 from litdesk.cli import main
+from litdesk.core import cache as cache_module
 from litdesk.core import quality
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
@@ -143,18 +144,19 @@ def test_exact_duplicates_compare_normalised_text():
     assert twins.tolist() == [2, -1, 0, 0, -1]
 
 
-def test_the_audit_is_cached():
+def test_the_audit_is_cached_as_a_memory_mapped_column_file(tmp_path, monkeypatch):
+    """A large audit (here every one) is a column file, read back without a copy in memory."""
+    monkeypatch.setattr(cache_module, "_FILE_BYTES", 0)
     dataset, _, _ = tabular(n=200, flips=5)
-    cache = ResultCache()
+    cache = ResultCache(tmp_path)
     first = run_job(quality.audit_job(dataset, "label", cache=cache))
+    assert len(list((tmp_path / cache_module.COLUMNS_FOLDER).glob("*.arrow"))) == 1
     messages = []
     second = run_job(quality.audit_job(dataset, "label", cache=cache),
                      lambda step: messages.append(step.message))
     assert "Audit: from the cache" in messages
-    assert np.array_equal(first.labels.is_issue, second.labels.is_issue)
-    assert np.allclose(first.outlier_score, second.outlier_score)
-    assert first.labels.classes == second.labels.classes
-    assert first.summary() == second.summary()
+    assert not second.outlier_score.flags.writeable  # a view of the mapped file
+    assert_same_audit(second, first)
 
 
 def test_audit_command_writes_one_row_per_data_row(tmp_path, capsys):

@@ -150,6 +150,41 @@ def _decode_value(blob: bytes) -> Any:
     return decode_outputs(blob)[""]
 
 
+def _write_arrow_file(path: Path, table: pa.Table) -> None:
+    """Write ``table`` as an Arrow file under a temporary name, then move it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with pa.OSFile(str(temporary), "wb") as sink:
+            with pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_columns_file(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Row-aligned arrays as an Arrow file at ``path`` (complete or absent, never half
+    written), in the format of the cache's column files; read it with
+    :func:`read_columns_file`. Numeric arrays are written without a copy in memory."""
+    _write_arrow_file(path, to_arrow(columns, _encode_value))
+
+
+def read_columns_file(path: Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`write_columns_file` wrote, numeric ones as read-only views of the
+    memory-mapped file. Raises OSError or an Arrow error on a damaged file."""
+    return from_arrow(_read_arrow_file(path), _decode_value)
+
+
+def _read_arrow_file(path: Path) -> pa.Table:
+    """The table of an Arrow file, memory-mapped and validated (a garbled offset must not
+    reach a reader)."""
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    table.validate(full=True)
+    return table
+
+
 def saved_max_bytes() -> int:
     """The cap the user chose (Jobs ▸ Cache Size Limit), else the default."""
     try:
@@ -285,8 +320,7 @@ class ResultCache:
         validated; None when there is none (a damaged file is set aside)."""
         path = self._column_file(key)
         try:
-            table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-            table.validate(full=True)  # a garbled offset must not reach a reader
+            table = _read_arrow_file(path)
         except FileNotFoundError:  # never stored, or evicted meanwhile
             return None
         except (pa.ArrowException, OSError, ValueError) as error:
@@ -306,7 +340,7 @@ class ResultCache:
         if not self._writable or table.nbytes > self.max_bytes:
             return False
         try:
-            self._write_column_file(key, table)
+            _write_arrow_file(self._column_file(key), table)
         except OSError as error:
             with self._lock:
                 self._failed(error, True)
@@ -507,19 +541,6 @@ class ResultCache:
             pass
         return found
 
-    def _write_column_file(self, key: bytes, table: pa.Table) -> None:
-        """Write ``table`` as an Arrow file under a temporary name, then move it in place."""
-        path = self._column_file(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with pa.OSFile(str(temporary), "wb") as sink:
-                with pa.ipc.new_file(sink, table.schema) as writer:
-                    writer.write_table(table)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
 
     def _columns_of(self, key: bytes, table: pa.Table) -> Optional[dict[str, np.ndarray]]:
         """The arrays of a column file's table; one litdesk did not write is set aside (None)."""

@@ -24,7 +24,8 @@ child process (``in_child_process``, :mod:`litdesk.core.child_process`): tf-idf 
 the feature reduction, faiss and the duplicate search hold the GIL for up to seconds, and
 their matrices would stay in the window's memory. The child gets the columns it reads as an
 Arrow IPC file and the probabilities and embeddings as ``.npy`` files, and hands the result
-back in the form the cache stores (:func:`_to_stored`, :func:`litdesk.core.cache.encode_outputs`).
+back as the cache stores it (:func:`_to_stored`): an Arrow file of its row-aligned arrays
+(:func:`litdesk.core.cache.write_columns_file`), memory-mapped when read from the cache.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ import pyarrow.compute as pc
 
 from litdesk.api import Dataset, types
 from litdesk.core import paths
-from litdesk.core.cache import ResultCache, decode_outputs, encode_outputs, result_key
+from litdesk.core.cache import ResultCache, read_columns_file, result_key, write_columns_file
 from litdesk.core.categories import MISSING, encode_categories
 from litdesk.core.datapoints import PROVENANCE_COLUMNS, SPLIT_NAMES
 from litdesk.core.jobs import Job, Progress
 from litdesk.core.predict import Predictions
 
 #: Bumped whenever the audit's output for the same input changes.
-AUDIT_VERSION = 1
+AUDIT_VERSION = 2
 #: Neighbours averaged in the outlier score.
 NEIGHBOURS = 10
 #: Embeddings wider than this are reduced (PCA; truncated SVD for sparse inputs) before the
@@ -513,7 +514,7 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
     probabilities = model_probabilities(dataset, predictions) \
         if label_column and use_models else None
     embeddings = _embeddings(predictions, n)
-    key = None
+    key = meta_key = None
     if cache is not None:
         yield Progress(0, 0, "Audit: reading the data")
         example = {"columns": _column_digest(dataset, [*columns] + (
@@ -521,18 +522,24 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
             "probabilities": _array_digest(probabilities[0]) if probabilities else None,
             "classes": list(probabilities[1]) if probabilities else None,
             "embeddings": _array_digest(embeddings[0]) if embeddings else None}
-        key = result_key("audit", f"audit-{AUDIT_VERSION}", example,
-                         {"folds": folds, "seed": seed, "k": NEIGHBOURS,
-                          "ratio": NEAR_DUPLICATE_RATIO})
-        found = cache.get_many([key])
-        if key in found:
+        parameters = {"folds": folds, "seed": seed, "k": NEIGHBOURS,
+                      "ratio": NEAR_DUPLICATE_RATIO}
+        # the row-aligned arrays are one column entry (memory-mapped when large), the few
+        # names beside them a small entry of their own
+        key = result_key("audit", f"audit-{AUDIT_VERSION}", example, parameters)
+        meta_key = result_key("audit-meta", f"audit-{AUDIT_VERSION}", example, parameters)
+        meta = cache.get_many([meta_key]).get(meta_key)
+        rows = cache.get_columns(key) if meta is not None else None
+        if rows is not None:
             yield Progress(1, 1, "Audit: from the cache")
-            return _from_stored(found[key])
+            return _from_stored(json.loads(meta["meta"]), rows)
     compute = _audit_in_child_job if in_child_process else _audit_here_job
     audit = yield from compute(dataset, label_column, columns, probabilities, embeddings,
                                folds, seed)
     if cache is not None:
-        cache.put_many([(key, _to_stored(audit))])
+        meta, rows = _to_stored(audit)
+        cache.put_columns(key, rows)
+        cache.put_many([(meta_key, {"meta": json.dumps(meta)})])
     return audit
 
 
@@ -574,7 +581,7 @@ def _audit_in_child_job(dataset: Dataset, label_column: Optional[str],
     from litdesk.core.child_process import child_command, child_job
 
     folder = Path(tempfile.mkdtemp(prefix="audit-", dir=paths.cache_dir()))
-    output = folder / "audit.bin"
+    output = folder / "audit.arrow"
     try:
         yield Progress(0, 0, "Handing the data over")
         names = [*columns] + ([label_column] if label_column else [])
@@ -596,7 +603,10 @@ def _audit_in_child_job(dataset: Dataset, label_column: Optional[str],
         (folder / "request.json").write_text(json.dumps(request), encoding="utf-8")
         yield from child_job([*child_command(CHILD_FLAG, __name__), str(folder)], "The audit",
                              output, AuditError, starting="Starting the audit's process")
-        return _from_stored(decode_outputs(output.read_bytes()))
+        meta = json.loads((folder / "audit.json").read_text(encoding="utf-8"))
+        # copied out of the file, which goes with the folder
+        return _from_stored(meta, {name: np.array(values)
+                                   for name, values in read_columns_file(output).items()})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -630,42 +640,37 @@ def _child_work(arguments: Sequence[str], report: Callable[[int, int, str], None
                                     probabilities, embeddings, request["folds"],
                                     request["seed"]),
                     lambda step: report(step.done, step.total, step.message))
-    partial = folder / "audit.partial"
-    partial.write_bytes(encode_outputs(_to_stored(audit)))
-    partial.replace(folder / "audit.bin")
+    meta, rows = _to_stored(audit)
+    (folder / "audit.json").write_text(json.dumps(meta), encoding="utf-8")
+    write_columns_file(folder / "audit.arrow", rows)  # last: the window waits for this file
 
 
-def _to_stored(audit: Audit) -> dict[str, Any]:
-    stored: dict[str, Any] = {
-        "meta": json.dumps({"num_rows": audit.num_rows, "space": audit.space}),
-        "outlier_score": audit.outlier_score, "nearest": audit.nearest,
-        "nearest_distance": audit.nearest_distance,
-        "near_duplicate_of": audit.near_duplicate_of,
-        "exact_duplicate_of": audit.exact_duplicate_of}
+def _to_stored(audit: Audit) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The audit as stored: its names (JSON) and its row-aligned arrays."""
+    meta: dict[str, Any] = {"num_rows": audit.num_rows, "space": audit.space}
+    rows = {"outlier_score": audit.outlier_score, "nearest": audit.nearest,
+            "nearest_distance": audit.nearest_distance,
+            "near_duplicate_of": audit.near_duplicate_of,
+            "exact_duplicate_of": audit.exact_duplicate_of}
     if audit.labels is not None:
         labels = audit.labels
-        stored["labels_meta"] = json.dumps({"classes": list(labels.classes),
-                                            "source": labels.source})
-        stored.update({"given": labels.given, "is_issue": labels.is_issue,
-                       "quality": labels.quality, "suggested": labels.suggested,
-                       "margin": labels.margin})
-    return stored
+        meta.update(classes=list(labels.classes), source=labels.source)
+        rows.update(given=labels.given, is_issue=labels.is_issue, quality=labels.quality,
+                    suggested=labels.suggested, margin=labels.margin)
+    return meta, rows
 
 
-def _from_stored(stored: Mapping[str, Any]) -> Audit:
-    meta = json.loads(stored["meta"])
+def _from_stored(meta: Mapping[str, Any], rows: Mapping[str, np.ndarray]) -> Audit:
+    """The inverse of :func:`_to_stored`."""
     labels = None
-    if "labels_meta" in stored:
-        labels_meta = json.loads(stored["labels_meta"])
-        labels = LabelIssues(tuple(labels_meta["classes"]), np.asarray(stored["given"]),
-                             np.asarray(stored["is_issue"], bool),
-                             np.asarray(stored["quality"], np.float32),
-                             np.asarray(stored["suggested"]),
-                             np.asarray(stored["margin"], np.float32), labels_meta["source"])
-    return Audit(meta["num_rows"], meta["space"], np.asarray(stored["outlier_score"]),
-                 np.asarray(stored["nearest"]), np.asarray(stored["nearest_distance"]),
-                 np.asarray(stored["near_duplicate_of"]),
-                 np.asarray(stored["exact_duplicate_of"]), labels)
+    if "classes" in meta:
+        labels = LabelIssues(tuple(meta["classes"]), rows["given"],
+                             np.asarray(rows["is_issue"], bool),
+                             np.asarray(rows["quality"], np.float32), rows["suggested"],
+                             np.asarray(rows["margin"], np.float32), meta["source"])
+    return Audit(meta["num_rows"], meta["space"], rows["outlier_score"], rows["nearest"],
+                 rows["nearest_distance"], rows["near_duplicate_of"],
+                 rows["exact_duplicate_of"], labels)
 
 
 def audit_to_parquet(data_path: Path, out: Path, label: str, *,
