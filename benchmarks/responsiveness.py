@@ -96,10 +96,7 @@ def run_scenario(paths_in: list[str], timeout_s: float) -> dict:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     started = time.time()
-    from litdesk.ui.app import collect_garbage_on_gui_thread
     from litdesk.ui.main_window import MainWindow
-
-    collect_garbage_on_gui_thread(app)  # as litdesk.ui.app.run_app does
 
     window = MainWindow(show_dialogs=False)
     window.show()

@@ -4,9 +4,7 @@ that a dock shows itself stays in that dock."""
 
 from __future__ import annotations
 
-import gc
 import threading
-import weakref
 
 import pytest
 
@@ -120,27 +118,3 @@ def test_a_request_cancelled_from_outside_the_slot_reports_stopped(qtbot, runner
         runner.cancel_all()  # as Jobs ▸ Cancel does
     release.set()
     assert results == [] and not slot.busy
-
-
-def test_a_cycle_a_worker_drops_is_collected_on_the_gui_thread(qtbot, runner):
-    """The cycle collector runs on the GUI thread (tests/conftest.py sets it up as the app
-    does): a worker that drops a cycle holding a Qt object must not destroy the object itself."""
-    class Node:
-        pass
-
-    finalized_on = []
-
-    def drop_a_cycle():
-        node = Node()
-        node.itself = node
-        weakref.finalize(node, lambda: finalized_on.append(threading.current_thread()))
-        del node
-        # enough new objects that an automatic collection would run here, on the worker
-        return len([[] for _ in range(10 * gc.get_threshold()[0])])
-
-    with qtbot.waitSignal(runner.idle, timeout=10_000):
-        runner.submit(function_job(drop_a_cycle), "Drop a cycle")
-    assert not gc.isenabled() and not finalized_on
-    kept = [[] for _ in range(2 * gc.get_threshold()[0])]  # the GUI thread's timer collects
-    qtbot.waitUntil(lambda: bool(finalized_on), timeout=10_000)
-    assert len(kept) and finalized_on == [threading.main_thread()]
