@@ -54,14 +54,6 @@ def outputs_window(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not main.runner.busy, timeout=30_000)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def gui_thread_garbage_collection(qapp):
-    """Cycles are collected on the GUI thread only, as in the app."""
-    from litdesk.ui.app import collect_garbage_on_gui_thread
-
-    collect_garbage_on_gui_thread(qapp)
-
-
 @pytest.fixture(scope="session")
 def session_runner(qapp):
     """One job runner for the standalone docks of every test, alive the whole session: a runner

@@ -46,18 +46,6 @@ def close_on_terminate(app: QApplication, window) -> None:
     app.aboutToQuit.connect(lambda: signal.signal(signal.SIGTERM, previous))
 
 
-def collect_garbage_on_gui_thread(app: QApplication) -> None:
-    """Run Python's cycle collector on a GUI-thread timer only (pyqtgraph's GarbageCollector).
-
-    Left automatic, it runs on whichever thread allocates: a worker that collects a cycle
-    holding a Qt widget destroys the widget off the GUI thread, which deadlocked a worker
-    in a test (QObject's destructor waiting for the GIL)."""
-    if getattr(app, "_litdesk_garbage_collector", None) is None:
-        from pyqtgraph.util.garbage_collector import GarbageCollector
-
-        app._litdesk_garbage_collector = GarbageCollector(interval=1.0)
-
-
 def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: bool = False,
             screenshot: Optional[Path] = None, started_at: Optional[float] = None,
             trust: bool = False, label: Optional[str] = None,
@@ -68,7 +56,6 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     later ``litdesk --reuse-window`` launches (see :mod:`litdesk.ui.single_instance`)."""
     started_at = started_at or time.time()
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    collect_garbage_on_gui_thread(app)
     app.setApplicationName("litdesk")
     app.setOrganizationName("litdesk")
     app.setDesktopFileName("litdesk")  # the launcher entry of `litdesk install-desktop`
