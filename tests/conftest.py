@@ -3,6 +3,7 @@ job runners and model folders that several test modules use."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -18,6 +19,18 @@ from litdesk.ui.jobs import JobRunner  # noqa: E402
 from litdesk.ui.main_window import MainWindow  # noqa: E402
 from tests.helpers import write_csv  # noqa: E402
 from tests.tiny_bert import HEADS, HIDDEN, LABELS, LAYERS, WORDS  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After a Qt test (its widgets closed), collect its garbage on the GUI thread. Left to
+    whichever thread collects next, cycles holding an old window's Qt objects were freed on a
+    worker (an automatic collection, or the Trainer's own gc.collect()), and two runs
+    deadlocked: the worker in QObject's destructor waiting for the GIL, the GUI thread holding
+    the GIL and waiting for a Qt mutex the worker held."""
+    yield
+    if "qtbot" in getattr(item, "fixturenames", ()):
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)
