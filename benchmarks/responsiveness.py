@@ -96,6 +96,9 @@ def run_scenario(paths_in: list[str], timeout_s: float) -> dict:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     started = time.time()
+    from litdesk.core.warm_up import start_warm_up
+
+    start_warm_up()  # as litdesk.ui.app.run_app does, before the window's modules import
     from litdesk.ui.main_window import MainWindow
 
     window = MainWindow(show_dialogs=False)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from litdesk.api import Dataset, Model  # noqa: E402
 from litdesk.core import paths  # noqa: E402
+from litdesk.core.warm_up import start_warm_up  # noqa: E402
 
 
 def close_on_terminate(app: QApplication, window) -> None:
@@ -55,6 +56,7 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     none) and run the event loop. With ``single_instance``, the window takes the files of
     later ``litdesk --reuse-window`` launches (see :mod:`litdesk.ui.single_instance`)."""
     started_at = started_at or time.time()
+    start_warm_up()  # beside the window's own imports and construction
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("litdesk")
     app.setOrganizationName("litdesk")

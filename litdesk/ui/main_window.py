@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Optional
@@ -23,6 +21,7 @@ from litdesk.core.model_loading import model_file_patterns
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
 from litdesk.core.save import SAVE_FORMATS
 from litdesk.core.session import Session
+from litdesk.core.warm_up import start_warm_up
 from litdesk.core.workbench import Workbench
 from litdesk.ui.docks.attention import AttentionDock
 from litdesk.ui.docks.comparison import ComparisonDock
@@ -72,10 +71,7 @@ class MainWindow(QMainWindow):
                  label: Optional[str] = None) -> None:
         """``trusted_paths``: the files ``--trust`` covers (those named on the command line)."""
         super().__init__()
-        # pyarrow imports pandas on its first conversion of Python or numpy values, whichever
-        # thread makes it (seconds); started now, it is done before the GUI thread needs it.
-        threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True,
-                         name="litdesk-warm-up").start()
+        start_warm_up()  # run_app started it already; a window made from Python starts it here
         self.show_dialogs = show_dialogs
         self.trust_prompt: Optional[QMessageBox] = None  # open while a file awaits trust
         self.runner = JobRunner(self)
