@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from litdesk.api.dataset import table_rows
 from litdesk.core.rows import contains
 
 BLOCK_ROWS = 64  # rows fetched from Arrow at a time: a screenful, give or take
@@ -110,7 +111,7 @@ class ArrowTableModel(QAbstractTableModel):
             if len(self._blocks) >= MAX_CACHED_BLOCKS:
                 self._blocks.pop(next(iter(self._blocks)))
             positions = self.rows[block * BLOCK_ROWS:(block + 1) * BLOCK_ROWS]
-            self._blocks[block] = self.table.take(pa.array(positions)).to_pylist()
+            self._blocks[block] = table_rows(self.table, positions)
         return self._blocks[block][view_row % BLOCK_ROWS]
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
