@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, Qt
 from litdesk.api import CategoryLabel, Dataset, Scalar
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
-from litdesk.ui.docks.quality import QualityDock
+from litdesk.ui.docks.quality import SIZING_ROWS, QualityDock
 from tests.helpers import shown
 
 CLASSES = ["a", "b"]
@@ -66,6 +66,17 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
     for view, listing in zip(dock.views, dock.listings):  # shown in that order, unsorted
         assert np.array_equal(view.model().rows(), listing.rows), listing.name
     assert set(dock.listings[2].rows.tolist()) == {0, len(dataset) - 2}
+    for view in dock.views:  # each column fits its header and first rows; the user may drag it
+        model, header = view.model(), view.horizontalHeader()
+        for column in range(model.columnCount() - 1):
+            texts = [model.data(model.index(row, column))
+                     for row in range(min(SIZING_ROWS, model.rowCount()))]
+            widest = max((view.fontMetrics().horizontalAdvance(text) for text in texts),
+                         default=0)
+            title = header.fontMetrics().horizontalAdvance(model.headerData(column,
+                                                                            Qt.Horizontal))
+            assert header.sectionSize(column) > max(widest, title)
+            assert header.sectionResizeMode(column) == header.ResizeMode.Interactive
 
     view = dock.views[0]
     rect = view.visualRect(view.model().index(1, 0))
