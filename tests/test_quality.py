@@ -13,6 +13,7 @@ import pytest
 from litdesk.api import Dataset, types
 from litdesk.cli import main
 from litdesk.core import cache as cache_module
+from litdesk.core import paths
 from litdesk.core import quality
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import run_job
@@ -297,6 +298,24 @@ def test_in_a_child_process_a_models_probabilities_and_embeddings_give_the_same_
     here = run_job(quality.audit_job(dataset, "label", predictions=predictions))
     assert there.labels.source == "predictions of oracle" and there.space == "oracle emb"
     assert_same_audit(there, here)
+
+
+def test_a_child_audit_goes_to_the_cache_and_is_read_from_there_without_a_copy(
+        child_processes, tmp_path, monkeypatch, litdesk_home):
+    """The child's result file is stored in the cache as it is mapped, and the audit the job
+    returns maps the cache's file: no copy of a million rows' arrays in the window's memory."""
+    monkeypatch.setattr(cache_module, "_FILE_BYTES", 0)
+    dataset, _, _ = tabular(n=200, flips=5)
+    cache = ResultCache(tmp_path)
+    there = run_job(quality.audit_job(dataset, "label", cache=cache, in_child_process=True))
+    assert len(child_processes) == 1
+    assert not there.outlier_score.flags.writeable and not there.labels.given.flags.writeable
+    assert len(list((tmp_path / cache_module.COLUMNS_FOLDER).glob("*.arrow"))) == 1
+    assert not list(paths.cache_dir().glob("audit-*"))  # the child's folder is gone
+    assert_same_audit(there, run_job(quality.audit_job(dataset, "label")))
+    again = run_job(quality.audit_job(dataset, "label", cache=cache, in_child_process=True))
+    assert len(child_processes) == 1  # from the cache: no second child
+    assert_same_audit(again, there)
 
 
 @pytest.mark.slow

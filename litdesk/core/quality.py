@@ -533,13 +533,23 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
         if rows is not None:
             yield Progress(1, 1, "Audit: from the cache")
             return _from_stored(json.loads(meta["meta"]), rows)
-    compute = _audit_in_child_job if in_child_process else _audit_here_job
-    audit = yield from compute(dataset, label_column, columns, probabilities, embeddings,
-                               folds, seed)
-    if cache is not None:
-        meta, rows = _to_stored(audit)
+
+    def store(meta: dict[str, Any], rows: dict[str, np.ndarray]) -> Optional[Audit]:
+        """Keep the audit in the cache; the kept audit (its arrays memory-mapped from the
+        cache's file when large), or None without a cache."""
+        if cache is None:
+            return None
         cache.put_columns(key, rows)
         cache.put_many([(meta_key, {"meta": json.dumps(meta)})])
+        stored = cache.get_columns(key)
+        return _from_stored(meta, stored) if stored is not None else None
+
+    if in_child_process:
+        return (yield from _audit_in_child_job(dataset, label_column, columns, probabilities,
+                                               embeddings, folds, seed, store))
+    audit = yield from _audit_here_job(dataset, label_column, columns, probabilities,
+                                       embeddings, folds, seed)
+    store(*_to_stored(audit))
     return audit
 
 
@@ -573,10 +583,12 @@ def _audit_here_job(dataset: Dataset, label_column: Optional[str], columns: Sequ
 
 def _audit_in_child_job(dataset: Dataset, label_column: Optional[str],
                         columns: Sequence[str], probabilities: Optional[Probabilities],
-                        embeddings: Optional[Embeddings], folds: int, seed: int
-                        ) -> Job[Audit]:
+                        embeddings: Optional[Embeddings], folds: int, seed: int,
+                        store: Callable[[dict[str, Any], dict[str, np.ndarray]],
+                                        Optional[Audit]]) -> Job[Audit]:
     """:func:`_audit_here_job` in a child process: the inputs go through files in a
-    temporary folder, the result comes back as the cache stores it."""
+    temporary folder, the result comes back as the cache stores it and is handed to
+    ``store`` from its memory-mapped file (a million rows' arrays are 57 MB)."""
     from litdesk.api.types import spec_to_json
     from litdesk.core.child_process import child_command, child_job
 
@@ -604,9 +616,12 @@ def _audit_in_child_job(dataset: Dataset, label_column: Optional[str],
         yield from child_job([*child_command(CHILD_FLAG, __name__), str(folder)], "The audit",
                              output, AuditError, starting="Starting the audit's process")
         meta = json.loads((folder / "audit.json").read_text(encoding="utf-8"))
-        # copied out of the file, which goes with the folder
-        return _from_stored(meta, {name: np.array(values)
-                                   for name, values in read_columns_file(output).items()})
+        rows = read_columns_file(output)
+        audit = store(meta, rows)
+        if audit is None:  # no cache: copied out of the file, which goes with the folder
+            audit = _from_stored(meta, {name: np.array(values) for name, values in rows.items()})
+        del rows  # the file's mapping, before the folder goes
+        return audit
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
