@@ -15,19 +15,24 @@ import pytest  # noqa: E402
 
 pytest.register_assert_rewrite("tests.helpers")
 
+from litdesk.ui.garbage import collect_on_gui_thread  # noqa: E402
 from litdesk.ui.jobs import JobRunner  # noqa: E402
 from litdesk.ui.main_window import MainWindow  # noqa: E402
 from tests.helpers import write_csv  # noqa: E402
 from tests.tiny_bert import HEADS, HIDDEN, LABELS, LAYERS, WORDS  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cycles_collected_on_the_gui_thread(qapp):
+    """As in the app (litdesk.ui.garbage): docks tested alone, a Train dock among them, make
+    no window that would set it up."""
+    collect_on_gui_thread()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
-    """After a Qt test (its widgets closed), collect its garbage on the GUI thread. Left to
-    whichever thread collects next, cycles holding an old window's Qt objects were freed on a
-    worker (an automatic collection, or the Trainer's own gc.collect()), and two runs
-    deadlocked: the worker in QObject's destructor waiting for the GIL, the GUI thread holding
-    the GIL and waiting for a Qt mutex the worker held."""
+    """After a Qt test (its widgets closed), collect its garbage at once, so that the next
+    test starts without an old window's objects waiting for the collector's timer."""
     yield
     if "qtbot" in getattr(item, "fixturenames", ()):
         gc.collect()
