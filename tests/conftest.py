@@ -22,10 +22,11 @@ from tests.helpers import write_csv  # noqa: E402
 from tests.tiny_bert import HEADS, HIDDEN, LABELS, LAYERS, WORDS  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def cycles_collected_on_the_gui_thread(qapp):
-    """As in the app (litdesk.ui.garbage): docks tested alone, a Train dock among them, make
-    no window that would set it up."""
+    """As in the app (litdesk.ui.garbage), before every test: docks tested alone, a Train
+    dock among them, make no window that would set it up, and a test of ``run_app`` hands
+    collection back to Python when its event loop ends."""
     collect_on_gui_thread()
 
 

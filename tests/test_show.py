@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 import pytest
 
@@ -36,3 +38,5 @@ def test_show_runs_headless_and_returns_when_ready(qapp, tmp_path):
                           exit_when_ready=True, screenshot=shot)
     assert status == 0
     assert model.calls >= 1 and shot.stat().st_size > 10_000
+    # the notebook goes on without the event loop: Python collects cycles itself again
+    assert gc.isenabled() and gc.collect.__module__ == "gc"

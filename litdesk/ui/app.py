@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from litdesk.api import Dataset, Model  # noqa: E402
 from litdesk.core import paths  # noqa: E402
 from litdesk.core.warm_up import start_warm_up  # noqa: E402
+from litdesk.ui.garbage import end_collection_on_gui_thread  # noqa: E402
 
 
 def close_on_terminate(app: QApplication, window) -> None:
@@ -106,6 +107,7 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
 
     QTimer.singleShot(0, launch)
     code = app.exec()
+    end_collection_on_gui_thread()  # Python goes on without the event loop (a notebook)
     if window.isVisible():  # --exit-when-ready, or show() returning into a notebook
         # Hidden rather than closed: a close would post the application a quit that a later
         # event loop (the next show()) would obey.

@@ -9,7 +9,8 @@ worker holds, and the window hangs for good. The test suite hung this way four t
 
 :func:`collect_on_gui_thread` turns automatic collection off and collects from a GUI-thread
 timer instead, generation by generation as the automatic collector would; an explicit
-collection asked for on another thread is done by the timer's next tick.
+collection asked for on another thread is done by the timer's next tick. :func:`end_collection_on_gui_thread` undoes it when the event loop has
+ended.
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ def collect_on_gui_thread() -> None:
     _timer.setInterval(INTERVAL_MS)
     _timer.timeout.connect(_collect_when_due)
     _timer.start()
+
+
+def end_collection_on_gui_thread() -> None:
+    """Give collection back to Python (automatic, on any thread) once the event loop has
+    ended: a notebook goes on after ``litdesk.show()`` returns, and no timer would collect
+    for it. The next window takes it over again."""
+    global _timer
+    if _timer is None:
+        return
+    _timer.stop()
+    _timer.deleteLater()
+    _timer = None
+    gc.collect = _collect
+    _requested.clear()
+    gc.enable()
 
 
 def _on_gui_thread() -> bool:
