@@ -541,7 +541,6 @@ class ResultCache:
             pass
         return found
 
-
     def _columns_of(self, key: bytes, table: pa.Table) -> Optional[dict[str, np.ndarray]]:
         """The arrays of a column file's table; one litdesk did not write is set aside (None)."""
         try:

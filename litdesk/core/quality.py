@@ -549,8 +549,7 @@ def audit_job(dataset: Dataset, label_column: Optional[str], *,
                                                embeddings, folds, seed, store))
     audit = yield from _audit_here_job(dataset, label_column, columns, probabilities,
                                        embeddings, folds, seed)
-    store(*_to_stored(audit))
-    return audit
+    return store(*_to_stored(audit)) or audit
 
 
 Probabilities = tuple[np.ndarray, tuple[str, ...], str]  # (rows × classes, classes, source)

@@ -9,8 +9,8 @@ worker holds, and the window hangs for good. The test suite hung this way four t
 
 :func:`collect_on_gui_thread` turns automatic collection off and collects from a GUI-thread
 timer instead, generation by generation as the automatic collector would; an explicit
-collection asked for on another thread is done by the timer's next tick. :func:`end_collection_on_gui_thread` undoes it when the event loop has
-ended.
+collection asked for on another thread is done by the timer's next tick.
+:func:`end_collection_on_gui_thread` undoes it once the event loop has ended.
 """
 
 from __future__ import annotations

@@ -94,13 +94,14 @@ def _fit_columns(view: QTableView) -> None:
     which the user can then drag. Qt's ResizeToContents asks eight roles of every cell it
     measures, again at each sort: 30 to 50 ms a list on the GUI thread at a million rows."""
     model, header = view.model(), view.horizontalHeader()
+    header_metrics, cell_metrics = header.fontMetrics(), view.fontMetrics()
     rows = range(min(SIZING_ROWS, model.rowCount()))
     for column in range(model.columnCount() - 1):
         title = model.headerData(column, Qt.Orientation.Horizontal)
-        width = header.fontMetrics().horizontalAdvance(title) + HEADER_PADDING
+        width = header_metrics.horizontalAdvance(title) + HEADER_PADDING
         for row in rows:
             text = model.data(model.index(row, column)) or ""
-            width = max(width, view.fontMetrics().horizontalAdvance(text) + CELL_PADDING)
+            width = max(width, cell_metrics.horizontalAdvance(text) + CELL_PADDING)
         header.resizeSection(column, width)
 
 

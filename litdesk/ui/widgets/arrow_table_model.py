@@ -75,7 +75,8 @@ class ArrowTableModel(QAbstractTableModel):
 
     def is_starred(self, view_row: int) -> bool:
         """Whether the row shown at ``view_row`` is starred."""
-        return contains(self.starred, int(self.rows[view_row]))
+        # The row header asks of each row it sizes itself by, hundreds at every reset.
+        return bool(self.starred.size) and contains(self.starred, int(self.rows[view_row]))
 
     def set_starred(self, rows: np.ndarray) -> None:
         """Mark these dataset rows (sorted) as starred."""
