@@ -311,8 +311,10 @@ def test_results_attach_to_their_dataset_and_refuse_another(tmp_path):
     assert info["model"]["name"] == "bow_linear" and table.num_rows == len(dataset)
     from litdesk.core.explain import methods_for
 
-    assert methods_for(load_model(LINEAR)) == ["lime", "occlusion"]
-    assert methods_for(model) == []  # LIME would need the model on texts it never saw
+    assert methods_for(load_model(LINEAR)) == ["model_salience", "lime", "occlusion"]
+    # LIME would need the model on texts it never saw; its own attribution is asked for
+    # without the gold label, an input the file did not see either.
+    assert methods_for(model) == []
 
 
 def test_opening_data_and_results_shows_predictions_without_the_model(qtbot, window, tmp_path,

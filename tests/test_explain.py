@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ def finite_difference_gradient(model, text, target, step=1e-6) -> np.ndarray:
 def test_methods_follow_what_the_model_offers():
     assert methods_for(TinyTextModel(linear=False)) == [
         "grad_l2", "grad_dot_input", "integrated_gradients", "lime", "occlusion"]
-    assert methods_for(KeywordModel()) == ["lime", "occlusion"]
+    assert methods_for(KeywordModel()) == ["model_salience", "lime", "occlusion"]
     assert methods_for(ThreeFeatureModel()) == ["kernel_shap"]
     assert set(methods_for(TinyTextModel(linear=True))) <= set(METHODS)
 
@@ -197,6 +198,46 @@ def test_kernel_shap_equals_brute_force_shapley_values():
     assert result.kind == "features" and result.features == ("a", "b", "c")
     np.testing.assert_allclose(result.scores, expected, atol=0.05)
     assert result.scores.sum() == pytest.approx(sum(expected), abs=1e-3)
+
+
+def test_a_models_own_attribution_is_what_it_outputs_for_the_class_it_chooses():
+    model, dataset = KeywordModel(), text_dataset(["great film", "dull and boring", "fine"])
+    attributions = run_job(explain_job(model, dataset, [0, 1, 2], "model_salience"))
+    assert model.calls == 1  # the rows in one batch
+    for attribution, result in zip(attributions, model.predict(
+            [{"text": text} for text in dataset.table.column("text").to_pylist()])):
+        assert attribution.features == tuple(result["tokens"])
+        np.testing.assert_array_equal(attribution.scores, result["token_salience"])
+        assert attribution.target == LABELS[int(np.argmax(result["probas"]))]
+        assert attribution.signed and attribution.kind == "tokens"
+    with pytest.raises(ValueError, match="attribution of the class it chooses"):
+        run_job(explain_job(model, dataset, [0], "model_salience", target="negative"))
+
+
+def test_the_linear_demo_model_is_explained_without_importing_torch():
+    import subprocess
+    import sys
+
+    from litdesk.core import paths
+
+    (linear,) = [path for path in paths.DEMO_MODELS if path.name == "bow_linear"]
+    code = (
+        "import sys\n"
+        "from litdesk.core.explain import explain_job, methods_for\n"
+        "from litdesk.core.jobs import run_job\n"
+        "from litdesk.core.loaders import load_dataset\n"
+        "from litdesk.core.model_loading import load_model\n"
+        "from litdesk.ui.docks.salience import default_methods\n"
+        f"model = load_model({str(linear)!r})\n"
+        "(method,) = default_methods(methods_for(model))\n"
+        f"dataset = load_dataset({str(paths.DEMO_DATASET)!r})\n"
+        "(attribution,) = run_job(explain_job(model, dataset, [0], method))\n"
+        "print(method, len(attribution.features) > 0, "
+        "sorted({'torch', 'captum'} & set(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "model_salience True []"
 
 
 def test_results_come_from_the_cache_the_second_time(tmp_path):

@@ -32,7 +32,7 @@ def test_clicking_a_table_row_moves_every_dock(qtbot, window, tmp_path):
     assert window.session.selection.primary == 4
     assert cell(window.comparison_dock, 0, 0) == "4"
     assert cell(window.comparison_dock, 0, 3) == "positive"
-    result = window.salience_dock.results[("keywords", "lime", 4)]
+    result = window.salience_dock.results[("keywords", "model_salience", 4)]
     assert result.features == ("excellent", "screen")
     assert window.projector_dock.highlight.points()[0].pos() == QPointF(
         *window.projector_dock.coords[4])

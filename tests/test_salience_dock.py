@@ -21,6 +21,9 @@ from litdesk.ui.widgets.salience_charts import TOP_FEATURES, FeatureBars, TokenH
 from tests.fakes import KeywordModel, SlowModel
 from tests.helpers import ROWS, click_row, finished
 
+#: What a model that outputs its own token salience is explained by until the user picks.
+OWN = "model_salience"
+
 
 @pytest.fixture
 def session():
@@ -54,11 +57,14 @@ def test_one_row_per_model_and_method_with_occlusion_added_by_its_checkbox(qtbot
     dock.session.add_model(KeywordModel("first"))
     dock.session.add_model(KeywordModel("second", bias=1.0))
     select(qtbot, dock, 0)
-    assert sorted(dock.results) == [("first", "lime", 0), ("second", "lime", 0)]
-    lime = dock.results[("first", "lime", 0)]
-    assert lime.features == tuple(ROWS[0][0].split())
-    assert lime.target == "positive"
-    assert dock.cell("first", "lime", 0).findChild(TokenHeatmap).tokens == lime.features
+    # A model that attributes its own predictions is explained by that first.
+    assert sorted(dock.results) == [("first", OWN, 0), ("second", OWN, 0)]
+    own = dock.results[("first", OWN, 0)]
+    (output,) = KeywordModel().predict([{"text": ROWS[0][0]}])
+    assert own.features == tuple(output["tokens"])
+    np.testing.assert_array_equal(own.scores, output["token_salience"])
+    assert own.target == "positive"
+    assert dock.cell("first", OWN, 0).findChild(TokenHeatmap).tokens == own.features
     assert not dock.method_boxes["integrated_gradients"].isVisible()  # no gradients here
 
     occlusion = dock.method_boxes["occlusion"]
@@ -66,8 +72,8 @@ def test_one_row_per_model_and_method_with_occlusion_added_by_its_checkbox(qtbot
     qtbot.mouseClick(occlusion, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: finished(dock), timeout=20_000)
     assert occlusion.isChecked()
-    assert sorted(dock.results) == [("first", "lime", 0), ("first", "occlusion", 0),
-                                    ("second", "lime", 0), ("second", "occlusion", 0)]
+    assert sorted(dock.results) == [("first", OWN, 0), ("first", "occlusion", 0),
+                                    ("second", OWN, 0), ("second", "occlusion", 0)]
     scores = dict(zip(dock.results[("first", "occlusion", 0)].features,
                       dock.results[("first", "occlusion", 0)].scores))
     assert scores["love"] > 0 > scores["phone"]  # a positive keyword pushes towards "positive"
@@ -76,13 +82,13 @@ def test_one_row_per_model_and_method_with_occlusion_added_by_its_checkbox(qtbot
 def test_hovering_a_token_shows_its_score(qtbot, dock):
     dock.session.add_model(KeywordModel())
     select(qtbot, dock, 1)
-    heatmap = dock.cell("keywords", "lime", 1).findChild(TokenHeatmap)
+    heatmap = dock.cell("keywords", OWN, 1).findChild(TokenHeatmap)
     index = heatmap.tokens.index("awful")
     # From elsewhere first: a cursor already on the spot (from an earlier test) moves nowhere.
     qtbot.mouseMove(heatmap, heatmap.rect().bottomRight())
     qtbot.mouseMove(heatmap, heatmap.token_rects()[index].center().toPoint())
     qtbot.waitUntil(QToolTip.isVisible, timeout=5_000)
-    score = dock.results[("keywords", "lime", 1)].scores[index]
+    score = dock.results[("keywords", OWN, 1)].scores[index]
     assert QToolTip.text() == f"awful: {score:+.4g}"
     assert heatmap.hovered == index
 
@@ -128,13 +134,13 @@ def test_the_demo_bert_explained_by_gradients_with_words_merged(qtbot, dock):
 def test_a_pinned_row_is_explained_beside_the_primary_row(qtbot, dock):
     dock.session.add_model(KeywordModel())
     select(qtbot, dock, 0)
-    assert dock.cell("keywords", "lime", 4) is None
+    assert dock.cell("keywords", OWN, 4) is None
     dock.session.pin(4)
-    qtbot.waitUntil(lambda: finished(dock) and ("keywords", "lime", 4) in dock.results,
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", OWN, 4) in dock.results,
                     timeout=20_000)
     assert dock.rows() == [0, 4]
-    assert dock.results[("keywords", "lime", 4)].features == ("excellent", "screen")
-    primary, pinned = (dock.cell("keywords", "lime", row) for row in (0, 4))
+    assert dock.results[("keywords", OWN, 4)].features == ("excellent", "screen")
+    primary, pinned = (dock.cell("keywords", OWN, row) for row in (0, 4))
     assert primary.mapTo(dock, primary.rect().topLeft()).x() < \
         pinned.mapTo(dock, pinned.rect().topLeft()).x()  # side by side, primary first
     headers = [label.text() for label in dock.content.findChildren(QLabel)]
@@ -144,6 +150,9 @@ def test_a_pinned_row_is_explained_beside_the_primary_row(qtbot, dock):
 def test_a_target_class_can_be_chosen(qtbot, dock):
     dock.session.add_model(KeywordModel())
     select(qtbot, dock, 0)
+    qtbot.mouseClick(dock.method_boxes["lime"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", "lime", 0) in dock.results,
+                    timeout=20_000)
     picker = dock.content.findChild(QComboBox, "target:keywords")
     assert picker.currentText() == "the predicted class (positive)"
     picker.setCurrentIndex(picker.findData("negative"))
@@ -151,6 +160,8 @@ def test_a_target_class_can_be_chosen(qtbot, dock):
                     timeout=20_000)
     assert dock.results[("keywords", "lime", 0)].target == "negative"
     assert dock.content.findChild(QComboBox, "target:keywords").currentData() == "negative"
+    # The model's own attribution is of the class it chooses: its row says so.
+    assert "attribution of the class it chooses" in dock.cell("keywords", OWN, 0).text()
 
 
 def test_a_tabular_model_shows_its_top_features_as_bars(qtbot, dock):
@@ -178,7 +189,7 @@ def test_a_failing_method_says_so_in_its_row(qtbot, dock):
 
     dock.session.add_model(Broken("broken"))
     select(qtbot, dock, 0)
-    line = dock.cell("broken", "lime", 0)
+    line = dock.cell("broken", OWN, 0)
     assert line.text() == "failed: RuntimeError: the model file is damaged"
 
 
@@ -189,6 +200,8 @@ def test_a_new_primary_row_cancels_the_previous_request(qtbot, dock, monkeypatch
                                                                cancel(worker)))
     model = SlowModel(seconds_per_batch=0.05, batch_size=4)
     dock.session.add_model(model)
+    dock.toggle_method(OWN)  # LIME alone: many batches, so the request is cancelled halfway
+    dock.toggle_method("lime")
     dock.session.select([1])
     assert isinstance(dock.cell("slow", "lime", 1), QLabel)
     assert dock.cell("slow", "lime", 1).text() == COMPUTING
@@ -207,9 +220,9 @@ def test_a_result_for_an_earlier_primary_row_never_shows(qtbot, dock):
     assert QThreadPool.globalInstance().waitForDone(20_000)
     # …and row 2 is primary by the time that result is delivered.
     select(qtbot, dock, 2)
-    assert list(dock.results) == [("keywords", "lime", 2)]
-    assert dock.cell("keywords", "lime", 1) is None
-    heatmap = dock.cell("keywords", "lime", 2).findChild(TokenHeatmap)
+    assert list(dock.results) == [("keywords", OWN, 2)]
+    assert dock.cell("keywords", OWN, 1) is None
+    heatmap = dock.cell("keywords", OWN, 2).findChild(TokenHeatmap)
     assert heatmap.tokens == tuple(ROWS[2][0].split())
 
 
@@ -228,21 +241,21 @@ def test_a_hidden_dock_explains_nothing_until_it_is_shown(qtbot, outputs_window)
         calls = model.calls
         click_row(qtbot, outputs_window, row)
         qtbot.waitUntil(lambda: not outputs_window.runner.busy, timeout=20_000)
-        assert model.calls == calls and ("keywords", "lime", row) not in dock.results
+        assert model.calls == calls and ("keywords", OWN, row) not in dock.results
         with qtbot.waitSignal(outputs_window.runner.idle, timeout=20_000):
             if closed:
                 salience.toggleViewAction().trigger()  # View ▸ Salience
             salience.raise_()
         assert model.calls > calls
-        assert list(dock.results) == [("keywords", "lime", row)]
-        assert dock.cell("keywords", "lime", row).findChild(TokenHeatmap).tokens \
+        assert list(dock.results) == [("keywords", OWN, row)]
+        assert dock.cell("keywords", OWN, row).findChild(TokenHeatmap).tokens \
             == tuple(ROWS[row][0].split())
 
 
 def test_method_checkboxes_apply_to_every_model_that_has_the_method(qtbot, dock):
     dock.session.add_model(KeywordModel())
-    assert isinstance(dock.method_boxes["lime"], QCheckBox)
-    assert dock.method_boxes["lime"].isChecked()
-    dock.toggle_method("lime")
+    assert isinstance(dock.method_boxes[OWN], QCheckBox)
+    assert dock.method_boxes[OWN].isChecked()
+    dock.toggle_method(OWN)
     assert dock.chosen["keywords"] == []
-    assert not dock.method_boxes["lime"].isChecked()
+    assert not dock.method_boxes[OWN].isChecked()

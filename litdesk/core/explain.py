@@ -67,6 +67,7 @@ def _info(label: str, signed: bool, **defaults: Any) -> MethodInfo:
 #: Every method, by key. Gradient methods explain the target's logit; the model-agnostic ones its
 #: probability (or the regression score).
 METHODS: Mapping[str, MethodInfo] = MappingProxyType({
+    "model_salience": _info("Own attribution", True),
     "grad_l2": _info("Gradient L2 norm", False),
     "grad_dot_input": _info("Gradient × input", True),
     "integrated_gradients": _info("Integrated gradients", True, steps=30, baseline="pad"),
@@ -147,17 +148,31 @@ def _output_gradients(model: Model) -> tuple[str, str, str | None] | None:
     return None
 
 
+def _own_salience(model: Model) -> tuple[str, str] | None:
+    """(salience, tokens): the output fields of a model that attributes its own prediction to
+    its tokens (a TokenSalience aligned with a Tokens output), or None."""
+    spec = model.output_spec()
+    for name, field_type in spec.items():
+        if isinstance(field_type, types.TokenSalience) \
+                and isinstance(spec.get(field_type.align), types.Tokens):
+            return name, field_type.align  # type: ignore[return-value]
+    return None
+
+
 def methods_for(model: Model) -> list[str]:
     """The METHODS keys that apply to this model (gradient methods only where the model has
-    gradients)."""
-    methods = []
+    gradients, its own attribution only where it outputs one)."""
+    # Results opened from a file answer only the examples as predicted, gold labels included;
+    # the model's own attribution is asked for without them (of the class it predicts).
+    known_inputs_only = getattr(model, "known_inputs_only", False)
+    methods = ["model_salience"] if _own_salience(model) and not known_inputs_only else []
     if _has_embedding_gradients(model) or _has_pixel_gradients(model):
         methods.extend(GRADIENT_METHODS)
     elif (fields := _output_gradients(model)) is not None:
         methods.extend(["grad_l2", "grad_dot_input"] if fields[2] else ["grad_l2"])
     # Perturbation methods run the model on texts and rows it has never seen: not results
     # opened from a file, which answer only the dataset's own rows.
-    if _explained_output(model) is not None and not getattr(model, "known_inputs_only", False):
+    if _explained_output(model) is not None and not known_inputs_only:
         if _text_field(model) is not None:
             methods.extend(TEXT_METHODS)
         if tabular_fields(model):
@@ -351,6 +366,18 @@ def _output_gradient_batch(model: Model, examples: Sequence[Example], method: st
     return results
 
 
+def _own_salience_batch(model: Model, examples: Sequence[Example]) -> list[dict[str, Any]]:
+    """The token salience the model outputs itself, for the class it chooses (as its output
+    gradients are)."""
+    salience, tokens = _own_salience(model)  # type: ignore[misc]
+    output = _explained_output(model)
+    fields = [salience, tokens, *([output[0]] if output else [])]
+    return [{"features": list(result[tokens]),
+             "scores": np.asarray(result[salience], dtype=np.float64),
+             "target": int(np.argmax(result[output[0]])) if output else 0}
+            for result in model.predict_fields(list(examples), fields)]
+
+
 def _gradient_batch_size(model: Model, method: str, settings: Mapping[str, Any]) -> int:
     if method != "integrated_gradients":
         return model.max_minibatch_size()
@@ -510,9 +537,10 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
         targets = model.gradient_targets()  # type: ignore[attr-defined]
     else:
         targets = output[1] if output else ("",)
-    if method in GRADIENT_METHODS and not (embedding_gradients or pixel_gradients) \
-            and target is not None:
-        raise ValueError(f"model {model.name} outputs the gradients of the class it chooses; "
+    if target is not None and (method == "model_salience" or (
+            method in GRADIENT_METHODS and not (embedding_gradients or pixel_gradients))):
+        what = "attribution" if method == "model_salience" else "gradients"
+        raise ValueError(f"model {model.name} outputs the {what} of the class it chooses; "
                          "no other target can be explained")
     target_index = _target_index(targets, target)
     if method != "kernel_shap":
@@ -544,13 +572,15 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
                                          target_index)
         if method in GRADIENT_METHODS:
             return _output_gradient_batch(model, chosen, method)
+        if method == "model_salience":
+            return _own_salience_batch(model, chosen)
         if method == "kernel_shap":
             return [_tabular_attribution(model, chosen[0], settings, target_index, baseline)]
         return [_text_attribution(model, chosen[0], method, settings, target_index)]
 
     # Sized only when something is computed: the cache answers without the model.
     size = _gradient_batch_size(model, method, settings) \
-        if missing and method in GRADIENT_METHODS else 1
+        if missing and method in (*GRADIENT_METHODS, "model_salience") else 1
     start = 0
     for batch_results in _halving_batches(missing, size, run):
         indices = missing[start:start + len(batch_results)]
@@ -562,12 +592,13 @@ def explain_job(model: Model, dataset: Dataset, rows: Sequence[int], method: str
             cache.put_many((keys[i], results[i]) for i in indices)
         done += len(indices)
         yield Progress(done, n, f"{model.name}: {label}")
-    info = METHODS[method]
+    signed = METHODS[method].signed if method != "model_salience" else \
+        model.output_spec()[_own_salience(model)[0]].signed  # type: ignore[index,union-attr]
     kind = "image" if pixel_gradients else "features" if method == "kernel_shap" else "tokens"
     image_field = model.image_field if pixel_gradients else None  # type: ignore[attr-defined]
     return [Attribution(
         model.name, method, tuple(result["features"]),
-        np.asarray(result["scores"], dtype=np.float64), info.signed,
+        np.asarray(result["scores"], dtype=np.float64), signed,
         kind=kind, target=result["target"],
         # .item(): results cached by earlier versions hold the number as a one-element array
         completeness_error=(None if result.get("completeness_error") is None

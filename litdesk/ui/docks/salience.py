@@ -30,8 +30,8 @@ from litdesk.ui.widgets.primary_row import PrimaryRowView
 from litdesk.ui.widgets.salience_charts import ColorBar, FeatureBars, ImageOverlay, TokenHeatmap
 
 #: Methods in the order a model runs them: the quick ones first, so a heatmap shows early.
-FAST_FIRST = ("grad_l2", "grad_dot_input", "occlusion", "integrated_gradients", "kernel_shap",
-              "lime")
+FAST_FIRST = ("model_salience", "grad_l2", "grad_dot_input", "occlusion", "integrated_gradients",
+              "kernel_shap", "lime")
 #: Integrated gradients' completeness error above this is shown in red.
 COMPLETENESS_TOLERANCE = 0.01
 #: The setting that keeps each model's chosen methods: {model name: [method, …]}.
@@ -43,11 +43,12 @@ METHOD_COLUMN_WIDTH = 140
 
 def default_methods(applicable: Sequence[str]) -> list[str]:
     """What a model explains with until the user picks: gradient L2 and integrated gradients
-    where it has gradients, KernelSHAP for tabular models, LIME for other text models."""
+    where it has gradients, else the attribution it outputs itself (exact for a linear model,
+    and it needs no torch), KernelSHAP for tabular models, LIME for other text models."""
     gradient = [method for method in ("grad_l2", "integrated_gradients") if method in applicable]
     if gradient:
         return gradient
-    for method in ("kernel_shap", "lime"):
+    for method in ("model_salience", "kernel_shap", "lime"):
         if method in applicable:
             return [method]
     return list(applicable[:1])
