@@ -115,6 +115,17 @@ def test_datasets_stay_with_their_own_predictions():
     assert len(session.predictions["keywords"]) == len(TEXTS)
 
 
+def test_predictions_keep_the_order_the_models_were_opened_in_whichever_finishes_first():
+    session = Session()
+    session.set_dataset(make_dataset())
+    first, second = KeywordModel("first"), KeywordModel("second", bias=1.0)
+    session.add_model(first)
+    session.add_model(second)
+    session.set_predictions(run_job(predict_job(second, session.dataset)))
+    session.set_predictions(run_job(predict_job(first, session.dataset)))
+    assert list(session.predictions) == ["first", "second"]
+
+
 def test_predictions_for_a_background_dataset_are_kept_quietly():
     session, model = Session(), KeywordModel()
     session.set_dataset(make_dataset())

@@ -263,7 +263,13 @@ class Session:
         dataset = self.datasets.get(predictions.dataset_name)
         if dataset is None or len(predictions) != len(dataset):
             return
-        self._predictions.setdefault(dataset.name, {})[predictions.model_name] = predictions
+        held = self._predictions.setdefault(dataset.name, {})
+        held[predictions.model_name] = predictions
+        # In the order the models were opened, whichever finished first: the table's columns,
+        # the comparison's lines and the legends keep their places from one launch to the next.
+        order = {name: position for position, name in enumerate(self.models)}
+        self._predictions[dataset.name] = dict(sorted(
+            held.items(), key=lambda item: order.get(item[0], len(order))))
         if dataset is self.dataset:
             self.predictions_changed.emit(predictions.model_name)
 
