@@ -10,11 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QTableView
 
 from litdesk.api import CategoryLabel, Dataset, Scalar
 from litdesk.core.cache import ResultCache
 from litdesk.core.session import Session
-from litdesk.ui.docks.quality import SIZING_ROWS, QualityDock
+from litdesk.ui.docks.quality import (SIZING_ROWS, VALUES_BLOCK, Column, Listing, QualityDock,
+                                      RowsModel, _fit_columns)
 from tests.helpers import shown
 
 CLASSES = ["a", "b"]
@@ -107,6 +109,29 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
     screenshot = os.environ.get("LITDESK_SCREENSHOTS")
     if screenshot:
         dock.grab().save(os.path.join(screenshot, "quality_dock.png"))
+
+
+def test_a_list_reads_its_values_a_block_at_a_time_until_it_is_sorted(qtbot):
+    reads = []
+
+    def doubled(rows):
+        reads.append(len(rows))
+        return rows * 2
+
+    rows = np.arange(1_000, dtype=np.int64)[::-1].copy()
+    model = RowsModel(Listing("Outliers", "Outliers", rows, (
+        Column("Row", lambda rows: rows), Column("Doubled", doubled))), lambda row: f"row {row}")
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(model)
+    _fit_columns(view)
+    assert reads == [VALUES_BLOCK]  # sized by the first rows only
+    assert model.data(model.index(700, 1)) == str(2 * rows[700])
+    assert reads == [VALUES_BLOCK, VALUES_BLOCK]
+    model.sort(1, Qt.SortOrder.AscendingOrder)
+    assert reads[-1] == len(rows)
+    assert [model.data(model.index(i, 1)) for i in (0, 1, 999)] == ["0", "2", "1998"]
+    assert len(reads) == 3
 
 
 def test_accepting_the_suggested_label_asks_the_window_to_fix_it(qtbot, dock):

@@ -86,6 +86,8 @@ def found_job(job: Job[Audit]) -> Job[Found]:
 #: The rows whose texts size a list's columns (a longer value further down shows in full in
 #: its tooltip), and the room beside a cell's text and beside a header's (its sort arrow).
 SIZING_ROWS = 50
+#: A list's values are read this many rows at a time, as they are shown.
+VALUES_BLOCK = 256
 CELL_PADDING, HEADER_PADDING = 16, 28
 
 
@@ -119,7 +121,8 @@ class RowsModel(QAbstractTableModel):
         self.listing = listing
         self.preview = preview
         self.order = np.arange(len(listing.rows))
-        self._cache: dict[int, np.ndarray] = {}
+        self._columns: dict[int, np.ndarray] = {}  # whole columns, read to sort
+        self._blocks: dict[tuple[int, int], np.ndarray] = {}  # (column, block) -> values
 
     def rows(self, positions=None) -> np.ndarray:
         """The dataset rows shown at ``positions`` (default: all, in the order shown)."""
@@ -139,9 +142,32 @@ class RowsModel(QAbstractTableModel):
             else "Input"
 
     def _column(self, section: int) -> np.ndarray:
-        if section not in self._cache:
-            self._cache[section] = self.listing.columns[section].values(self.listing.rows)
-        return self._cache[section]
+        if section not in self._columns:
+            self._columns[section] = self.listing.columns[section].values(self.listing.rows)
+            self._blocks = {key: values for key, values in self._blocks.items()
+                            if key[0] != section}
+        return self._columns[section]
+
+    def _value(self, section: int, position: int) -> Any:
+        """One value of a column, read with its block of the list unless the whole column was
+        read to sort: a list of half a million rows shows without reading them all."""
+        if section in self._columns:
+            return self._columns[section][position]
+        block, offset = divmod(position, VALUES_BLOCK)
+        values = self._blocks.get((section, block))
+        if values is None:
+            start = block * VALUES_BLOCK
+            values = self.listing.columns[section].values(
+                self.listing.rows[start:start + VALUES_BLOCK])
+            self._blocks[(section, block)] = values
+        return values[offset]
+
+    def forget_values(self) -> None:
+        """Read the values again when next shown (the dataset's labels changed)."""
+        self._columns.clear()
+        self._blocks.clear()
+        self.dataChanged.emit(self.index(0, 0),
+                              self.index(self.rowCount() - 1, self.columnCount() - 1))
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole) -> Any:
         if role not in _ROLES_ANSWERED or not index.isValid():
@@ -155,7 +181,7 @@ class RowsModel(QAbstractTableModel):
             return None
         column = self.listing.columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            value = self._column(index.column())[position]
+            value = self._value(index.column(), position)
             if column.numeric and isinstance(value, (float, np.floating)):
                 return "" if np.isnan(value) else f"{value:.3g}"
             return "" if value is None else str(value)
@@ -521,10 +547,7 @@ class QualityDock(RefreshWhenShown):
         if column != self.label_choice.currentData() or self.audit is None:
             return
         for view in self.views:
-            model = view.model()
-            model._cache.clear()
-            model.dataChanged.emit(model.index(0, 0),
-                                   model.index(model.rowCount() - 1, model.columnCount() - 1))
+            view.model().forget_values()
         self._fixed_since += 1
         self.status.setText(self._summary + ". Labels fixed since: press Audit (F5) to "
                             "audit again.")
