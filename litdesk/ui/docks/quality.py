@@ -18,9 +18,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QTableView, QTabWidget, QToolButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QLabel, QProgressBar, QPushButton,
+                               QTableView, QTabWidget, QToolButton, QVBoxLayout)
 
 from litdesk.api import types
 from litdesk.core.cache import ResultCache
@@ -30,6 +29,7 @@ from litdesk.core.quality import (AMBIGUOUS_MARGIN, NO_ROW, Audit, AuditError, a
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
+from litdesk.ui.widgets.flow_layout import FlowLayout
 
 TITLE = "Data quality audit"
 LABEL_TYPES = (types.CategoryLabel, types.Boolean)
@@ -274,7 +274,7 @@ class QualityDock(RefreshWhenShown):
         save_button.setDefaultAction(self.save_action)
         accept_button.setDefaultAction(self.accept_action)
 
-        top = QHBoxLayout()
+        top = FlowLayout()
         top.addWidget(QLabel("Label:"))
         top.addWidget(self.label_choice)
         top.addWidget(QLabel("Probabilities from"))
@@ -282,7 +282,6 @@ class QualityDock(RefreshWhenShown):
         top.addWidget(self.audit_button)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
-        top.addStretch(1)
         top.addWidget(save_button)
         top.addWidget(accept_button)
         layout = QVBoxLayout(self)

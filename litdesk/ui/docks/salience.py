@@ -26,6 +26,7 @@ from litdesk.core.session import Session
 from litdesk.core.settings import Settings
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.palette import NEGATIVE
+from litdesk.ui.widgets.flow_layout import FlowLayout
 from litdesk.ui.widgets.primary_row import PrimaryRowView
 from litdesk.ui.widgets.salience_charts import ColorBar, FeatureBars, ImageOverlay, TokenHeatmap
 
@@ -114,7 +115,7 @@ class SalienceDock(PrimaryRowView):
         self.settings: Optional[Settings] = None  # where the chosen methods are kept
         super().__init__(session, runner, cache, parent)
         self.method_boxes: dict[str, QCheckBox] = {}
-        bar = QHBoxLayout()
+        bar = FlowLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(QLabel("Methods:"))
         for method, info in METHODS.items():
@@ -124,7 +125,6 @@ class SalienceDock(PrimaryRowView):
             box.clicked.connect(lambda _checked, method=method: self.toggle_method(method))
             self.method_boxes[method] = box
             bar.addWidget(box)
-        bar.addStretch(1)
         self.words = QCheckBox("Words")
         self.words.setToolTip("Merge sub-word tokens into words (their scores summed)")
         self.words.toggled.connect(lambda _on: self._build())
