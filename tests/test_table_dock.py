@@ -112,3 +112,16 @@ def test_a_scattered_selection_is_painted_by_the_model(qtbot, window):
                      pos=view.visualRect(model.index(7, 0)).center())
     assert window.session.selection.rows.tolist() == [7]
     assert model.selected is None and view.selectionModel().isRowSelected(7)
+
+
+def test_selection_runs_of_rows_shown_in_dataset_order_come_from_the_selection_alone():
+    rng = np.random.default_rng(3)
+    for num_rows in (0, 1, 7, 1_000):
+        shown = np.arange(num_rows, dtype=np.int64)
+        for count in (0, 1, 3, num_rows // 2, num_rows):
+            # sorted dataset rows, some past the rows shown (being added)
+            selected = np.sort(rng.choice(num_rows + 4, size=count, replace=False))
+            general = table.selection_runs(shown, selected, num_rows)
+            assert np.array_equal(table.selection_runs(shown, selected, num_rows, True), general)
+    assert table.selection_runs(np.arange(10), np.array([2, 3, 4, 7, 9]), 10, True).tolist() \
+        == [[2, 4], [7, 7], [9, 9]]

@@ -72,9 +72,16 @@ def rows_as_text(table: pa.Table, rows: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def selection_runs(shown: np.ndarray, selected: np.ndarray, num_rows: int) -> np.ndarray:
+def selection_runs(shown: np.ndarray, selected: np.ndarray, num_rows: int,
+                   in_order: bool = False) -> np.ndarray:
     """The runs of consecutive view rows whose dataset rows (``shown``, in view order) are in
-    ``selected``: an array of (first, last) view rows."""
+    ``selected`` (sorted): an array of (first, last) view rows. ``in_order``: ``shown`` is
+    every row in dataset order, and the runs come from ``selected`` alone."""
+    if in_order:
+        rows = selected[selected < len(shown)]
+        breaks = np.flatnonzero(np.diff(rows) != 1)
+        return np.stack([np.concatenate([rows[:1], rows[breaks + 1]]),
+                         np.concatenate([rows[breaks], rows[-1:]])], axis=1)
     wanted = np.zeros(num_rows, dtype=bool)
     wanted[selected[selected < num_rows]] = True
     inside = np.concatenate([[False], wanted[shown], [False]]).view(np.int8)
@@ -511,7 +518,8 @@ class DataTableDock(RefreshWhenShown):
         the primary row unless ``scroll`` is False)."""
         selection = self.session.selection
         self.model.set_pinned(selection.pinned)
-        runs = selection_runs(self.model.rows, selection.rows, self.model.table.num_rows)
+        runs = selection_runs(self.model.rows, selection.rows, self.model.table.num_rows,
+                              self.model.in_dataset_order)
         self._applying_selection = True
         try:
             selection_model = self.view.selectionModel()

@@ -45,6 +45,7 @@ class ArrowTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.table = pa.table({})
         self.rows = np.zeros(0, dtype=np.int64)
+        self.in_dataset_order = True
         self.pinned: Optional[int] = None
         self.starred = np.zeros(0, dtype=np.int64)  # sorted dataset rows
         self.selected: Optional[np.ndarray] = None
@@ -57,6 +58,7 @@ class ArrowTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.table = table
         self.rows = np.arange(table.num_rows, dtype=np.int64) if rows is None else rows
+        self.in_dataset_order = rows is None  # view row = table row
         self._blocks.clear()
         self._names = table.column_names
         self._numeric = [pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
