@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import litdesk
 from litdesk.api import CategoryLabel, TextSegment
 from litdesk.core.objects import as_dataset, as_model
+from litdesk.ui import gil
 from tests.fakes import KeywordModel
 
 
@@ -40,3 +42,4 @@ def test_show_runs_headless_and_returns_when_ready(qapp, tmp_path):
     assert model.calls >= 1 and shot.stat().st_size > 10_000
     # the notebook goes on without the event loop: Python collects cycles itself again
     assert gc.isenabled() and gc.collect.__module__ == "gc"
+    assert sys.getswitchinterval() > gil.SWITCH_INTERVAL_S  # and shares the GIL as before

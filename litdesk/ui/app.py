@@ -23,6 +23,7 @@ from litdesk.api import Dataset, Model  # noqa: E402
 from litdesk.core import paths  # noqa: E402
 from litdesk.core.warm_up import start_warm_up  # noqa: E402
 from litdesk.ui.garbage import end_collection_on_gui_thread  # noqa: E402
+from litdesk.ui.gil import end_favouring_gui_thread  # noqa: E402
 
 
 def close_on_terminate(app: QApplication, window) -> None:
@@ -108,6 +109,7 @@ def run_app(paths_in: list[str], device: Optional[str] = None, exit_when_ready: 
     QTimer.singleShot(0, launch)
     code = app.exec()
     end_collection_on_gui_thread()  # Python goes on without the event loop (a notebook)
+    end_favouring_gui_thread()
     if window.isVisible():  # --exit-when-ready, or show() returning into a notebook
         # Hidden rather than closed: a close would post the application a quit that a later
         # event loop (the next show()) would obey.

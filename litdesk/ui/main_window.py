@@ -41,6 +41,7 @@ from litdesk.ui.docks.table import DataTableDock
 from litdesk.ui.widgets.remembered import remember_choice
 from litdesk.ui.docks.training import BASELINE_LINEAR, FINE_TUNE, TrainingDock
 from litdesk.ui.garbage import collect_on_gui_thread
+from litdesk.ui.gil import favour_gui_thread
 from litdesk.ui.jobs import JobRunner
 from litdesk.ui.models_menu import ModelsSection
 
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         start_warm_up()  # run_app started it already; a window made from Python starts it here
         collect_on_gui_thread()
+        favour_gui_thread()
         self.show_dialogs = show_dialogs
         self.trust_prompt: Optional[QMessageBox] = None  # open while a file awaits trust
         self.runner = JobRunner(self)
