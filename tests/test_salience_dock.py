@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PySide6.QtCore import Qt, QThreadPool
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QToolTip
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QLabel, QToolTip
 
 from litdesk.api import CategoryLabel, Dataset, TextSegment
 from litdesk.core import paths
@@ -259,3 +259,22 @@ def test_method_checkboxes_apply_to_every_model_that_has_the_method(qtbot, dock)
     dock.toggle_method(OWN)
     assert dock.chosen["keywords"] == []
     assert not dock.method_boxes[OWN].isChecked()
+
+
+def test_a_model_added_later_adds_its_section_and_leaves_the_others_as_they_are(qtbot, dock):
+    dock.session.add_model(KeywordModel("first"))
+    select(qtbot, dock, 0)
+    first = dock.content.findChild(QFrame, "salience:first")
+    heatmap = dock.cell("first", OWN, 0)
+    dock.session.add_model(KeywordModel("second", bias=1.0))
+    qtbot.waitUntil(lambda: finished(dock) and ("second", OWN, 0) in dock.results,
+                    timeout=20_000)
+    assert dock.content.findChild(QFrame, "salience:first") is first
+    assert dock.cell("first", OWN, 0) is heatmap  # not built again
+    sections = [dock.content_layout.itemAt(i).widget().objectName()
+                for i in range(dock.content_layout.count())]
+    assert sections == ["salience:first", "salience:second"]
+    select(qtbot, dock, 1)  # another row: every section anew
+    assert dock.content.findChild(QFrame, "salience:first") is not first
+    assert dock.cell("first", OWN, 1).findChild(TokenHeatmap).tokens \
+        == tuple(ROWS[1][0].lower().split())

@@ -112,6 +112,8 @@ class SalienceDock(PrimaryRowView):
         self.pinned: Optional[int] = None
         self._cells: dict[tuple[str, str, int], QVBoxLayout] = {}
         self._pickers: dict[str, QComboBox] = {}
+        #: Each model's section, with what it was built for (see :meth:`_build`).
+        self._sections: dict[str, tuple[tuple, QFrame]] = {}
         self.settings: Optional[Settings] = None  # where the chosen methods are kept
         super().__init__(session, runner, cache, parent)
         self.method_boxes: dict[str, QCheckBox] = {}
@@ -255,9 +257,10 @@ class SalienceDock(PrimaryRowView):
                 applicable = methods_for(model)
                 kept = [method for method in saved.get(name, ()) if method in applicable]
                 self.chosen[name] = kept if name in saved else default_methods(applicable)
+        offered = {name: methods_for(model)
+                   for name, model in self.session.fitting_models().items()}
         for method, box in self.method_boxes.items():
-            applicable = [name for name, model in self.session.fitting_models().items()
-                          if method in methods_for(model)]
+            applicable = [name for name, methods in offered.items() if method in methods]
             running = sum(method in self.chosen.get(name, ()) for name in applicable)
             box.setVisible(bool(applicable))
             box.setCheckState(Qt.CheckState.Unchecked if running == 0 else
@@ -265,18 +268,34 @@ class SalienceDock(PrimaryRowView):
                               Qt.CheckState.PartiallyChecked)
 
     def _build(self) -> None:
-        _empty(self.content_layout)
-        self._cells.clear()
-        self._pickers.clear()
-        rows = self.rows()
-        if not rows:
-            return
-        for name, model in self.session.fitting_models().items():
-            methods = [method for method in METHODS if method in self.chosen.get(name, ())]
-            if methods:
-                self.content_layout.addWidget(self._model_section(name, model, methods, rows))
-        for key in self._cells:
-            self._fill_cell(key)
+        """One section per model with chosen methods. A section whose model, methods, rows,
+        target and word view are unchanged is kept as it is: a model added to the session
+        adds its own section only."""
+        rows, words = self.rows(), self.words.isChecked()
+        wanted: dict[str, tuple] = {}
+        if rows:
+            for name, model in self.session.fitting_models().items():
+                methods = tuple(method for method in METHODS
+                                if method in self.chosen.get(name, ()))
+                if methods:
+                    wanted[name] = (model, methods, tuple(rows), self.targets.get(name), words)
+        for name in [name for name, (shape, _section) in self._sections.items()
+                     if wanted.get(name) != shape]:
+            _shape, section = self._sections.pop(name)
+            self._cells = {key: cell for key, cell in self._cells.items() if key[0] != name}
+            self._pickers.pop(name, None)
+            _delete(section)
+        for position, (name, shape) in enumerate(wanted.items()):
+            if name not in self._sections:
+                model, methods = shape[0], list(shape[1])
+                section = self._model_section(name, model, methods, rows)
+                self._sections[name] = (shape, section)
+                for key in [key for key in self._cells if key[0] == name]:
+                    self._fill_cell(key)
+            section = self._sections[name][1]
+            if self.content_layout.indexOf(section) != position:
+                self.content_layout.removeWidget(section)
+                self.content_layout.insertWidget(position, section)
 
     def _model_section(self, name: str, model: Model, methods: list[str], rows: list[int]
                        ) -> QWidget:
@@ -352,11 +371,16 @@ def _empty(layout: QVBoxLayout) -> None:
     while layout.count():
         widget = layout.takeAt(0).widget()
         if widget is not None:
-            # Hidden first: a widget just added to a layout has a show queued, which would
-            # otherwise open it as a window of its own once it has no parent.
-            widget.hide()
-            widget.setParent(None)
-            widget.deleteLater()
+            _delete(widget)
+
+
+def _delete(widget: QWidget) -> None:
+    """Take ``widget`` out of the widget tree at once and delete it."""
+    # Hidden first: a widget just added to a layout has a show queued, which would otherwise
+    # open it as a window of its own once it has no parent.
+    widget.hide()
+    widget.setParent(None)
+    widget.deleteLater()
 
 
 def _speed_rank(method: str) -> int:
