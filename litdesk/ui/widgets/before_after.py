@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
 from litdesk.core.before_after import BROKEN, FIXED, BeforeAfter, compare_before_after, default_pair
 from litdesk.core.session import Session
 from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.widgets.flow_layout import FlowLayout
 
 BETTER, WORSE = QColor("#1e8449"), QColor("#c0392b")
 HEADERS = ["Slice", "Rows", "Before", "After", "Δ"]
@@ -56,10 +57,9 @@ class BeforeAfterPanel(QWidget):
         pick.addWidget(self.before, 1)
         pick.addWidget(QLabel("→ after"))
         pick.addWidget(self.after, 1)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # on more lines where the dock is narrow, never clipped
         for button in (self.select_fixed, self.select_broken, self.save_slices):
             buttons.addWidget(button)
-        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(pick)
