@@ -111,7 +111,8 @@ class MetricsDock(RefreshWhenShown):
         self.bins.valueChanged.connect(self.recompute)
         session.selection_changed.connect(lambda _source: self._selection_timer.start())
         for signal in (session.predictions_changed, session.dataset_changed,
-                       session.spec_changed, session.rows_added, session.slices_changed):
+                       session.spec_changed, session.rows_added, session.slices_changed,
+                       session.models_changed):  # a model opened: "predicting …"
             signal.connect(self._on_session_changed)
         session.outcomes_changed.connect(self._update_summary)  # rows left out, per model
         session.clusters_changed.connect(self._on_session_changed)  # the projector's
