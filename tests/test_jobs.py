@@ -118,3 +118,33 @@ def test_a_request_cancelled_from_outside_the_slot_reports_stopped(qtbot, runner
         runner.cancel_all()  # as Jobs ▸ Cancel does
     release.set()
     assert results == [] and not slot.busy
+
+
+def test_a_view_asked_to_refresh_several_times_by_one_result_refreshes_once_after_it(
+        qtbot, runner):
+    from litdesk.ui.lazy_refresh import RefreshWhenShown
+
+    class Counting(RefreshWhenShown):
+        refreshes = 0
+
+        def refresh(self):
+            self.refreshes += 1
+
+    view = Counting()
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    before = view.refreshes
+    seen_inside = []
+
+    def deliver(_result):
+        for _change in ("dataset", "selection", "outcomes"):
+            view.request_refresh()
+        seen_inside.append(view.refreshes)
+
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        runner.submit(function_job(lambda: 1, "Load"), "Load", deliver)
+    assert seen_inside == [before]  # nothing redrawn while the result was handled…
+    assert view.refreshes == before + 1 and not view.stale  # …then once
+    view.request_refresh()  # outside a job's result: at once, as before
+    assert view.refreshes == before + 2

@@ -15,6 +15,7 @@ from shiboken6 import isValid
 from superqt.utils import GeneratorWorker, create_worker
 
 from litdesk.core.jobs import JobFailed, Progress, function_job
+from litdesk.ui.lazy_refresh import refreshes_held
 
 INTERACTIVE_PRIORITY = 10
 #: The fewest threads the pool runs jobs on.
@@ -167,7 +168,8 @@ class _JobRelay(QObject):
 
     def on_returned(self, result: Any) -> None:
         if self.on_result is not None:
-            self.on_result(result)
+            with refreshes_held():
+                self.on_result(result)
 
     def on_errored(self, error: BaseException) -> None:
         failure = error if isinstance(error, JobFailed) else JobFailed(self.title, error)

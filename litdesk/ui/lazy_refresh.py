@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Optional
 
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QDockWidget, QWidget
+from shiboken6 import isValid
+
+_holds = 0  # how many refreshes_held() blocks are open
+_held: dict[int, "RefreshWhenShown"] = {}  # views asked to refresh meanwhile, in order
+
+
+@contextmanager
+def refreshes_held() -> Iterator[None]:
+    """Views on screen asked to refresh inside this block refresh once, when it ends: a job's
+    result that changes the dataset, the selection and the outcomes in turn redraws each view
+    once, not once per change."""
+    global _holds
+    _holds += 1
+    try:
+        yield
+    finally:
+        _holds -= 1
+        if not _holds:
+            while _held:
+                view = _held.pop(next(iter(_held)))
+                if isValid(view) and view.stale and view.on_screen:
+                    view._refresh_now()
 
 
 class RefreshWhenShown(QWidget):
@@ -39,7 +63,10 @@ class RefreshWhenShown(QWidget):
         """Refresh now when on screen, else when next shown."""
         self._stale = True
         if self.on_screen:
-            self._refresh_now()
+            if _holds:
+                _held[id(self)] = self
+            else:
+                self._refresh_now()
 
     def _refresh_now(self) -> None:
         self._stale = False
