@@ -70,6 +70,25 @@ def test_an_edit_becomes_a_child_with_fresh_predictions_everywhere(qtbot, window
     assert editor.fields["text"].widget.toPlainText() == "great phone, I love it"
 
 
+def test_the_editor_follows_rows_only_on_screen_and_keeps_its_widgets(qtbot, window, tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    window.docks["Embedding Projector"].raise_()  # the editor is a tab behind it
+    editor = window.editor_dock
+    click_table_row(qtbot, window, 1)
+    assert editor.row is None and not editor.fields  # nothing built for nobody
+    editor = editor_of(window)
+    qtbot.waitUntil(lambda: editor.row == 1)
+    text = editor.fields["text"].widget
+    assert text.toPlainText() == ROWS[1][0]
+    type_text(qtbot, text, "a draft")
+    click_table_row(qtbot, window, 3)
+    assert editor.fields["text"].widget is text  # refilled, not made again
+    assert text.toPlainText() == ROWS[3][0] and text.styleSheet() == ""
+    assert "Row 3" in editor.header.text() and not editor.add_button.isEnabled()
+    click_table_row(qtbot, window, 1)
+    assert text.toPlainText() == "a draft" and text.styleSheet() == CHANGED_STYLE
+
+
 def test_add_and_compare_pins_the_original_and_the_table_can_show_made_rows(qtbot, window,
                                                                             tmp_path):
     load_with_model(qtbot, window, tmp_path)
@@ -110,9 +129,10 @@ def test_unsaved_edits_wait_on_their_row_and_reset_forgets_them(qtbot, window, t
 def test_the_journal_restores_datapoints_in_the_next_window_and_save_writes_them(
         qtbot, window, tmp_path):
     load_with_model(qtbot, window, tmp_path)
+    editor = editor_of(window)
     click_table_row(qtbot, window, 0)
-    type_text(qtbot, window.editor_dock.fields["text"].widget, "I hate this phone")
-    add(qtbot, window, window.editor_dock.add_button)
+    type_text(qtbot, editor.fields["text"].widget, "I hate this phone")
+    add(qtbot, window, editor.add_button)
 
     second = MainWindow(show_dialogs=False)
     qtbot.addWidget(second)
@@ -133,7 +153,7 @@ def test_the_journal_restores_datapoints_in_the_next_window_and_save_writes_them
 
 KILLED_APP = textwrap.dedent("""
     import sys
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
     from litdesk.ui.main_window import MainWindow
@@ -142,13 +162,14 @@ KILLED_APP = textwrap.dedent("""
     window = MainWindow(show_dialogs=False)
     window.show()
 
-    def edit(_name):
+    def edit():
+        window.docks["Datapoint Editor"].raise_()
         window.session.select([2], 2)
         window.editor_dock.fields["text"].widget.setPlainText("edited before the kill")
         QTest.mouseClick(window.editor_dock.add_button, Qt.MouseButton.LeftButton)
         print("ADDED", flush=True)
 
-    window.dataset_loaded.connect(edit)
+    window.dataset_loaded.connect(lambda _name: QTimer.singleShot(0, edit))  # as a user does
     window.open_paths([sys.argv[1]])
     app.exec()
 """)

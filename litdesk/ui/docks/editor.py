@@ -5,6 +5,8 @@ an image file. Changed fields are highlighted. "Add" (Ctrl+Return) asks the wind
 edited datapoint (the window journals it, predicts it and selects it); "Add and compare"
 (Ctrl+Shift+Return) also pins the original as the reference. Unsaved edits are kept per row
 while the user looks at other rows, and a row's provenance is shown with a link to its parent.
+The form follows the selection only while the dock is on screen, and keeps its widgets from row
+to row of the same dataset (only their values change).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from litdesk.api import types
 from litdesk.core.datapoints import (CREATED, ORIGIN, PARENT, NewDatapoint, own_columns,
                                      uninherited_columns)
 from litdesk.core.session import Session
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 
 #: Category dropdowns list at most this many of a column's values (any other can be typed).
 MAX_CHOICES = 500
@@ -48,7 +51,7 @@ class _Field:
             return True
 
 
-class DatapointEditorDock(QWidget):
+class DatapointEditorDock(RefreshWhenShown):
     """Edits the primary row; ``add_requested(NewDatapoint, compare)`` asks for a new row."""
 
     add_requested = Signal(object, bool)
@@ -61,6 +64,11 @@ class DatapointEditorDock(QWidget):
         self.cleared: list[str] = []  # fields that start empty instead of the parent's value
         self._drafts: dict[tuple[str, int], dict[str, Any]] = {}  # (dataset, row) -> edits
         self._loading = False
+        self._read_only: dict[str, QLabel] = {}  # the fields with no editor, by column
+        # What the form's widgets were made for (table, spec, cleared fields): another row of
+        # the same refills them, anything else makes them again.
+        self._form_made_for: Optional[tuple] = None
+        self._refill = True  # the shown row's values changed (new dataset, rows added)
 
         self.header = QLabel(IDLE_MESSAGE)
         self.header.setWordWrap(True)
@@ -106,9 +114,9 @@ class DatapointEditorDock(QWidget):
         layout.addLayout(buttons)
         self._update_buttons()
 
-        session.selection_changed.connect(lambda _source: self._on_selection())
+        session.selection_changed.connect(lambda _source: self.request_refresh())
         session.dataset_changed.connect(self._on_dataset_changed)
-        session.rows_added.connect(lambda _rows: self._show_row(self.row, force=True))
+        session.rows_added.connect(lambda _rows: self._on_rows_added())
 
     # -- what the user does ---------------------------------------------------------------
 
@@ -151,12 +159,18 @@ class DatapointEditorDock(QWidget):
 
     # -- following the session -----------------------------------------------------------
 
+    def refresh(self) -> None:
+        """Show the primary row (called when on screen)."""
+        refill, self._refill = self._refill, False
+        self._show_row(self.session.selection.primary, force=refill)
+
     def _on_dataset_changed(self) -> None:
         self.row = None
-        self._show_row(self.session.selection.primary, force=True)
+        self._on_rows_added()
 
-    def _on_selection(self) -> None:
-        self._show_row(self.session.selection.primary)
+    def _on_rows_added(self) -> None:
+        self._refill = True
+        self.request_refresh()
 
     def _draft_key(self, row: int) -> tuple[str, int]:
         return (self.session.dataset.name if self.session.dataset else "", row)
@@ -183,9 +197,9 @@ class DatapointEditorDock(QWidget):
         if row == self.row and not force:
             return
         self.row = row
-        self._clear_form()
         self.show_error("")
         if row is None or dataset is None:
+            self._clear_form()
             self.header.setText(IDLE_MESSAGE)
             self._update_buttons()
             return
@@ -202,24 +216,40 @@ class DatapointEditorDock(QWidget):
             self.header.setText(self.header.text() + "<br><small>" + html.escape(
                 f"{', '.join(self.cleared)} start empty in the new datapoint: set "
                 f"{'it' if len(self.cleared) == 1 else 'them'} to keep a value.") + "</small>")
+        made_for = (dataset.table, spec, self.cleared)
+        remake = self._form_made_for is None or self._form_made_for[0] is not dataset.table \
+            or self._form_made_for[1:] != made_for[1:]
+        if remake:
+            self._clear_form()
+            self._form_made_for = made_for
         self._loading = True
         try:
             for name in own_columns(dataset):
-                value = None if name in self.cleared else example[name]
-                field = self._field_editor(name, spec.get(name), dataset.table.column(name),
-                                           value)
+                if remake:
+                    self._add_field(name, spec.get(name), dataset.table.column(name))
+                field = self.fields.get(name)
                 if field is None:
-                    self.form.addRow(f"{name}:", _read_only(example[name]))
+                    self._read_only[name].setText(_read_only_text(example[name]))
                     continue
+                field.original = None if name in self.cleared else example[name]
+                _set_value(field, field.original)
                 if name in self.cleared:
                     _hint_parent_value(field.widget, example[name])
-                self.fields[name] = field
-                self.form.addRow(f"{name}:", field.widget)
                 if name in draft:
                     _set_value(field, draft[name])
         finally:
             self._loading = False
         self._on_edit()
+
+    def _add_field(self, name: str, field_type: Optional[types.FieldType],
+                   column: pa.ChunkedArray) -> None:
+        field = self._field_editor(name, field_type, column)
+        if field is None:
+            self._read_only[name] = _read_only()
+            self.form.addRow(f"{name}:", self._read_only[name])
+        else:
+            self.fields[name] = field
+            self.form.addRow(f"{name}:", field.widget)
 
     def _header_text(self, row: int, example: dict[str, Any]) -> str:
         text = f"<b>Row {row}</b>"
@@ -239,6 +269,8 @@ class DatapointEditorDock(QWidget):
 
     def _clear_form(self) -> None:
         self.fields.clear()
+        self._read_only.clear()
+        self._form_made_for = None
         while self.form.rowCount():
             self.form.removeRow(0)
 
@@ -258,46 +290,42 @@ class DatapointEditorDock(QWidget):
     # -- one editor per type ------------------------------------------------------------------
 
     def _field_editor(self, name: str, field_type: Optional[types.FieldType],
-                      column: pa.ChunkedArray, value: Any) -> Optional[_Field]:
+                      column: pa.ChunkedArray) -> Optional[_Field]:
+        """An empty editor for column ``name`` (None for a type the form cannot edit)."""
         arrow_type = column.type
         if isinstance(field_type, types.Boolean) or pa.types.is_boolean(arrow_type):
             box = QCheckBox()
-            box.setChecked(bool(value))
             box.toggled.connect(self._on_edit)
-            return _Field(name, box, box.isChecked, value, box)
+            return _Field(name, box, box.isChecked, None, box)
         if isinstance(field_type, types.ImageBytes):
-            return self._image_editor(name, value)
+            picker = ImagePicker(name, None)
+            picker.changed.connect(self._on_edit)
+            return _Field(name, picker, lambda: picker.data, None, picker.preview)
         if isinstance(field_type, types.CategoryLabel) or (
                 pa.types.is_dictionary(arrow_type) and field_type is None):
             combo = QComboBox()
             combo.setEditable(True)
             combo.addItems(_choices(field_type, column))
-            combo.setCurrentText("" if value is None else str(value))
             combo.currentTextChanged.connect(self._on_edit)
             return _Field(name, combo, lambda: _typed(combo.currentText(), arrow_type, name),
-                          value, combo)
+                          None, combo)
         if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
-            line = QLineEdit("" if value is None else repr(value))
+            line = QLineEdit()
             line.setValidator(QIntValidator(line) if pa.types.is_integer(arrow_type)
                               else QDoubleValidator(line))
             line.textChanged.connect(self._on_edit)
-            return _Field(name, line, lambda: _typed(line.text(), arrow_type, name), value, line)
+            return _Field(name, line, lambda: _typed(line.text(), arrow_type, name), None, line)
         if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
             if isinstance(field_type, types.TextSegment) or field_type is None:
-                text = QPlainTextEdit("" if value is None else str(value))
+                text = QPlainTextEdit()
                 text.setTabChangesFocus(True)
                 text.setFixedHeight(text.fontMetrics().lineSpacing() * 4 + 12)
                 text.textChanged.connect(self._on_edit)
-                return _Field(name, text, text.toPlainText, value, text)
-            line = QLineEdit("" if value is None else str(value))  # paths, ids
+                return _Field(name, text, text.toPlainText, None, text)
+            line = QLineEdit()  # paths, ids
             line.textChanged.connect(self._on_edit)
-            return _Field(name, line, line.text, value, line)
+            return _Field(name, line, line.text, None, line)
         return None
-
-    def _image_editor(self, name: str, value: Optional[bytes]) -> _Field:
-        picker = ImagePicker(name, value)
-        picker.changed.connect(self._on_edit)
-        return _Field(name, picker, lambda: picker.data, value, picker.preview)
 
     def set_image(self, name: str, data: bytes) -> None:
         """Put ``data`` (an encoded image) in image field ``name`` (what "Choose image…" does)."""
@@ -395,10 +423,14 @@ def _hint_parent_value(widget: QWidget, value: Any) -> None:
     widget.setToolTip(f"Empty in the new datapoint; the parent row has {value!r}")
 
 
-def _read_only(value: Any) -> QLabel:
-    text = str(value)
-    label = QLabel(html.escape(text if len(text) < 120 else text[:117] + "…")
-                   + " <small>(not editable here)</small>")
+def _read_only() -> QLabel:
+    label = QLabel()
     label.setTextFormat(Qt.TextFormat.RichText)
     label.setWordWrap(True)
     return label
+
+
+def _read_only_text(value: Any) -> str:
+    text = str(value)
+    return html.escape(text if len(text) < 120 else text[:117] + "…") \
+        + " <small>(not editable here)</small>"
