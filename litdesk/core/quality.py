@@ -108,11 +108,11 @@ class Audit:
     exact_duplicate_of: np.ndarray  # int64: an equal row, NO_ROW if none
     labels: Optional[LabelIssues] = None
 
-    @property
-    def duplicate_of(self) -> np.ndarray:
-        """Each row's twin: an exact duplicate first, else a near one, else NO_ROW."""
-        return np.where(self.exact_duplicate_of != NO_ROW, self.exact_duplicate_of,
-                        self.near_duplicate_of)
+    def twins(self, rows: "np.ndarray | slice") -> np.ndarray:
+        """The twin of each of ``rows`` (positions or a slice): an exact duplicate first, else
+        a near one, else NO_ROW. Read for the rows asked: a list shows a block at a time."""
+        exact = self.exact_duplicate_of[rows]
+        return np.where(exact != NO_ROW, exact, self.near_duplicate_of[rows])
 
     @property
     def outlier_threshold(self) -> float:
@@ -137,8 +137,8 @@ class Audit:
 
     def duplicate_rows(self) -> np.ndarray:
         """Rows with a twin, exact ones first, then by distance to the twin."""
-        twin = self.duplicate_of
-        rows = np.flatnonzero(twin != NO_ROW)
+        rows = np.flatnonzero((self.exact_duplicate_of != NO_ROW)
+                              | (self.near_duplicate_of != NO_ROW))
         exact = self.exact_duplicate_of[rows] != NO_ROW
         distance = np.where(exact, -1.0, self.nearest_distance[rows])
         return rows[np.lexsort((rows, distance))]
@@ -176,7 +176,7 @@ class Audit:
             issue = pa.nulls(n, pa.bool_())
             quality = pa.nulls(n, pa.float32())
             suggested = pa.nulls(n, pa.string())
-        twin = self.duplicate_of
+        twin = self.twins(slice(None))
         return pa.table({"label_issue": issue, "label_quality": quality,
                          "suggested_label": suggested,
                          "outlier_score": pa.array(self.outlier_score, pa.float32()),

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QLabel, QProgressBa
                                QTableView, QTabWidget, QToolButton, QVBoxLayout)
 
 from litdesk.api import types
+from litdesk.api.dataset import table_rows
 from litdesk.core.cache import ResultCache
 from litdesk.core.jobs import Job, JobFailed, Progress
 from litdesk.core.quality import (AMBIGUOUS_MARGIN, NO_ROW, Audit, AuditError, audit_job,
@@ -462,7 +463,10 @@ class QualityDock(RefreshWhenShown):
         dataset, label = self.session.dataset, self.label_choice.currentData()
         if dataset is None or label is None:
             return np.full(len(rows), "", dtype=object)
-        return np.asarray(dataset.table.column(label).take(rows).to_pylist(), dtype=object)
+        # A block of rows read as slices: take() on a million-row column of many chunks
+        # concatenates them first (35 ms on the GUI thread).
+        return np.asarray([row[label] for row in table_rows(dataset.table.select([label]), rows)],
+                          dtype=object)
 
     def _listings(self, audit: Audit, found: dict[str, np.ndarray]) -> list[Listing]:
         row = Column("Row", lambda rows: rows)
@@ -481,9 +485,8 @@ class QualityDock(RefreshWhenShown):
                 Column("Label quality", lambda rows: labels.quality[rows]))))
         listings.append(Listing("Outliers", "Outliers", found["Outliers"], (
             row, Column("Outlier score", lambda rows: audit.outlier_score[rows]))))
-        twin = audit.duplicate_of
         listings.append(Listing("Duplicates", "Near duplicates", found["Duplicates"], (
-            row, Column("Twin", lambda rows: twin[rows]),
+            row, Column("Twin", audit.twins),
             Column("Kind", lambda rows: np.where(audit.exact_duplicate_of[rows] != NO_ROW,
                                                  "exact", "near"), numeric=False),
             Column("Distance", lambda rows: audit.nearest_distance[rows]))))
