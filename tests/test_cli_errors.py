@@ -271,6 +271,8 @@ def test_the_window_never_shows_torchs_advice_to_unpickle(monkeypatch, tmp_path)
     from litdesk.core import model_loading
 
     class Loader:
+        imports = ()
+
         @staticmethod
         def load_callable():
             def load(path, options):

@@ -44,3 +44,30 @@ def test_a_collection_asked_on_the_gui_thread_happens_at_once():
     alive = weakref.ref(node)
     del node
     assert gc.collect() >= 1 and alive() is None
+
+
+def test_nothing_is_collected_while_a_loaders_libraries_import(qtbot, monkeypatch):
+    # Their objects are frozen when the import ends: walking them meanwhile only stalls.
+    from litdesk.core import lasting_imports
+    from litdesk.ui import garbage
+
+    class Node:
+        pass
+
+    def drop_a_cycle() -> weakref.ref:
+        node = Node()
+        node.itself = node
+        return weakref.ref(node)
+
+    def allocate() -> list:
+        """Enough new objects that the timer's next tick would collect the youngest."""
+        return [[] for _ in range(2 * gc.get_threshold()[0])]
+
+    monkeypatch.setattr(lasting_imports, "under_way", lambda: True)
+    alive = drop_a_cycle()
+    kept = allocate()
+    qtbot.wait(3 * garbage.INTERVAL_MS)  # ticks that would have collected the cycle
+    assert alive() is not None
+    monkeypatch.setattr(lasting_imports, "under_way", lambda: False)
+    kept += allocate()
+    qtbot.waitUntil(lambda: alive() is None, timeout=5_000)

@@ -8,6 +8,7 @@ from pathlib import Path
 from litdesk.api import LoadOptions, Model, ModelLoadError
 from litdesk.core import trusted_files
 from litdesk.core.jobs import Job, Progress
+from litdesk.core.lasting_imports import import_lasting
 from litdesk.core.messages import first_line, pickle_advice
 from litdesk.core.plugins import Contribution, PluginRegistry, discover_plugins
 
@@ -33,6 +34,7 @@ def load_model(path: Path | str, options: LoadOptions = LoadOptions(),
         raise ModelLoadError(f"{path}: not a model any installed plugin can load")
     options = replace(options, shipped_files=trusted_files.shipped_files(path))
     try:
+        import_lasting(loader.imports)
         model = loader.load_callable()(path, options)
     except ModelLoadError as error:
         advice = pickle_advice(error)

@@ -9,6 +9,7 @@ contributions; each names the ``module:function`` that implements it::
     id = "hf_transformers"
     callable = "litdesk_transformers.loader:load"
     patterns = ["config.json"]
+    imports = ["torch", "transformers.modeling_utils"]  # optional: long-lived libraries
 
 A Python file in the user plugin folder (``<data dir>/plugins``) is a plugin too: its
 manifest is a literal dict assigned to ``LITDESK_MANIFEST`` at module level, read without
@@ -62,6 +63,9 @@ class Contribution:
     description: str = ""
     #: The file of a user plugin (its module is not importable by name).
     source: Optional[Path] = None
+    #: Modules the implementation needs that live as long as the process (a model loader's
+    #: ``torch``): imported first, apart from what it builds (:mod:`litdesk.core.lasting_imports`).
+    imports: tuple[str, ...] = ()
 
     def matches(self, path: Path) -> bool:
         """Whether this loader accepts ``path``."""
@@ -167,7 +171,8 @@ def _register(registry: PluginRegistry, entry_name: str, manifest: dict[str, Any
         kind: [Contribution(kind=kind, plugin=plugin, id=str(item["id"]),
                             callable=str(item["callable"]),
                             patterns=tuple(item.get("patterns", ())),
-                            description=str(item.get("description", "")), source=source)
+                            description=str(item.get("description", "")), source=source,
+                            imports=tuple(str(name) for name in item.get("imports", ())))
                for item in manifest.get(kind, [])]
         for kind in CONTRIBUTION_KINDS}
     for kind, items in contributions.items():

@@ -10,7 +10,10 @@ worker holds, and the window hangs for good. The test suite hung this way four t
 :func:`collect_on_gui_thread` turns automatic collection off and collects from a GUI-thread
 timer instead, generation by generation as the automatic collector would; an explicit
 collection asked for on another thread is done by the timer's next tick.
-:func:`end_collection_on_gui_thread` undoes it once the event loop has ended.
+:func:`end_collection_on_gui_thread` undoes it once the event loop has ended. While a model
+loader's libraries import (:mod:`litdesk.core.lasting_imports`) the timer collects nothing:
+their hundreds of thousands of objects are frozen when the import ends, and walking them
+meanwhile held the GUI thread 40 to 200 ms at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import threading
 import time
 
 from PySide6.QtCore import QCoreApplication, QTimer
+
+from litdesk.core import lasting_imports
 
 #: How often the GUI thread looks at the collector's counts: often enough that each
 #: collection of the youngest objects is small.
@@ -78,6 +83,8 @@ def _collect_here_or_on_the_gui_thread(generation: int = 2) -> int:
 
 
 def _collect_when_due() -> None:
+    if lasting_imports.under_way():  # what they make is frozen when they end, never walked
+        return
     (threshold0, threshold1, threshold2), (count0, count1, count2) = (gc.get_threshold(),
                                                                        gc.get_count())
     ended, took = _last_full
