@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from litdesk.core.before_after import ALL_ROWS, compare_before_after, default_pair
 from litdesk.core.outcomes import ModelOutcome, Outcomes
@@ -81,3 +81,16 @@ def test_the_comparison_dock_selects_and_keeps_what_changed(window, qtbot, tmp_p
     assert "wrong → right (flipped → right)" in window.session.slices
     qtbot.waitUntil(lambda: panel.table.rowCount() >= 2, timeout=10_000)  # the new slice listed
     assert not window.docks["Model Comparison"].grab().isNull()
+
+    # In a short dock the panel scrolls: its choices, summary, buttons and table never overlap.
+    window.resize(window.minimumSizeHint())
+    def top(part) -> int:
+        return part.mapTo(panel, QPoint(0, 0)).y()
+
+    def stacked() -> bool:
+        parts = (panel.before, panel.summary, panel.select_fixed, panel.table)
+        return panel.height() < 200 and top(panel.save_slices) + panel.save_slices.height() \
+            <= top(panel.table) and all(top(part) + part.height() <= top(below)
+                                        for part, below in zip(parts, parts[1:]))
+
+    qtbot.waitUntil(stacked, timeout=5_000)

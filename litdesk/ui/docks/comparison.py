@@ -293,7 +293,9 @@ class ComparisonDock(RefreshWhenShown):
         orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if orientation != self.splitter.orientation():
             self.splitter.setOrientation(orientation)
-            self.splitter.setSizes([3000, 2000])  # 3:2, scaled to the space there is
+            # rows : pair : before → after as 3 : 2 : 2, scaled to the space there is (a
+            # hidden one's share goes to the others)
+            self.splitter.setSizes([3000, 2000, 2000])
         super().resizeEvent(event)
 
     def _on_selection(self, source: object) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from litdesk.core.before_after import BROKEN, FIXED, BeforeAfter, compare_before_after, default_pair
 from litdesk.core.session import Session
@@ -18,6 +19,15 @@ from litdesk.ui.widgets.flow_layout import FlowLayout
 
 BETTER, WORSE = QColor("#1e8449"), QColor("#c0392b")
 HEADERS = ["Slice", "Rows", "Before", "After", "Δ"]
+TABLE_MIN_HEIGHT = 60
+
+
+class _ShortTable(QTableWidget):
+    """A table that asks for its least height and takes the height left: its default wish
+    (192 px) would count as the panel's least and scroll a dock with room for all but it."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(super().sizeHint().width(), TABLE_MIN_HEIGHT)
 
 
 def _percent(value: Optional[float]) -> str:
@@ -46,12 +56,12 @@ class BeforeAfterPanel(QWidget):
         self.select_broken = QPushButton(f"Select {BROKEN}")
         self.save_slices = QPushButton("Save as Slices")
         self.save_slices.setToolTip("Keep both groups as slices of this dataset")
-        self.table = QTableWidget(0, len(HEADERS))
+        self.table = _ShortTable(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(60)
+        self.table.setMinimumHeight(TABLE_MIN_HEIGHT)
         pick = QHBoxLayout()
         pick.addWidget(QLabel("Before"))
         pick.addWidget(self.before, 1)
@@ -60,12 +70,23 @@ class BeforeAfterPanel(QWidget):
         buttons = FlowLayout()  # on more lines where the dock is narrow, never clipped
         for button in (self.select_fixed, self.select_broken, self.save_slices):
             buttons.addWidget(button)
-        layout = QVBoxLayout(self)
+        self._content = QWidget()
+        layout = QVBoxLayout(self._content)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(pick)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
         layout.addWidget(self.table, 1)
+        # A splitter gives a panel its minimum height, not the height its wrapped summary and
+        # buttons need at its width: in a short dock they scroll instead of overlapping.
+        self._scroll = QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setWidget(self._content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._scroll)
         self.select_fixed.clicked.connect(lambda: self._select("fixed"))
         self.select_broken.clicked.connect(lambda: self._select("broken"))
         self.save_slices.clicked.connect(self.keep_as_slices)
@@ -73,6 +94,12 @@ class BeforeAfterPanel(QWidget):
                        session.dataset_changed):
             signal.connect(self.refill)
         self.refill()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        """As wide as the content needs (the scroll area alone would shrink to its bars)."""
+        scroll_bar = self._scroll.verticalScrollBar().sizeHint().width()
+        return QSize(self._content.minimumSizeHint().width() + scroll_bar,
+                     super().minimumSizeHint().height())
 
     def _classifiers(self) -> list[str]:
         outcomes = self.session.outcomes
