@@ -177,7 +177,7 @@ def test_the_spin_box_moves_the_slider_and_the_curve_points(qtbot, dock):
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
     p = dock.session.predictions["keywords"].fields["probas"][:, 1]
     point = ThresholdCounts.of(gold, p).point(0.8)
-    pr_marker, roc_marker = dock._curve_points["keywords"]
+    _pr_line, _roc_line, pr_marker, roc_marker = dock._curve_items["keywords"][1]
     assert pr_marker.points()[0].pos() == QPointF(point.recall, point.precision)
     assert roc_marker.points()[0].pos() == QPointF(point.false_positive_rate, point.recall)
 
@@ -201,6 +201,25 @@ def test_curves_tab_shows_scikit_learns_curves_with_auc(dock):
     roc_item = next(item for item in dock.roc_plot.listDataItems() if item.name())
     assert f"AUC {curves.roc_auc:.3f}" in roc_item.name()
     np.testing.assert_allclose(roc_item.getData()[0], roc_curve(gold, p)[0])
+
+
+def test_new_outcomes_redraw_the_curves_they_have(qtbot, dock):
+    # A model's lines, markers and legend entries stay; they get the new curves and figures.
+    _colour, items = dock._curve_items["keywords"]
+    legend = dock.roc_plot.getPlotItem().legend
+    before = legend.getLabel(items[1]).text
+    old = dock.session.predictions["keywords"]
+    probas = old.fields["probas"][::-1].copy()  # another model's scores, as after training
+    with qtbot.waitSignal(dock.runner.idle, timeout=30_000):
+        dock.session.set_predictions(Predictions(old.model_name, old.dataset_name,
+                                                 {**old.fields, "probas": probas}, old.spec))
+    assert dock._curve_items["keywords"][1] == items
+    gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
+    auc = roc_auc_score(gold, probas[:, 1].astype(np.float64))
+    roc_line = items[1]
+    np.testing.assert_allclose(roc_line.getData()[0], roc_curve(gold, probas[:, 1])[0])
+    assert legend.getLabel(roc_line).text == f"keywords (AUC {auc:.3f})" != before
+    assert len(legend.items) == 1
 
 
 def send_drag(widget, start: QPointF, end: QPointF, modifiers=Qt.KeyboardModifier.NoModifier):

@@ -181,7 +181,9 @@ class ScalarsDock(RefreshWhenShown):
         self._binary_source: Optional[Outcomes] = None  # the outcomes self.binary is from
         self._faded = False  # whether the cloud fades the rows outside a large selection
         self._defaults: dict[int, object] = {}  # per combo box, the choice it was given
-        self._curve_points: dict[str, tuple[pg.ScatterPlotItem, pg.ScatterPlotItem]] = {}
+        # Per model (and its colour's index): its PR and ROC lines, and its threshold's marker
+        # on each. Kept while the model is: a change of outcomes only gives them new data.
+        self._curve_items: dict[str, tuple[int, tuple[pg.PlotDataItem, ...]]] = {}
 
         self.y_choice = QComboBox()
         self.y_choice.setToolTip("The score on the vertical axis")
@@ -266,6 +268,8 @@ class ScalarsDock(RefreshWhenShown):
         plot.setYRange(0, 1.02)
         plot.showGrid(x=True, y=True, alpha=0.15)
         plot.addLegend(offset=(-10, -10) if y_label == "True positive rate" else (10, -10))
+        if y_label == "True positive rate":  # chance
+            plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.PenStyle.DotLine))
         return plot
 
     def _build_threshold_panel(self) -> QGroupBox:
@@ -571,27 +575,40 @@ class ScalarsDock(RefreshWhenShown):
     # -- curves ----------------------------------------------------------------------------
 
     def _draw_curves(self) -> None:
-        for plot in (self.pr_plot, self.roc_plot):
-            plot.clear()  # also empties the legend
-        self._curve_points = {}
-        for index, (model, curves) in enumerate(self.curves.items()):
-            pen = pg.mkPen(category_color(index), width=2)
-            self.pr_plot.plot(*_thinned(curves.recall, curves.precision), pen=pen,
-                              name=f"{model} (AP {curves.average_precision:.3f})")
-            self.roc_plot.plot(*_thinned(curves.false_positive_rate, curves.true_positive_rate),
-                               pen=pen, name=f"{model} (AUC {curves.roc_auc:.3f})")
+        """Draw each model's PR and ROC curves. Lines, markers and legend entries made again
+        at each change of outcomes held the GUI thread 30 to 40 ms: a model's are kept."""
+        colours = {model: index for index, model in enumerate(self.curves)}
+        for model, (index, items) in list(self._curve_items.items()):
+            if colours.get(model) != index:
+                for plot, item in zip((self.pr_plot, self.roc_plot) * 2, items):
+                    plot.removeItem(item)  # and its legend entry
+                del self._curve_items[model]
+        for model, curves in self.curves.items():
+            lines = ((_thinned(curves.recall, curves.precision),
+                      f"{model} (AP {curves.average_precision:.3f})"),
+                     (_thinned(curves.false_positive_rate, curves.true_positive_rate),
+                      f"{model} (AUC {curves.roc_auc:.3f})"))
+            if model in self._curve_items:
+                for plot, item, ((x, y), name) in zip((self.pr_plot, self.roc_plot),
+                                                       self._curve_items[model][1], lines):
+                    item.setData(x, y, name=name)
+                    label = plot.getPlotItem().legend.getLabel(item)
+                    if label.text != name:
+                        label.setText(name)
+                continue
+            colour = category_color(colours[model])
+            items = tuple(plot.plot(x, y, pen=pg.mkPen(colour, width=2), name=name)
+                          for plot, ((x, y), name) in zip((self.pr_plot, self.roc_plot), lines))
             markers = tuple(pg.ScatterPlotItem(size=11, pen=pg.mkPen("k"),
-                                               brush=pg.mkBrush(category_color(index)))
-                            for _plot in (self.pr_plot, self.roc_plot))
+                                               brush=pg.mkBrush(colour)) for _plot in items)
             self.pr_plot.addItem(markers[0])
             self.roc_plot.addItem(markers[1])
-            self._curve_points[model] = markers
-        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.PenStyle.DotLine))
+            self._curve_items[model] = (colours[model], items + markers)
         self._draw_curve_points()
 
     def _draw_curve_points(self) -> None:
         """Mark each model's current threshold on its PR and ROC curves."""
-        for model, (pr_marker, roc_marker) in self._curve_points.items():
+        for model, (_index, (_pr, _roc, pr_marker, roc_marker)) in self._curve_items.items():
             point = self.binary[model].counts.point(self.session.threshold(model))
             pr_marker.setData(x=[point.recall], y=[point.precision])
             roc_marker.setData(x=[point.false_positive_rate], y=[point.recall])
