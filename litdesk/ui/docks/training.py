@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
 from litdesk.api import types
 from litdesk.core import paths
 from litdesk.core.jobs import JobFailed, Progress
+from litdesk.ui.lazy_refresh import RefreshWhenShown
 
 BASELINE_LINEAR, BASELINE_BOOSTED, FINE_TUNE = "linear", "boosted", "fine-tune"
 MODES = {BASELINE_LINEAR: "Quick baseline: linear (tf-idf, or categories and numbers)",
@@ -47,7 +48,7 @@ def _is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-class TrainingDock(QWidget):
+class TrainingDock(RefreshWhenShown):
     """Form, chart and buttons of a training run. ``finished`` carries the TrainRun of a run
     that saved a model, ``failed`` the one-line reason a run did not."""
 
@@ -168,10 +169,9 @@ class TrainingDock(QWidget):
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         for signal in (self.session.dataset_changed, self.session.spec_changed,
                        self.session.models_changed, self.session.slices_changed):
-            signal.connect(self.refill)
+            signal.connect(self.request_refresh)
         # a model's folder is known once it has loaded, after the session lists it
-        workbench.model_loaded.connect(self.refill)
-        self.refill()
+        workbench.model_loaded.connect(self.request_refresh)
 
     @staticmethod
     def _spin(low: int, high: int, value: int) -> QSpinBox:
@@ -201,8 +201,9 @@ class TrainingDock(QWidget):
             combo.setCurrentText(current)
         combo.blockSignals(False)
 
-    def refill(self, *_args) -> None:
-        """Fill the choices from the active dataset, the models and the slices."""
+    def refresh(self) -> None:
+        """Fill the choices from the active dataset, the models and the slices (called when
+        on screen: the dock is closed until the Train menu opens it)."""
         dataset = self.session.dataset
         spec = dataset.spec() if dataset is not None else {}
         columns = list(spec)
