@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from importlib import metadata
 
 import pytest
 
 from litdesk.api import ModelLoadError
-from litdesk.core import paths, plugins
+from litdesk.core import plugins
 from litdesk.core.model_loading import find_model_loader, load_model, looks_like_model
 
 
@@ -133,31 +132,3 @@ def test_a_manifest_with_an_unknown_kind_is_reported(litdesk_home):
     finally:
         plugins.discover_plugins.cache_clear()
 
-
-LASTING_IMPORTS = """
-import gc, sys, weakref
-from litdesk.core.model_loading import load_model
-from litdesk.core.paths import DEMO_LM, DEMO_MODELS
-
-gc.disable()  # as in the window, where a GUI-thread timer collects
-model = load_model(DEMO_MODELS[0])  # the demo's BERT: imports torch and transformers
-frozen = gc.get_freeze_count()
-tracked = any(obj is model for obj in gc.get_objects())
-alive = weakref.ref(model)
-del model
-gc.collect()
-load_model(DEMO_LM)  # a second model: nothing new to import, nothing frozen
-print(frozen, tracked, alive() is None, gc.get_freeze_count() == frozen)
-"""
-
-
-@pytest.mark.slow  # imports torch and transformers in a fresh process
-def test_a_loaders_libraries_are_set_aside_from_collection_but_its_model_is_not():
-    # The libraries' objects are frozen (later full collections skip them); the model built
-    # after is not, so a closed model held in a cycle is still freed.
-    assert "torch" in plugins.discover_plugins().find(
-        "model_loaders", paths.DEMO_MODELS[0]).imports
-    result = subprocess.run([sys.executable, "-c", LASTING_IMPORTS], capture_output=True,
-                            text=True, timeout=300, check=True)
-    frozen, tracked, freed, frozen_once = result.stdout.split()
-    assert int(frozen) > 100_000 and (tracked, freed, frozen_once) == ("True",) * 3
