@@ -64,7 +64,8 @@ class Contribution:
     #: The file of a user plugin (its module is not importable by name).
     source: Optional[Path] = None
     #: Modules the implementation needs that live as long as the process (a model loader's
-    #: ``torch``): imported first, apart from what it builds (:mod:`litdesk.core.lasting_imports`).
+    #: ``torch``): imported first, apart from what it builds
+    #: (:mod:`litdesk.core.lasting_imports`).
     imports: tuple[str, ...] = ()
 
     def matches(self, path: Path) -> bool:

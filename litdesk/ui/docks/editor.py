@@ -116,7 +116,7 @@ class DatapointEditorDock(RefreshWhenShown):
 
         session.selection_changed.connect(lambda _source: self.request_refresh())
         session.dataset_changed.connect(self._on_dataset_changed)
-        session.rows_added.connect(lambda _rows: self._on_rows_added())
+        session.rows_added.connect(lambda _rows: self._refill_when_shown())
 
     # -- what the user does ---------------------------------------------------------------
 
@@ -166,9 +166,9 @@ class DatapointEditorDock(RefreshWhenShown):
 
     def _on_dataset_changed(self) -> None:
         self.row = None
-        self._on_rows_added()
+        self._refill_when_shown()
 
-    def _on_rows_added(self) -> None:
+    def _refill_when_shown(self) -> None:
         self._refill = True
         self.request_refresh()
 

@@ -465,8 +465,8 @@ class QualityDock(RefreshWhenShown):
             return np.full(len(rows), "", dtype=object)
         # A block of rows read as slices: take() on a million-row column of many chunks
         # concatenates them first (35 ms on the GUI thread).
-        return np.asarray([row[label] for row in table_rows(dataset.table.select([label]), rows)],
-                          dtype=object)
+        labels = table_rows(dataset.table.select([label]), rows)
+        return np.asarray([row[label] for row in labels], dtype=object)
 
     def _listings(self, audit: Audit, found: dict[str, np.ndarray]) -> list[Listing]:
         row = Column("Row", lambda rows: rows)
