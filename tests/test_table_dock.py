@@ -17,7 +17,7 @@ from litdesk.core.jobs import run_job
 from litdesk.core.predict import predict_job
 from litdesk.ui.docks import comparison, projector, table
 from tests.fakes import KeywordModel
-from tests.helpers import load_with_model, shows_outcomes
+from tests.helpers import ROWS, click_table_row, load_with_model, shows_outcomes
 
 
 def counting(monkeypatch, module, name: str) -> list:
@@ -63,6 +63,26 @@ def test_a_hidden_dock_does_no_work_until_it_is_shown(qtbot, window, tmp_path, m
         window.docks["Embedding Projector"].raise_()
     assert "positive" in window.projector_dock.legend.text()
     assert len(columns) == len(listings) == len(colours) == 1
+
+
+def test_select_all_selects_every_row_shown_and_keeps_those_a_search_hides(qtbot, window,
+                                                                           tmp_path):
+    load_with_model(qtbot, window, tmp_path)
+    dock, view, session = window.table_dock, window.table_dock.view, window.session
+    click_table_row(qtbot, window, 1)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert session.selection.rows.tolist() == list(range(len(ROWS)))
+    assert session.selection.primary == 1
+    with qtbot.waitSignal(dock.rows_shown, timeout=10_000):  # hides row 1 ("terrible …")
+        dock.search.setText("good")
+        qtbot.keyClick(dock.search, Qt.Key.Key_Return)
+    shown = dock.model.rows.tolist()
+    assert 1 not in shown and shown
+    session.select([1], 1)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert session.selection.rows.tolist() == sorted({1, *shown})
 
 
 def test_a_stale_query_never_shows(qtbot, window, tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from litdesk.core.datapoints import children_of, generated_rows
 from litdesk.core.jobs import JobFailed, Progress
 from litdesk.core.outcomes import Outcomes
 from litdesk.core.retype import retype_column
-from litdesk.core.rows import sorted_unique
+from litdesk.core.rows import contains, sorted_unique
 from litdesk.core.session import PartialDataset, Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
@@ -469,9 +469,13 @@ class DataTableDock(RefreshWhenShown):
 
     def _view_rows_selected(self) -> np.ndarray:
         """Dataset rows selected in the view, sorted (from its ranges, never per cell)."""
+        ranges = [(selected.top(), selected.bottom() + 1)
+                  for selected in self.view.selectionModel().selection()]
+        if self.model.in_dataset_order and len(ranges) == 1:  # a click, Shift+click or Ctrl+A
+            return np.arange(*ranges[0], dtype=np.int64)
         wanted = np.zeros(self.model.table.num_rows, dtype=bool)
-        for selected in self.view.selectionModel().selection():
-            wanted[self.model.rows[selected.top():selected.bottom() + 1]] = True
+        for first, end in ranges:
+            wanted[self.model.rows[first:end]] = True
         return np.flatnonzero(wanted)
 
     def _on_view_selection(self, *_args) -> None:
@@ -487,8 +491,11 @@ class DataTableDock(RefreshWhenShown):
                             | Qt.KeyboardModifier.ShiftModifier):
                 # Selected rows a filter hides stay selected: filters never change the selection.
                 # (np.union1d hashes: half a second for Ctrl+A on a million rows)
-                rows = sorted_unique(np.concatenate([rows, self._hidden_selected_rows()]))
-            self.session.select(rows, row if row in rows else None, source=self)
+                hidden = self._hidden_selected_rows()
+                if hidden.size:
+                    rows = sorted_unique(np.concatenate([rows, hidden]))
+            self.session.select(rows, row if row is not None and contains(rows, row) else None,
+                                source=self)
             return
         # A selection painted by the model: a click replaces it, Ctrl toggles, Shift adds.
         mode = ("toggle" if modifiers & Qt.KeyboardModifier.ControlModifier else
