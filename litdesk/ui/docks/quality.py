@@ -352,8 +352,8 @@ class QualityDock(RefreshWhenShown):
             return
         predictions = dict(self.session.predictions)
         use_models = bool(self.source_choice.currentData())
-        classifiers = [name for name, p in predictions.items() if p.predicted_labels()] \
-            if use_models else []
+        classifiers = [name for name, p in predictions.items()
+                       if p.first_of(types.MulticlassPreds) is not None] if use_models else []
         source = f"the predictions of {', '.join(classifiers)}" if classifiers else \
             "a baseline cross-validated on the input columns"
         self.status.setText(f"Auditing {len(dataset):,} rows of {dataset.name}"
