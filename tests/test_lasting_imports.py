@@ -41,21 +41,39 @@ def test_a_loaders_libraries_are_set_aside_from_collection_but_its_model_is_not(
 
 
 NATIVE_FIRST = """
-import sys
-from litdesk.core.lasting_imports import load_native_libraries
+import sys, threading, time
+from litdesk.core import lasting_imports
 
-load_native_libraries("no_such_package")  # nothing known: nothing done
-load_native_libraries("torch")
-with open("/proc/self/maps") as maps:
-    loaded = "libtorch.so" in maps.read()
-print(loaded, "torch" in sys.modules)
-import torch  # the import finds its library loaded
-print(float(torch.ones(3) @ torch.ones(3)))
+beats, stop = [], threading.Event()
+threading.Thread(target=lambda: [beats.append(time.perf_counter()) or time.sleep(0.002)
+                                 for _ in iter(stop.is_set, True)]).start()
+seen = []
+original = lasting_imports.load_native_libraries
+
+def recorded(package):
+    started = time.perf_counter()
+    original(package)
+    ended = time.perf_counter()
+    with open("/proc/self/maps") as maps:
+        loaded = "libtorch.so" in maps.read()
+    seen.append((package, loaded, package in sys.modules,
+                 sum(started < beat < ended for beat in beats)))
+
+lasting_imports.load_native_libraries = recorded
+lasting_imports.load_native_libraries_first()
+lasting_imports.load_native_libraries_first()  # installed once
+import torch.nn  # its first import, as captum's or a trainer's would be
+stop.set()
+((package, loaded, imported, beats_meanwhile),) = seen
+finders = sum(type(f).__name__ == "_NativeLibrariesFirst" for f in sys.meta_path)
+print(package, loaded, imported, beats_meanwhile >= 5, finders, float(torch.ones(3) @ torch.ones(3)))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
-def test_torchs_library_is_loaded_before_torch_is_imported():
+def test_torchs_library_is_loaded_without_the_gil_before_its_first_import():
+    # Loaded before torch is imported, by the finder the window installs; another thread
+    # beating every 2 ms runs meanwhile (with the GIL held it could not beat at all).
     result = subprocess.run([sys.executable, "-c", NATIVE_FIRST], capture_output=True,
                             text=True, timeout=300, check=True)
-    assert result.stdout.split() == ["True", "False", "3.0"]
+    assert result.stdout.split() == ["torch", "True", "False", "True", "1", "3.0"]

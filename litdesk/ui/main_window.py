@@ -16,6 +16,7 @@ from litdesk.api import Dataset, Model
 from litdesk.core import paths
 from litdesk.core.datapoints import NewDatapoint
 from litdesk.core.jobs import function_job
+from litdesk.core.lasting_imports import load_native_libraries_first
 from litdesk.core.loaders import SUPPORTED_SUFFIXES
 from litdesk.core.model_loading import model_file_patterns
 from litdesk.core.plugins import discover_plugins, user_plugin_folder
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         start_warm_up()  # run_app started it already; a window made from Python starts it here
         collect_on_gui_thread()
         favour_gui_thread()
+        load_native_libraries_first()  # torch, imported on a worker, holds the GIL less
         self.show_dialogs = show_dialogs
         self.trust_prompt: Optional[QMessageBox] = None  # open while a file awaits trust
         self.runner = JobRunner(self)
