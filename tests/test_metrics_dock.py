@@ -172,7 +172,7 @@ def test_hidden_docks_do_no_work_until_shown(qtbot, window, tmp_path):
         window.docks["Scalars"].raise_()
     assert len(scalars.x) == 6
     assert {"Metrics", "Confusion matrix", "Scalars: points"} <= set(titles)
-    training = window.training_dock  # closed until the Train menu opens it
+    training = window.training_dock  # a background tab until the Train menu raises it
     assert training.stale and training.label_column.count() == 0
     window.show_training("linear")
     assert training.label_column.currentText() == "label" and not training.stale

@@ -203,7 +203,7 @@ class TrainingDock(RefreshWhenShown):
 
     def refresh(self) -> None:
         """Fill the choices from the active dataset, the models and the slices (called when
-        on screen: the dock is closed until the Train menu opens it)."""
+        on screen: the dock is a background tab until its tab or the Train menu raises it)."""
         dataset = self.session.dataset
         spec = dataset.spec() if dataset is not None else {}
         columns = list(spec)
