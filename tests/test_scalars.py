@@ -140,6 +140,13 @@ def dock(qtbot):
     runner.shutdown()
 
 
+def show_curves(qtbot, dock) -> None:
+    """Click the PR / ROC tab, as a user does (the curves are drawn when it is in front)."""
+    bar = dock.tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    assert dock.tabs.currentWidget() is dock.curves_page
+
+
 def expected_metrics(dock, threshold):
     predictions = dock.session.predictions["keywords"]
     measured = classification_metrics(dock.session.dataset.table.column("label"),
@@ -172,6 +179,7 @@ def test_moving_the_threshold_slider_changes_the_metrics(qtbot, dock):
 
 
 def test_the_spin_box_moves_the_slider_and_the_curve_points(qtbot, dock):
+    show_curves(qtbot, dock)
     dock.threshold_spin.setValue(0.8)
     assert dock.threshold_slider.value() == 800
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
@@ -193,7 +201,9 @@ def test_optimal_threshold_button_moves_the_slider_there(qtbot, dock):
     assert dock.metrics["keywords"] == pytest.approx(expected_metrics(dock, expected))
 
 
-def test_curves_tab_shows_scikit_learns_curves_with_auc(dock):
+def test_curves_tab_shows_scikit_learns_curves_with_auc(qtbot, dock):
+    assert not dock._curve_items  # nothing drawn while the Scores tab is in front
+    show_curves(qtbot, dock)
     gold = np.asarray(dock.session.dataset.table.column("label").to_pylist()) == "positive"
     p = dock.session.predictions["keywords"].fields["probas"][:, 1].astype(np.float64)
     curves = dock.curves["keywords"]
@@ -205,6 +215,7 @@ def test_curves_tab_shows_scikit_learns_curves_with_auc(dock):
 
 def test_new_outcomes_redraw_the_curves_they_have(qtbot, dock):
     # A model's lines, markers and legend entries stay; they get the new curves and figures.
+    show_curves(qtbot, dock)
     _colour, items = dock._curve_items["keywords"]
     legend = dock.roc_plot.getPlotItem().legend
     before = legend.getLabel(items[1]).text

@@ -184,6 +184,7 @@ class ScalarsDock(RefreshWhenShown):
         # Per model (and its colour's index): its PR and ROC lines, and its threshold's marker
         # on each. Kept while the model is: a change of outcomes only gives them new data.
         self._curve_items: dict[str, tuple[int, tuple[pg.GraphicsObject, ...]]] = {}
+        self._curves_drawn = True  # the curves drawn are self.curves (none yet)
 
         self.y_choice = QComboBox()
         self.y_choice.setToolTip("The score on the vertical axis")
@@ -236,7 +237,9 @@ class ScalarsDock(RefreshWhenShown):
         scatter_layout.addWidget(self.plot, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(scatter_page, "Scores")
+        self.curves_page = curves_page
         self.tabs.addTab(curves_page, "PR / ROC")
+        self.tabs.currentChanged.connect(lambda _index: self._draw_curves_if_shown())
 
         self.threshold_box = self._build_threshold_panel()
         controls = QHBoxLayout()
@@ -406,7 +409,8 @@ class ScalarsDock(RefreshWhenShown):
         self.metrics = {}
         self.curves = {name: found.curves for name, found in binary.items()
                        if found.curves is not None}
-        self._draw_curves()
+        self._curves_drawn = False
+        self._draw_curves_if_shown()
         self._update_threshold_panel()
 
     # -- the scatter ---------------------------------------------------------------------------
@@ -573,6 +577,13 @@ class ScalarsDock(RefreshWhenShown):
         self.metrics_table.resizeColumnsToContents()
 
     # -- curves ----------------------------------------------------------------------------
+
+    def _draw_curves_if_shown(self) -> None:
+        """Draw the curves when their tab is in front (a user on the Scores tab never waits
+        for them), once per new set of curves."""
+        if not self._curves_drawn and self.tabs.currentWidget() is self.curves_page:
+            self._curves_drawn = True
+            self._draw_curves()
 
     def _draw_curves(self) -> None:
         """Draw each model's PR and ROC curves. Lines, markers and legend entries made again
