@@ -16,6 +16,7 @@ and the load options; any change loads the model as before. Models the user had 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -200,9 +201,11 @@ def _files_signature(path: Path) -> Optional[list[tuple[str, int, int]]]:
         return None
 
 
+@functools.lru_cache(maxsize=1)
 def _litdesk_version() -> str:
     """The installed litdesk's version: a new one may compute results (and fingerprints)
-    differently, so its records start afresh."""
+    differently, so its records start afresh. (Read once: the package metadata took 3 ms a
+    model on the GUI thread as the demo opened.)"""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -133,7 +133,10 @@ class SalienceDock(PrimaryRowView):
         bar.addWidget(self.words)
         self.layout().insertLayout(1, bar)
         session.selection_changed.connect(self._on_pin)
-        session.models_changed.connect(self._update_method_boxes)
+        # With a row shown, the refresh the base class asks for updates the boxes (when the
+        # dock is on screen); without one, nothing else would.
+        session.models_changed.connect(
+            lambda: self._update_method_boxes() if self.row is None else None)
 
     def remember_methods(self, settings: Settings) -> None:
         """Keep each model's chosen methods in ``settings``: they come back on the next launch

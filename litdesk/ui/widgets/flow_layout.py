@@ -18,11 +18,16 @@ class FlowLayout(QLayout):
     A QHBoxLayout's minimum width is the sum of its items': a dock with a long row of
     checkboxes would force the main window wider than a laptop's screen, and each time a
     dock showed more of them the window grew and repainted whole. This layout's minimum width
-    is its widest item's; hidden widgets take no room."""
+    is its widest item's; hidden widgets take no room.
+
+    Not superqt's ``QFlowLayout`` (Qt's example): it keeps a spacing for each hidden widget
+    (the Salience dock hides the methods no open model has) and top-aligns a line's items (a
+    label sits above the middle of the combo box beside it)."""
 
     def __init__(self, parent: Optional[QWidget] = None, spacing: int = 6) -> None:
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
+        self._heights: dict[int, int] = {}  # height for a width, until the layout changes
         self.setSpacing(spacing)
 
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt API)
@@ -44,7 +49,15 @@ class FlowLayout(QLayout):
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt API)
-        return self._arrange(QRect(0, 0, width, 0), place=False)
+        # Asked again and again while widgets show and hide (as Qt's own layouts, cached).
+        if width not in self._heights:
+            self._heights[width] = self._arrange(QRect(0, 0, width, 0), place=False)
+        return self._heights[width]
+
+    def invalidate(self) -> None:
+        """Forget the heights: an item was added, shown, hidden or resized."""
+        self._heights.clear()
+        super().invalidate()
 
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802 (Qt API)
         super().setGeometry(rect)
