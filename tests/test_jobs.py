@@ -8,8 +8,24 @@ import threading
 
 import pytest
 
+from PySide6.QtCore import QThreadPool, QTimer
+
 from litdesk.core.jobs import JobFailed, Progress, function_job, run_job
+from litdesk.ui import jobs
 from litdesk.ui.jobs import JobRunner, JobSlot
+from litdesk.ui.lazy_refresh import RefreshWhenShown
+
+
+class CountingView(RefreshWhenShown):
+    """A view that counts its refreshes and notes them in ``log``."""
+
+    def __init__(self, log: list) -> None:
+        super().__init__()
+        self.log, self.refreshes = log, 0
+
+    def refresh(self):
+        self.refreshes += 1
+        self.log.append("refresh")
 
 
 @pytest.fixture
@@ -122,15 +138,7 @@ def test_a_request_cancelled_from_outside_the_slot_reports_stopped(qtbot, runner
 
 def test_a_view_asked_to_refresh_several_times_by_one_result_refreshes_once_after_it(
         qtbot, runner):
-    from litdesk.ui.lazy_refresh import RefreshWhenShown
-
-    class Counting(RefreshWhenShown):
-        refreshes = 0
-
-        def refresh(self):
-            self.refreshes += 1
-
-    view = Counting()
+    view = CountingView([])
     qtbot.addWidget(view)
     view.show()
     qtbot.waitExposed(view)
@@ -148,3 +156,58 @@ def test_a_view_asked_to_refresh_several_times_by_one_result_refreshes_once_afte
     assert view.refreshes == before + 1 and not view.stale  # …then once
     view.request_refresh()  # outside a job's result: at once, as before
     assert view.refreshes == before + 2
+
+
+def _results_arriving_together(runner, count: int, on_result) -> None:
+    """Submit ``count`` jobs and let all of them end before the GUI thread looks."""
+    for number in range(count):
+        runner.submit(function_job(lambda number=number: number, "Job"), "Job", on_result)
+    assert QThreadPool.globalInstance().waitForDone(5000)
+
+
+def _mark_turns(log: list):
+    """A result handler that notes its result and, on the next turn of the event loop, a
+    turn mark."""
+    def on_result(result):
+        log.append(result)
+        QTimer.singleShot(0, lambda: log.append("turn"))
+    return on_result
+
+
+def test_results_that_arrive_together_are_handed_over_a_turn_apart_past_the_budget(
+        qtbot, runner, monkeypatch):
+    log = []
+    monkeypatch.setattr(jobs, "DELIVERY_BUDGET_S", 0.0)  # every hand-over is past it
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        _results_arriving_together(runner, 3, _mark_turns(log))
+    qtbot.waitUntil(lambda: log.count("turn") == 3, timeout=5000)
+    assert log[1::2] == ["turn"] * 3 and sorted(log[::2]) == [0, 1, 2]
+
+
+def test_results_within_the_budget_are_handed_over_in_one_turn(qtbot, runner, monkeypatch):
+    log = []
+    monkeypatch.setattr(jobs, "DELIVERY_BUDGET_S", 60.0)
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        _results_arriving_together(runner, 3, _mark_turns(log))
+    qtbot.waitUntil(lambda: log.count("turn") == 3, timeout=5000)
+    assert sorted(log[:3]) == [0, 1, 2] and log[3:] == ["turn"] * 3
+
+
+def test_a_refresh_a_result_asked_for_runs_on_a_later_turn_and_before_idle(
+        qtbot, runner, monkeypatch):
+    monkeypatch.setattr(jobs, "DELIVERY_BUDGET_S", 0.0)
+    log = []
+    view = CountingView(log)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    log.clear()  # its first refresh, when shown
+
+    def on_result(result):
+        view.request_refresh()
+        _mark_turns(log)(result)
+
+    runner.idle.connect(lambda: log.append("idle"))
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        runner.submit(function_job(lambda: "loaded", "Load"), "Load", on_result)
+    assert log == ["loaded", "turn", "refresh", "idle"]

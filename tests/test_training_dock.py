@@ -61,7 +61,9 @@ def test_fine_tuning_draws_its_curves_and_cancel_keeps_a_checkpoint(train_window
         train_window.open_paths([model_dir])
     train_window.show_training(FINE_TUNE)
     dock = train_window.training_dock
-    assert dock.base.currentText() == model_dir.name and dock.train_button.isEnabled()
+    # The model's arrival refreshes the dock on a coming turn of the event loop.
+    qtbot.waitUntil(lambda: dock.base.currentText() == model_dir.name)
+    assert dock.train_button.isEnabled()
     dock.epochs.setValue(40)
     dock.learning_rate.setText("1e-3")
     dock.batch_size.setValue(32)
@@ -93,6 +95,7 @@ def test_jobs_cancel_stops_the_training_thread(train_window, qtbot, model_dir):
         train_window.open_paths([model_dir])
     train_window.show_training(FINE_TUNE)
     dock = train_window.training_dock
+    qtbot.waitUntil(lambda: dock.base.currentText() == model_dir.name)
     dock.epochs.setValue(200)
     with qtbot.waitSignal(dock.progressed, timeout=120_000,
                           check_params_cb=lambda report: report.total > 0):

@@ -7,6 +7,8 @@ dock, and a failure the dock shows itself stays in the dock.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Optional
 
@@ -20,6 +22,11 @@ from litdesk.ui.lazy_refresh import refreshes_held
 INTERACTIVE_PRIORITY = 10
 #: The fewest threads the pool runs jobs on.
 MIN_THREADS = 6
+#: How long one turn of the event loop may spend handing jobs' ends to their views (and
+#: refreshing the views they changed). Past it, the rest wait for the next turn, so that
+#: input and paints go in between: results that arrive together (a dataset's rows, then
+#: each model's predictions) are not handled in one long block.
+DELIVERY_BUDGET_S = 0.010
 
 
 def _guarded(job: Generator, title: str) -> Generator:
@@ -37,7 +44,9 @@ class JobRunner(QObject):
 
     ``idle`` is emitted when the last running job has finished, after its result handler and
     any other slot on the worker's signals ran (so a handler that starts a follow-up job keeps
-    the runner busy).
+    the runner busy) and the views a result changed have refreshed. Ends of jobs (result,
+    failure, finish) and those refreshes are run in the order they came, at most
+    :data:`DELIVERY_BUDGET_S` of them per turn of the event loop.
     """
 
     progress = Signal(str, object)  # title, Progress
@@ -57,6 +66,11 @@ class JobRunner(QObject):
         # thread has let go, so that they (and their signals' QObject) are freed on this one.
         self._ending: set[GeneratorWorker] = set()
         self._shut_down = False
+        self._deliveries: deque[Callable[[], None]] = deque()
+        self._delivery_turn = QTimer(self)
+        self._delivery_turn.setSingleShot(True)
+        self._delivery_turn.setInterval(0)
+        self._delivery_turn.timeout.connect(self._deliver)
 
     @property
     def busy(self) -> bool:
@@ -123,6 +137,7 @@ class JobRunner(QObject):
         jobs ended in time.
         """
         self._shut_down = True
+        self._deliveries.clear()
         if not self._workers:
             return True
         self.cancel_all()
@@ -133,6 +148,25 @@ class JobRunner(QObject):
         self.idle.emit()
         return ended
 
+    def _post(self, delivery: Callable[[], None]) -> None:
+        """Queue one job's end to be handed over in a coming turn of the event loop."""
+        if self._shut_down:
+            return  # the window is closing: nobody is left to show it
+        self._deliveries.append(delivery)
+        if not self._delivery_turn.isActive():
+            self._delivery_turn.start()
+
+    def _deliver(self) -> None:
+        deadline = time.perf_counter() + DELIVERY_BUDGET_S
+        try:
+            while self._deliveries:  # at least one per turn, however long it takes
+                self._deliveries.popleft()()
+                if time.perf_counter() >= deadline:
+                    break
+        finally:
+            if self._deliveries:
+                self._delivery_turn.start()
+
     def _let_go(self, worker: GeneratorWorker) -> None:
         self._ending.discard(worker)
 
@@ -140,9 +174,8 @@ class JobRunner(QObject):
         if self._workers.pop(worker, None) is not None:
             self._ending.add(worker)
         if not self._workers:
-            # On the next turn of the event loop: the callers' own slots on the worker's
-            # finished signal (connected after this runner's) have run by then.
-            QTimer.singleShot(0, self, self._report_idle)
+            # After what is queued: the views' refreshes that the jobs' results asked for.
+            self._post(self._report_idle)
 
     def _report_idle(self) -> None:
         if not self._workers:
@@ -167,18 +200,27 @@ class _JobRelay(QObject):
             self.runner.progress.emit(self.title, progress)
 
     def on_returned(self, result: Any) -> None:
-        if self.on_result is not None:
-            with refreshes_held():
-                self.on_result(result)
+        self.runner._post(lambda: self._hand_over_result(result))
 
     def on_errored(self, error: BaseException) -> None:
+        self.runner._post(lambda: self._hand_over_failure(error))
+
+    def on_finished(self) -> None:
+        self.runner._post(self._end)
+
+    def _hand_over_result(self, result: Any) -> None:
+        if self.on_result is not None:
+            with refreshes_held(self.runner._post):
+                self.on_result(result)
+
+    def _hand_over_failure(self, error: BaseException) -> None:
         failure = error if isinstance(error, JobFailed) else JobFailed(self.title, error)
         if self.on_error is not None:
             self.on_error(failure)
         else:
             self.runner.failed.emit(failure)
 
-    def on_finished(self) -> None:
+    def _end(self) -> None:
         try:
             if self.on_end is not None:
                 self.on_end()

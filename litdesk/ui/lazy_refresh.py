@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
@@ -15,10 +15,15 @@ _held: dict[int, "RefreshWhenShown"] = {}  # views asked to refresh meanwhile, i
 
 
 @contextmanager
-def refreshes_held() -> Iterator[None]:
+def refreshes_held(
+        hand_over: Optional[Callable[[Callable[[], None]], None]] = None) -> Iterator[None]:
     """Views on screen asked to refresh inside this block refresh once, when it ends: a job's
     result that changes the dataset, the selection and the outcomes in turn redraws each view
-    once, not once per change."""
+    once, not once per change.
+
+    With ``hand_over`` (of the outermost block), each view's refresh is given to it instead,
+    to be run later: one refresh at a time, the window can answer in between.
+    """
     global _holds
     _holds += 1
     try:
@@ -27,9 +32,19 @@ def refreshes_held() -> Iterator[None]:
         _holds -= 1
         if not _holds:
             while _held:
-                view = _held.pop(next(iter(_held)))
-                if isValid(view) and view.stale and view.on_screen:
-                    view._refresh_now()
+                refresh = _refresh_if_wanted(_held.pop(next(iter(_held))))
+                if hand_over is None:
+                    refresh()
+                else:
+                    hand_over(refresh)
+
+
+def _refresh_if_wanted(view: "RefreshWhenShown") -> Callable[[], None]:
+    def refresh() -> None:
+        # A refresh handed over may run after the view was refreshed, hidden or deleted.
+        if isValid(view) and view.stale and view.on_screen:
+            view._refresh_now()
+    return refresh
 
 
 class RefreshWhenShown(QWidget):

@@ -408,9 +408,9 @@ class GeneratorsDock(QWidget):
         what = f"{info.label} on {len(rows):,} rows"
         worker = self.runner.submit(
             job, TITLE_PREFIX + what, lambda result: self._on_result(result, generation),
-            lambda failure: self._on_failed(failure, generation), interactive=True)
+            lambda failure: self._on_failed(failure, generation), interactive=True,
+            on_finished=lambda: self._on_run_finished(generation))
         worker.yielded.connect(lambda progress: self._on_progress(progress, generation))
-        worker.finished.connect(lambda: self._on_worker_finished(worker))
         self._worker = worker
         self.progress_label.setText(f"{what}…")
         self._update_run_button()
@@ -461,8 +461,8 @@ class GeneratorsDock(QWidget):
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
-    def _on_worker_finished(self, worker) -> None:
-        if self._worker is worker:  # it ended with neither a result nor an error
+    def _on_run_finished(self, generation: int) -> None:
+        if generation == self._generation:  # it ended with neither a result nor an error
             self._end_run("Stopped.")
             self.run_finished.emit("cancelled")
 
