@@ -35,6 +35,7 @@ from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.palette import OTHER_COLOR, category_color
 from litdesk.ui.point_cloud import EMPTY_DRAWING, Drawing, PointCloudItem, prepare_drawing
+from litdesk.ui.widgets.plots import cache_axes
 
 JITTER_WIDTH = 0.3
 SLIDER_STEPS = 1000
@@ -209,6 +210,7 @@ class ScalarsDock(RefreshWhenShown):
         self.plot = pg.PlotWidget(background="w", viewBox=self.view_box)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
+        cache_axes(self.plot.getPlotItem())
         self.cloud = PointCloudItem()
         self.cloud.set_point_size(6)
         self.cloud.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks: the view box's
@@ -270,6 +272,7 @@ class ScalarsDock(RefreshWhenShown):
         plot.setXRange(0, 1)
         plot.setYRange(0, 1.02)
         plot.showGrid(x=True, y=True, alpha=0.15)
+        cache_axes(plot.getPlotItem())
         plot.addLegend(offset=(-10, -10) if y_label == "True positive rate" else (10, -10))
         if y_label == "True positive rate":  # chance
             plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.PenStyle.DotLine))
