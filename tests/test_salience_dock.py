@@ -274,7 +274,27 @@ def test_a_model_added_later_adds_its_section_and_leaves_the_others_as_they_are(
     sections = [dock.content_layout.itemAt(i).widget().objectName()
                 for i in range(dock.content_layout.count())]
     assert sections == ["salience:first", "salience:second"]
-    select(qtbot, dock, 1)  # another row: every section anew
-    assert dock.content.findChild(QFrame, "salience:first") is not first
+    select(qtbot, dock, 1)  # another row: the same sections, their cells filled anew
+    assert dock.content.findChild(QFrame, "salience:first") is first
+    assert dock.cell("first", OWN, 0) is None
     assert dock.cell("first", OWN, 1).findChild(TokenHeatmap).tokens \
         == tuple(ROWS[1][0].lower().split())
+
+
+def test_another_pinned_row_keeps_the_section_and_retitles_its_column(qtbot, dock):
+    dock.session.add_model(KeywordModel())
+    select(qtbot, dock, 0)
+    dock.session.pin(4)
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", OWN, 4) in dock.results,
+                    timeout=20_000)
+    section = dock.content.findChild(QFrame, "salience:keywords")
+    dock.session.pin(2)
+    qtbot.waitUntil(lambda: finished(dock) and ("keywords", OWN, 2) in dock.results,
+                    timeout=20_000)
+    assert dock.content.findChild(QFrame, "salience:keywords") is section
+    headers = [label.text() for label in section.findChildren(QLabel)]
+    assert "<i>Row 0 (primary)</i>" in headers and "<i>Row 2 (pinned reference)</i>" in headers
+    assert not any("Row 4" in header for header in headers)
+    assert dock.cell("keywords", OWN, 4) is None
+    assert dock.cell("keywords", OWN, 2).findChild(TokenHeatmap).tokens \
+        == tuple(ROWS[2][0].lower().split())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from typing import Optional, Union
 
 from PySide6.QtCore import Qt
@@ -113,7 +114,7 @@ class SalienceDock(PrimaryRowView):
         self._cells: dict[tuple[str, str, int], QVBoxLayout] = {}
         self._pickers: dict[str, QComboBox] = {}
         #: Each model's section, with what it was built for (see :meth:`_build`).
-        self._sections: dict[str, tuple[tuple, QFrame]] = {}
+        self._sections: dict[str, _Section] = {}
         self.settings: Optional[Settings] = None  # where the chosen methods are kept
         super().__init__(session, runner, cache, parent)
         self.method_boxes: dict[str, QCheckBox] = {}
@@ -271,9 +272,9 @@ class SalienceDock(PrimaryRowView):
                               Qt.CheckState.PartiallyChecked)
 
     def _build(self) -> None:
-        """One section per model with chosen methods. A section whose model, methods, rows,
-        target and word view are unchanged is kept as it is: a model added to the session
-        adds its own section only."""
+        """One section per model with chosen methods. A section whose model, methods, number
+        of rows, target and word view are unchanged is kept: a model added to the session
+        adds its own section only, and another row only refills the cells."""
         rows, words = self.rows(), self.words.isChecked()
         wanted: dict[str, tuple] = {}
         if rows:
@@ -281,27 +282,40 @@ class SalienceDock(PrimaryRowView):
                 methods = tuple(method for method in METHODS
                                 if method in self.chosen.get(name, ()))
                 if methods:
-                    wanted[name] = (model, methods, tuple(rows), self.targets.get(name), words)
-        for name in [name for name, (shape, _section) in self._sections.items()
-                     if wanted.get(name) != shape]:
-            _shape, section = self._sections.pop(name)
+                    wanted[name] = (model, methods, len(rows), self.targets.get(name), words)
+        for name in [name for name, section in self._sections.items()
+                     if wanted.get(name) != section.shape]:
             self._cells = {key: cell for key, cell in self._cells.items() if key[0] != name}
             self._pickers.pop(name, None)
-            _delete(section)
+            _delete(self._sections.pop(name).frame)
         for position, (name, shape) in enumerate(wanted.items()):
-            if name not in self._sections:
-                model, methods = shape[0], list(shape[1])
-                section = self._model_section(name, model, methods, rows)
-                self._sections[name] = (shape, section)
+            section = self._sections.get(name)
+            refill = section is None or section.rows != tuple(rows)
+            if section is None:
+                section = self._sections[name] = self._model_section(name, shape, rows)
+            elif refill:
+                self._move_to_rows(name, section, rows)
+            if refill:
                 for key in [key for key in self._cells if key[0] == name]:
                     self._fill_cell(key)
-            section = self._sections[name][1]
-            if self.content_layout.indexOf(section) != position:
-                self.content_layout.removeWidget(section)
-                self.content_layout.insertWidget(position, section)
+            if self.content_layout.indexOf(section.frame) != position:
+                self.content_layout.removeWidget(section.frame)
+                self.content_layout.insertWidget(position, section.frame)
 
-    def _model_section(self, name: str, model: Model, methods: list[str], rows: list[int]
-                       ) -> QWidget:
+    def _move_to_rows(self, name: str, section: "_Section", rows: list[int]) -> None:
+        """Point the cells of ``name``'s section at ``rows`` (as many as it shows now)."""
+        new_row = dict(zip(section.rows, rows))
+        self._cells = {(model, method, new_row[row] if model == name else row): cell
+                       for (model, method, row), cell in self._cells.items()}
+        section.rows = tuple(rows)
+        for label, row, role in zip(section.row_labels, rows, ROW_ROLES):
+            label.setText(_row_heading(row, role))
+        picker = self._pickers.get(name)
+        if picker is not None:
+            picker.setItemText(0, "the predicted class")  # until the new row's is known
+
+    def _model_section(self, name: str, shape: tuple, rows: list[int]) -> "_Section":
+        model, methods = shape[0], shape[1]
         section = QFrame()
         section.setObjectName(f"salience:{name}")
         grid = QGridLayout(section)
@@ -327,9 +341,11 @@ class SalienceDock(PrimaryRowView):
             self._pickers[name] = picker
         title.addStretch(1)
         grid.addLayout(title, 0, 0, 1, 1 + len(rows))
+        row_labels = []
         if len(rows) > 1:
-            for column, (row, role) in enumerate(zip(rows, ("primary", "pinned reference")), 1):
-                grid.addWidget(QLabel(f"<i>Row {row} ({role})</i>"), 1, column)
+            for column, (row, role) in enumerate(zip(rows, ROW_ROLES), 1):
+                row_labels.append(QLabel(_row_heading(row, role)))
+                grid.addWidget(row_labels[-1], 1, column)
         for line, method in enumerate(methods, 2):
             label = QLabel(METHODS[method].label)
             grid.addWidget(label, line, 0, Qt.AlignmentFlag.AlignTop)
@@ -341,7 +357,7 @@ class SalienceDock(PrimaryRowView):
         grid.setColumnMinimumWidth(0, METHOD_COLUMN_WIDTH)
         for column in range(1, 1 + len(rows)):
             grid.setColumnStretch(column, 1)
-        return section
+        return _Section(shape, section, tuple(rows), row_labels)
 
     def _fill_cell(self, key: tuple[str, str, int]) -> None:
         cell = self._cells.get(key)
@@ -367,6 +383,25 @@ class SalienceDock(PrimaryRowView):
         """The widget shown for one (model, method, row), or None if there is none."""
         cell = self._cells.get((model_name, method, row))
         return cell.itemAt(0).widget() if cell is not None and cell.count() else None
+
+
+@dataclass
+class _Section:
+    """A model's part of the view: what it was built for, its frame, the rows its cells show
+    and the headings above their columns (when two rows are shown)."""
+
+    shape: tuple
+    frame: QFrame
+    rows: tuple[int, ...]
+    row_labels: list[QLabel]
+
+
+#: The rows shown, in their columns' order.
+ROW_ROLES = ("primary", "pinned reference")
+
+
+def _row_heading(row: int, role: str) -> str:
+    return f"<i>Row {row} ({role})</i>"
 
 
 def _empty(layout: QVBoxLayout) -> None:
