@@ -24,7 +24,7 @@ from litdesk.api import types
 from litdesk.core import paths
 from litdesk.core.jobs import JobFailed, Progress
 from litdesk.ui.lazy_refresh import RefreshWhenShown
-from litdesk.ui.widgets.plots import cache_axes
+from litdesk.ui.widgets.plots import grid_axes
 
 BASELINE_LINEAR, BASELINE_BOOSTED, FINE_TUNE = "linear", "boosted", "fine-tune"
 MODES = {BASELINE_LINEAR: "Quick baseline: linear (tf-idf, or categories and numbers)",
@@ -141,8 +141,7 @@ class TrainingDock(RefreshWhenShown):
         self.chart = pg.GraphicsLayoutWidget()
         self.chart.setBackground("w")
         self.chart.setMinimumHeight(160)
-        self.loss_plot = self.chart.addPlot(title="Loss")
-        cache_axes(self.loss_plot)
+        self.loss_plot = self.chart.addPlot(title="Loss", axisItems=grid_axes())
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(LOSS_PEN, width=2),
@@ -150,8 +149,8 @@ class TrainingDock(RefreshWhenShown):
         self.validation_loss_curve = self.loss_plot.plot(
             [], [], pen=pg.mkPen(VALIDATION_PEN, width=2), symbol="o", symbolSize=7,
             symbolBrush=VALIDATION_PEN, name="validation")
-        self.accuracy_plot = self.chart.addPlot(title="Validation accuracy")
-        cache_axes(self.accuracy_plot)
+        self.accuracy_plot = self.chart.addPlot(title="Validation accuracy",
+                                                axisItems=grid_axes())
         self.accuracy_plot.setLabel("bottom", "epoch")
         self.accuracy_plot.setYRange(0, 1)
         self.accuracy_curve = self.accuracy_plot.plot(
