@@ -68,7 +68,9 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
     for view, listing in zip(dock.views, dock.listings):  # shown in that order, unsorted
         assert np.array_equal(view.model().rows(), listing.rows), listing.name
     assert set(dock.listings[2].rows.tolist()) == {0, len(dataset) - 2}
-    for view in dock.views:  # each column fits its header and first rows; the user may drag it
+    assert dock.unfitted == dock.views[1:]  # a list's columns are sized when first shown
+    for tab, view in enumerate(dock.views):  # to fit its header and first rows, then draggable
+        dock.tabs.setCurrentIndex(tab)
         model, header = view.model(), view.horizontalHeader()
         for column in range(model.columnCount() - 1):
             texts = [model.data(model.index(row, column))
@@ -80,6 +82,7 @@ def test_lists_select_rows_everywhere_sort_and_save_as_slices(qtbot, dock, tmp_p
             assert header.sectionSize(column) > max(widest, title)
             assert header.sectionResizeMode(column) == header.ResizeMode.Interactive
 
+    dock.tabs.setCurrentIndex(0)
     view = dock.views[0]
     rect = view.visualRect(view.model().index(1, 0))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())

@@ -257,7 +257,10 @@ class QualityDock(RefreshWhenShown):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.currentChanged.connect(lambda _index: self._update_buttons())
+        self.tabs.currentChanged.connect(lambda _index: self._fit_shown_list())
         self.views: list[QTableView] = []
+        #: Lists whose columns are not sized yet: each is when its tab is first shown.
+        self.unfitted: list[QTableView] = []
         self.listings: list[Listing] = []
 
         self.save_action = QAction("Save as slice", self, shortcut=QKeySequence("Ctrl+Alt+S"))
@@ -400,6 +403,7 @@ class QualityDock(RefreshWhenShown):
         self.audit = None
         self.listings = []
         self.views = []
+        self.unfitted = []
         self.tabs.clear()
         self.status.setText(message)
         self._update_buttons()
@@ -418,6 +422,7 @@ class QualityDock(RefreshWhenShown):
         current = self.tabs.currentIndex()
         self.tabs.clear()
         self.views, self.listings = [], []
+        self.unfitted = []
         for listing in self._listings(audit, found.rows):
             view = QTableView()
             view.setModel(RowsModel(listing, self._preview, view))
@@ -429,7 +434,6 @@ class QualityDock(RefreshWhenShown):
             view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 6)
             view.setWordWrap(False)
             view.horizontalHeader().setStretchLastSection(True)
-            _fit_columns(view)
             view.selectionModel().selectionChanged.connect(
                 lambda *_args, view=view: self._on_rows_chosen(view))
             page = view
@@ -441,9 +445,19 @@ class QualityDock(RefreshWhenShown):
             view.setToolTip("Click rows to select them everywhere")
             self.views.append(view)
             self.listings.append(listing)
+        self.unfitted = list(self.views)
         self.tabs.setCurrentIndex(max(0, current))
+        self._fit_shown_list()
         self._update_buttons()
         self.shown.emit()
+
+    def _fit_shown_list(self) -> None:
+        # Sizing a list's columns reads and measures its first rows: 6 ms a list at a million
+        # rows, for lists the user may never open.
+        view = self.tabs.currentWidget()
+        if view in self.unfitted:
+            self.unfitted.remove(view)
+            _fit_columns(view)
 
     def _preview(self, row: int) -> str:
         dataset = self.session.dataset
