@@ -4,6 +4,8 @@ that a dock shows itself stays in that dock."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from PySide6.QtCore import QThreadPool, QTimer
 
 from litdesk.core.jobs import JobFailed, Progress, function_job, run_job
+from litdesk.core.priority import BACKGROUND_NICENESS
 from litdesk.ui import jobs
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
@@ -211,3 +214,26 @@ def test_a_refresh_a_result_asked_for_runs_on_a_later_turn_and_before_idle(
     with qtbot.waitSignal(runner.idle, timeout=5000):
         runner.submit(function_job(lambda: "loaded", "Load"), "Load", on_result)
     assert log == ["loaded", "turn", "refresh", "idle"]
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness: Linux")
+def test_jobs_run_at_a_lower_priority_than_the_window_and_so_do_threads_they_start(qtbot, runner):
+    def niceness_of_the_job_and_of_a_thread_it_starts():
+        started = []
+        thread = threading.Thread(target=lambda: started.append(_niceness()))
+        thread.start()
+        thread.join()
+        return _niceness(), started[0]
+
+    window = _niceness()
+    results = []
+    with qtbot.waitSignal(runner.idle, timeout=5000):
+        JobSlot(runner, "Niceness").submit(niceness_of_the_job_and_of_a_thread_it_starts,
+                                            results.append)
+    background = max(window, BACKGROUND_NICENESS)
+    assert results == [(background, background)]
+    assert _niceness() == window

@@ -23,6 +23,9 @@ def start_warm_up() -> None:
 
 def _warm_up() -> None:
     from litdesk.core.plugins import discover_plugins
+    from litdesk.core.priority import lower_thread_priority
+
+    lower_thread_priority()
 
     discover_plugins()
     importlib.import_module("pandas")

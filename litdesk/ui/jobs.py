@@ -17,6 +17,7 @@ from shiboken6 import isValid
 from superqt.utils import GeneratorWorker, create_worker
 
 from litdesk.core.jobs import JobFailed, Progress, function_job
+from litdesk.core.priority import lower_thread_priority
 from litdesk.ui.lazy_refresh import refreshes_held
 
 INTERACTIVE_PRIORITY = 10
@@ -30,6 +31,7 @@ DELIVERY_BUDGET_S = 0.010
 
 
 def _guarded(job: Generator, title: str) -> Generator:
+    lower_thread_priority()  # the window's thread goes first when both want a core
     # superqt swallows RuntimeError from a generator (it takes it for a deleted worker);
     # wrapping every failure keeps errors such as torch's visible.
     try:

@@ -20,6 +20,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPainter, QPolygonF
 
+from litdesk.core.priority import lower_thread_priority
+
 #: Up to this many visible points are drawn as discs with outlines, beyond it as pixels.
 POINT_MODE_LIMIT = 50_000
 #: Up to this many visible points of an image dataset are drawn as thumbnails.
@@ -201,7 +203,8 @@ class _Raster:
 
 
 #: Renders frames of large clouds, one at a time, for every point cloud.
-_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litdesk-point-cloud")
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="litdesk-point-cloud",
+                               initializer=lower_thread_priority)
 
 
 class PointCloudItem(pg.GraphicsObject):
