@@ -30,7 +30,8 @@ from litdesk.core.rows import contains, sorted_unique
 from litdesk.core.session import PartialDataset, Session
 from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
-from litdesk.ui.widgets.arrow_table_model import ArrowTableModel, NumberDelegate, format_value
+from litdesk.ui.widgets.arrow_table_model import (ArrowTableModel, NumberDelegate, RowHeader,
+                                                  format_value)
 
 #: Types the user may correct a column to, from the header's context menu.
 CORRECTABLE_TYPES = {
@@ -147,6 +148,7 @@ class DataTableDock(RefreshWhenShown):
         self.model = ArrowTableModel(self)
         self.view = QTableView()
         self.view.setModel(self.model)
+        self.view.setVerticalHeader(RowHeader(self.view))
         self.view.setItemDelegate(NumberDelegate(self.view))  # "…", never a cut-off number
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
