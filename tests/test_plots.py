@@ -59,5 +59,5 @@ def test_the_grid_looks_as_pyqtgraphs_but_beneath_the_data(qtbot):
     assert (theirs != white).sum() > 2000  # a grid was drawn
     assert (ours != white).sum() == (theirs != white).sum()  # the same lines and labels
     shade = np.abs(_channels(ours) - _channels(theirs)).max(axis=-1)
-    assert (shade > 2).mean() < 0.005  # in the same shades (to rounding), but where they cross data:
+    assert (shade > 2).mean() < 0.005  # the same shades (to rounding), but where they cross data:
     assert (ours == red).sum() > (theirs == red).sum()  # the line is drawn over the grid

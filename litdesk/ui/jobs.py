@@ -186,8 +186,9 @@ class JobRunner(QObject):
 
 
 class _JobRelay(QObject):
-    """Receives one worker's signals on the main thread, as a child of its runner: when the
-    runner (its window) is gone, Qt drops the connections instead of calling into it."""
+    """Receives one worker's signals on the main thread, as a child of its runner (when the
+    runner, its window, is gone, Qt drops the connections instead of calling into it), and
+    queues the job's end on the runner."""
 
     def __init__(self, runner: JobRunner, worker: GeneratorWorker, title: str,
                  on_result: Optional[Callable[[Any], None]],

@@ -15,15 +15,11 @@ _held: dict[int, "RefreshWhenShown"] = {}  # views asked to refresh meanwhile, i
 
 
 @contextmanager
-def refreshes_held(
-        hand_over: Optional[Callable[[Callable[[], None]], None]] = None) -> Iterator[None]:
-    """Views on screen asked to refresh inside this block refresh once, when it ends: a job's
+def refreshes_held(hand_over: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+    """Views on screen asked to refresh inside this block refresh once, after it: a job's
     result that changes the dataset, the selection and the outcomes in turn redraws each view
-    once, not once per change.
-
-    With ``hand_over`` (of the outermost block), each view's refresh is given to it instead,
-    to be run later: one refresh at a time, the window can answer in between.
-    """
+    once, not once per change. When the outermost block ends, each view's refresh is given to
+    ``hand_over``, which runs it later: one at a time, the window can answer in between."""
     global _holds
     _holds += 1
     try:
@@ -32,11 +28,7 @@ def refreshes_held(
         _holds -= 1
         if not _holds:
             while _held:
-                refresh = _refresh_if_wanted(_held.pop(next(iter(_held))))
-                if hand_over is None:
-                    refresh()
-                else:
-                    hand_over(refresh)
+                hand_over(_refresh_if_wanted(_held.pop(next(iter(_held)))))
 
 
 def _refresh_if_wanted(view: "RefreshWhenShown") -> Callable[[], None]:

@@ -302,7 +302,7 @@ class SalienceDock(PrimaryRowView):
                 self.content_layout.removeWidget(section.frame)
                 self.content_layout.insertWidget(position, section.frame)
 
-    def _move_to_rows(self, name: str, section: "_Section", rows: list[int]) -> None:
+    def _move_to_rows(self, name: str, section: _Section, rows: list[int]) -> None:
         """Point the cells of ``name``'s section at ``rows`` (as many as it shows now)."""
         new_row = dict(zip(section.rows, rows))
         self._cells = {(model, method, new_row[row] if model == name else row): cell
@@ -314,7 +314,7 @@ class SalienceDock(PrimaryRowView):
         if picker is not None:
             picker.setItemText(0, "the predicted class")  # until the new row's is known
 
-    def _model_section(self, name: str, shape: tuple, rows: list[int]) -> "_Section":
+    def _model_section(self, name: str, shape: tuple, rows: list[int]) -> _Section:
         model, methods = shape[0], shape[1]
         section = QFrame()
         section.setObjectName(f"salience:{name}")

@@ -35,7 +35,8 @@ class GridAxis(pg.AxisItem):
         opaque grid line must not hide a point."""
         super().setZValue(min(z, BENEATH_THE_DATA))
 
-    def drawPicture(self, painter: QPainter, axis_spec, tick_specs, text_specs) -> None:  # noqa: N802
+    def drawPicture(self, painter: QPainter, axis_spec, tick_specs,  # noqa: N802 (pyqtgraph)
+                    text_specs) -> None:
         opaque = [(self._on_background(pen), start, end) for pen, start, end in tick_specs]
         super().drawPicture(painter, axis_spec, opaque, text_specs)
 
