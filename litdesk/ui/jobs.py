@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
@@ -150,8 +151,9 @@ class JobRunner(QObject):
         self.idle.emit()
         return ended
 
-    def _post(self, delivery: Callable[[], None]) -> None:
-        """Queue one job's end to be handed over in a coming turn of the event loop."""
+    def post(self, delivery: Callable[[], None]) -> None:
+        """Run ``delivery`` on a coming turn of the event loop, after what is queued: a job's
+        end, a view's refresh (at most :data:`DELIVERY_BUDGET_S` of them per turn)."""
         if self._shut_down:
             return  # the window is closing: nobody is left to show it
         self._deliveries.append(delivery)
@@ -169,6 +171,11 @@ class JobRunner(QObject):
             if self._deliveries:
                 self._delivery_turn.start()
 
+    def refreshes_later(self) -> AbstractContextManager[None]:
+        """A block after which each view it changed refreshes once, on a coming turn of the
+        event loop, as after a job's result: opening several files at once."""
+        return refreshes_held(self.post)
+
     def _let_go(self, worker: GeneratorWorker) -> None:
         self._ending.discard(worker)
 
@@ -177,7 +184,7 @@ class JobRunner(QObject):
             self._ending.add(worker)
         if not self._workers:
             # After what is queued: the views' refreshes that the jobs' results asked for.
-            self._post(self._report_idle)
+            self.post(self._report_idle)
 
     def _report_idle(self) -> None:
         if not self._workers:
@@ -203,17 +210,17 @@ class _JobRelay(QObject):
             self.runner.progress.emit(self.title, progress)
 
     def on_returned(self, result: Any) -> None:
-        self.runner._post(lambda: self._hand_over_result(result))
+        self.runner.post(lambda: self._hand_over_result(result))
 
     def on_errored(self, error: BaseException) -> None:
-        self.runner._post(lambda: self._hand_over_failure(error))
+        self.runner.post(lambda: self._hand_over_failure(error))
 
     def on_finished(self) -> None:
-        self.runner._post(self._end)
+        self.runner.post(self._end)
 
     def _hand_over_result(self, result: Any) -> None:
         if self.on_result is not None:
-            with refreshes_held(self.runner._post):
+            with self.runner.refreshes_later():
                 self.on_result(result)
 
     def _hand_over_failure(self, error: BaseException) -> None:

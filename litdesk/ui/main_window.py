@@ -409,7 +409,8 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths_in) -> None:
         """Open datasets and models; each path is routed by what the plugins declare."""
-        self.workbench.open_paths(paths_in)
+        with self.runner.refreshes_later():  # models known from the cache arrive at once
+            self.workbench.open_paths(paths_in)
 
     def open_objects(self, models: Sequence[Model] = (), datasets: Sequence[Dataset] = ()
                      ) -> None:
@@ -438,11 +439,13 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> None:
         """Open the built-in sentiment demo: its dataset, its two classifiers and its tiny
         language model."""
-        self.workbench.open_demo()
+        with self.runner.refreshes_later():
+            self.workbench.open_demo()
 
     def open_tabular_demo(self) -> None:
         """Open the tabular demo: breast cancer measurements and three scikit-learn models."""
-        self.workbench.open_tabular_demo()
+        with self.runner.refreshes_later():
+            self.workbench.open_tabular_demo()
 
     def open_dataset_dialog(self) -> None:
         """Ask for a dataset file and open it."""

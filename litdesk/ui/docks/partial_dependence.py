@@ -15,7 +15,7 @@ from litdesk.core.session import Session
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.jobs import JobFailed, JobRunner, JobSlot
 from litdesk.ui.palette import category_color
-from litdesk.ui.widgets.plots import grid_axes
+from litdesk.ui.widgets.plots import grid_plot
 
 ICE_ALPHA = 45
 #: What the dock is for, in its empty states.
@@ -49,9 +49,7 @@ class PartialDependenceDock(RefreshWhenShown):
         self.feature_choice.currentIndexChanged.connect(self.recompute)
         self.note = QLabel(self.empty_text())
         self.note.setWordWrap(True)
-        self.plot = pg.PlotWidget(background="w", axisItems=grid_axes())
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot = grid_plot()
         self.legend = self.plot.addLegend(offset=(10, 10), brush=(255, 255, 255, 210))
 
         controls = QHBoxLayout()

@@ -422,7 +422,6 @@ class QualityDock(RefreshWhenShown):
         current = self.tabs.currentIndex()
         self.tabs.clear()
         self.views, self.listings = [], []
-        self.unfitted = []
         for listing in self._listings(audit, found.rows):
             view = QTableView()
             view.setModel(RowsModel(listing, self._preview, view))

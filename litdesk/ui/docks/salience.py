@@ -134,10 +134,6 @@ class SalienceDock(PrimaryRowView):
         bar.addWidget(self.words)
         self.layout().insertLayout(1, bar)
         session.selection_changed.connect(self._on_pin)
-        # With a row shown, the refresh the base class asks for updates the boxes (when the
-        # dock is on screen); without one, nothing else would.
-        session.models_changed.connect(
-            lambda: self._update_method_boxes() if self.row is None else None)
 
     def remember_methods(self, settings: Settings) -> None:
         """Keep each model's chosen methods in ``settings``: they come back on the next launch
@@ -244,6 +240,7 @@ class SalienceDock(PrimaryRowView):
     def clear_view(self) -> None:
         self.results.clear()
         self.pinned = None
+        self._update_method_boxes()  # the models may have changed: the refresh asked for it
         self._build()
 
     def header_note(self) -> str:
@@ -312,7 +309,7 @@ class SalienceDock(PrimaryRowView):
             label.setText(_row_heading(row, role))
         picker = self._pickers.get(name)
         if picker is not None:
-            picker.setItemText(0, "the predicted class")  # until the new row's is known
+            picker.setItemText(0, PREDICTED_CLASS)  # until the new row's is known
 
     def _model_section(self, name: str, shape: tuple, rows: list[int]) -> _Section:
         model, methods = shape[0], shape[1]
@@ -331,7 +328,7 @@ class SalienceDock(PrimaryRowView):
             picker = QComboBox()
             picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             picker.setObjectName(f"target:{name}")
-            picker.addItem("the predicted class", None)
+            picker.addItem(PREDICTED_CLASS, None)
             for label in vocab:
                 picker.addItem(label, label)
             picker.setCurrentIndex(max(0, picker.findData(self.targets.get(name))))
@@ -376,8 +373,8 @@ class SalienceDock(PrimaryRowView):
         cell.addWidget(view)
         picker = self._pickers.get(key[0])
         if picker is not None and isinstance(result, Attribution) and key[2] == self.row:
-            picker.setItemText(0, f"the predicted class ({result.target})"
-                               if self.targets.get(key[0]) is None else "the predicted class")
+            picker.setItemText(0, f"{PREDICTED_CLASS} ({result.target})"
+                               if self.targets.get(key[0]) is None else PREDICTED_CLASS)
 
     def cell(self, model_name: str, method: str, row: int) -> Optional[QWidget]:
         """The widget shown for one (model, method, row), or None if there is none."""
@@ -398,6 +395,8 @@ class _Section:
 
 #: The rows shown, in their columns' order.
 ROW_ROLES = ("primary", "pinned reference")
+#: The target picker's first choice: explain the class the model predicts.
+PREDICTED_CLASS = "the predicted class"
 
 
 def _row_heading(row: int, role: str) -> str:

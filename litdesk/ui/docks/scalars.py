@@ -35,7 +35,7 @@ from litdesk.ui.jobs import JobRunner, JobSlot
 from litdesk.ui.lazy_refresh import RefreshWhenShown
 from litdesk.ui.palette import OTHER_COLOR, category_color
 from litdesk.ui.point_cloud import EMPTY_DRAWING, Drawing, PointCloudItem, prepare_drawing
-from litdesk.ui.widgets.plots import grid_axes
+from litdesk.ui.widgets.plots import grid_plot
 
 JITTER_WIDTH = 0.3
 SLIDER_STEPS = 1000
@@ -207,9 +207,7 @@ class ScalarsDock(RefreshWhenShown):
         self.view_box = BoxSelectViewBox()
         self.view_box.box_selected.connect(self.select_box)
         self.box_button.toggled.connect(lambda on: setattr(self.view_box, "box_mode", on))
-        self.plot = pg.PlotWidget(background="w", viewBox=self.view_box, axisItems=grid_axes())
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot = grid_plot(viewBox=self.view_box)
         self.cloud = PointCloudItem()
         self.cloud.set_point_size(6)
         self.cloud.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks: the view box's
@@ -264,13 +262,11 @@ class ScalarsDock(RefreshWhenShown):
         session.thresholds_changed.connect(self._on_threshold)
 
     def _curve_plot(self, x_label: str, y_label: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w", axisItems=grid_axes())
-        plot.setMenuEnabled(False)
+        plot = grid_plot()
         plot.setLabel("bottom", x_label)
         plot.setLabel("left", y_label)
         plot.setXRange(0, 1)
         plot.setYRange(0, 1.02)
-        plot.showGrid(x=True, y=True, alpha=0.15)
         plot.addLegend(offset=(-10, -10) if y_label == "True positive rate" else (10, -10))
         if y_label == "True positive rate":  # chance
             plot.plot([0, 1], [0, 1], pen=pg.mkPen("#bbb", style=Qt.PenStyle.DotLine))

@@ -54,7 +54,15 @@ class GridAxis(pg.AxisItem):
 
 
 def grid_axes() -> dict[str, GridAxis]:
-    """The axes a new plot on white shows, left and bottom:
-    ``pg.PlotWidget(background="w", axisItems=grid_axes())`` (pyqtgraph shows every axis it
-    is given)."""
+    """The axes a new plot on white shows, left and bottom (pyqtgraph shows every axis it is
+    given): ``addPlot(axisItems=grid_axes())`` in a layout on white."""
     return {name: GridAxis(name) for name in ("left", "bottom")}
+
+
+def grid_plot(**kwargs) -> pg.PlotWidget:
+    """A plot on white with a light grid beneath its data and no pyqtgraph context menu;
+    ``kwargs`` go to :class:`pyqtgraph.PlotWidget` (a ``viewBox``)."""
+    plot = pg.PlotWidget(background="w", axisItems=grid_axes(), **kwargs)
+    plot.setMenuEnabled(False)
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    return plot
